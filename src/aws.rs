@@ -1,0 +1,60 @@
+//! SDK clients, built once per process from the default credential chain and the SDK's own
+//! endpoint variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`),
+//! so that the same binary talks to AWS, to docker-compose's MinIO/DynamoDB Local, or to the
+//! local stack without a flag of its own.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
+
+/// Loads region, credentials and endpoints from the environment, profile or instance role.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Timeouts for DynamoDB calls that must finish within `budget` (for a worker, its heartbeat
+/// period: a heartbeat that hangs longer than that has already failed).
+pub fn dynamodb_timeouts(budget: Duration) -> TimeoutConfig {
+    let attempt = (budget / 3).clamp(Duration::from_millis(500), Duration::from_secs(5));
+    TimeoutConfig::builder()
+        .connect_timeout(attempt)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(budget)
+        .build()
+}
+
+/// A DynamoDB client whose calls finish within `budget`.
+pub fn dynamodb(cfg: &SdkConfig, budget: Duration) -> aws_sdk_dynamodb::Client {
+    dynamodb_with(cfg, budget, |b| b)
+}
+
+/// A DynamoDB client with extra configuration (tests add interceptors here).
+pub fn dynamodb_with(
+    cfg: &SdkConfig,
+    budget: Duration,
+    customize: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+) -> aws_sdk_dynamodb::Client {
+    let b = aws_sdk_dynamodb::config::Builder::from(cfg).timeout_config(dynamodb_timeouts(budget));
+    aws_sdk_dynamodb::Client::from_conf(customize(b).build())
+}
+
+/// Whether S3 is reached through a custom endpoint (MinIO, Garage), which needs path-style
+/// addressing; AWS itself uses virtual-hosted style.
+pub fn s3_custom_endpoint(cfg: &SdkConfig) -> bool {
+    cfg.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty())
+}
+
+/// An S3 client. No operation timeout (a large object takes as long as it takes); a read that
+/// stalls for 30 s is a failure.
+pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(30))
+        .build();
+    let conf = aws_sdk_s3::config::Builder::from(cfg)
+        .force_path_style(s3_custom_endpoint(cfg))
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

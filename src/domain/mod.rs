@@ -1,0 +1,11 @@
+//! The domain: pure rules with no I/O. Video states and their transitions, lease arithmetic,
+//! key mapping and the HLS ladder. Everything here is unit-tested without a server.
+
+pub mod keys;
+pub mod lease;
+pub mod state;
+pub mod video;
+
+pub use lease::LeaseTimings;
+pub use state::VideoState;
+pub use video::{FailureKind, Progress, RetryPolicy, VideoItem};

@@ -1,0 +1,192 @@
+//! `VideoStore` on DynamoDB. The algorithm is written down in `docs/DESIGN.md`; in short:
+//!
+//! - **claim**: Query one shard of the sparse `ready` index (`ready_at <= now`), read the
+//!   candidates consistently, and PutItem the next version of one of them conditioned on the
+//!   `rev` it was computed from and on its lease being over. Losers move to another candidate.
+//! - **heartbeat / complete / fail / release**: UpdateItem conditioned on `holder` + `token` +
+//!   `in_progress`; a heartbeat changes nothing its own condition reads, so an SDK retry of a
+//!   heartbeat whose response was lost succeeds again instead of reporting a false loss.
+//! - every rejected condition returns the old item (`ALL_OLD`), which tells a lost lease from
+//!   our own retried write.
+
+mod claim;
+mod sdk;
+mod table;
+mod writes;
+
+pub use table::{create_table, TableStatus};
+
+use crate::clock::SharedClock;
+use crate::domain::{LeaseTimings, RetryPolicy};
+use crate::store::schema::{schema, CONTROL_PK};
+use crate::error::StoreError;
+use crate::store::{Completion, Failure, Lease, Renewal, VideoStore};
+use crate::domain::{Progress, VideoState};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Settings of the DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Table name.
+    pub table: String,
+    /// Lease protocol timings.
+    pub timings: LeaseTimings,
+    /// How often and how patiently failures are retried.
+    pub retry: RetryPolicy,
+    /// Candidates read from one index shard per query: enough to survive a few lost races,
+    /// few enough that the consistent read of them stays one small request.
+    pub page: i32,
+}
+
+impl StoreConfig {
+    /// Defaults for `table`.
+    pub fn new(table: impl Into<String>) -> Self {
+        Self {
+            table: table.into(),
+            timings: LeaseTimings::default(),
+            retry: RetryPolicy::default(),
+            page: 20,
+        }
+    }
+}
+
+/// Counters of the claim path, so contention and throttling can be measured.
+#[derive(Debug, Default)]
+pub struct ClaimStats {
+    /// Index queries sent.
+    pub queries: AtomicU64,
+    /// Conditional claim writes sent.
+    pub attempted: AtomicU64,
+    /// Claims won.
+    pub won: AtomicU64,
+    /// Claims lost to another claimer's condition: normal under contention.
+    pub lost: AtomicU64,
+    /// Claims whose response was lost but which read-back showed were ours.
+    pub adopted: AtomicU64,
+    /// Videos given up because every lease of theirs lapsed.
+    pub abandoned: AtomicU64,
+}
+
+impl ClaimStats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A plain copy of the counters.
+    pub fn snapshot(&self) -> [(&'static str, u64); 6] {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("queries", g(&self.queries)),
+            ("attempted", g(&self.attempted)),
+            ("won", g(&self.won)),
+            ("lost", g(&self.lost)),
+            ("adopted", g(&self.adopted)),
+            ("abandoned", g(&self.abandoned)),
+        ]
+    }
+}
+
+/// The claim engine on a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    cfg: Arc<StoreConfig>,
+    clock: SharedClock,
+    stats: Arc<ClaimStats>,
+}
+
+impl DynamoStore {
+    /// A store over `client`, with wall time from `clock`.
+    pub fn new(client: Client, cfg: StoreConfig, clock: SharedClock) -> Self {
+        Self {
+            client,
+            cfg: Arc::new(cfg),
+            clock,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The claim path's counters.
+    pub fn stats(&self) -> &ClaimStats {
+        &self.stats
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// The SDK client (admin commands reuse it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn table(&self) -> &str {
+        &self.cfg.table
+    }
+
+    fn shards(&self) -> u32 {
+        schema().ready_shards
+    }
+
+    /// Sets or clears the fleet-wide pause flag.
+    pub async fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .item("pk", sdk::s(CONTROL_PK))
+            .item("paused", aws_sdk_dynamodb::types::AttributeValue::Bool(paused))
+            .item("updated_at", sdk::n(self.clock.now_ms()))
+            .send()
+            .await;
+        res.map(|_| ()).map_err(|e| sdk::classify(e, "PutItem", self.table()))
+    }
+}
+
+#[async_trait]
+impl VideoStore for DynamoStore {
+    async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
+        self.claim_one(holder).await
+    }
+
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        progress: Option<&Progress>,
+    ) -> Result<Renewal, StoreError> {
+        self.extend(lease, progress).await
+    }
+
+    async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
+        self.finish(lease, done).await
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<VideoState, StoreError> {
+        self.record_failure(lease, failure).await
+    }
+
+    async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.give_back(lease, reason).await
+    }
+
+    async fn is_paused(&self) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .key("pk", sdk::s(CONTROL_PK))
+            .send()
+            .await
+            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("paused"))
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false))
+    }
+}

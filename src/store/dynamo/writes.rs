@@ -1,0 +1,225 @@
+//! A holder's writes: heartbeat, complete, fail, release. Each is one UpdateItem conditioned on
+//! `holder` + `token` + `in_progress`, so a stale holder's write is always rejected.
+
+use super::sdk::{self, n, s, Write};
+use super::DynamoStore;
+use crate::domain::video::AfterFailure;
+use crate::domain::{Progress, VideoItem, VideoState};
+use crate::error::StoreError;
+use crate::store::{Completion, Failure, Lease, Renewal};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// The fencing condition every holder write carries.
+const HELD: &str = "#holder = :holder AND #token = :token AND #state = :in_progress";
+
+impl DynamoStore {
+    pub(super) async fn extend(
+        &self,
+        lease: &Lease,
+        progress: Option<&Progress>,
+    ) -> Result<Renewal, StoreError> {
+        let sent = Instant::now();
+        let t = &self.cfg.timings;
+        let expires = t.expiry_from(self.clock.now_ms());
+        // Only attributes no index uses (and that the condition does not read): no index write,
+        // and an SDK retry of an applied heartbeat passes the condition again.
+        let mut values = vec![(":exp", n(expires))];
+        let update = match progress {
+            Some(p) => {
+                values.push((":progress", AttributeValue::M(to_map(p)?)));
+                "SET #lease_expires = :exp, #progress = :progress"
+            }
+            None => "SET #lease_expires = :exp",
+        };
+        match self.holder_write(lease, update, values).await? {
+            Ok(()) => Ok(Renewal {
+                expires,
+                deadline: sent + t.local_validity(),
+            }),
+            Err(old) => Err(lost(lease, old.as_ref())),
+        }
+    }
+
+    pub(super) async fn finish(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
+        let mut values = vec![
+            (":done", s("done")),
+            (":one", n(1)),
+            (":output", s(&done.output)),
+            (":now", n(self.clock.now_ms())),
+            (":args", string_list(&done.ffmpeg_args)),
+        ];
+        let mut update = String::from(
+            "SET #state = :done, #rev = #rev + :one, #output = :output, #finished_at = :now, \
+             #ffmpeg_args = :args",
+        );
+        if let Some(d) = done.duration_s {
+            update.push_str(", #duration_s = :dur");
+            values.push((":dur", n(d)));
+        }
+        update.push_str(" REMOVE #shard, #ready_at, #lease_expires, #progress, #error, #error_kind");
+        match self.holder_write(lease, &update, values).await? {
+            Ok(()) => {
+                info!(video = %lease.id(), token = lease.token, "done");
+                Ok(())
+            }
+            // Our own retried write: the first attempt was applied.
+            Err(Some(old)) if old.state == VideoState::Done && same_holder(&old, lease) => Ok(()),
+            Err(old) => Err(lost(lease, old.as_ref())),
+        }
+    }
+
+    pub(super) async fn record_failure(
+        &self,
+        lease: &Lease,
+        failure: &Failure,
+    ) -> Result<VideoState, StoreError> {
+        let now = self.clock.now_ms();
+        let jitter = rand::random_range(0.5..=1.0);
+        let next = self
+            .cfg
+            .retry
+            .after(failure.kind, lease.video.attempts, now, jitter);
+        let mut values = vec![
+            (":one", n(1)),
+            (":error", s(&failure.message)),
+            (":kind", s(failure.kind.as_str())),
+        ];
+        let mut update = String::from(
+            "SET #state = :next, #rev = #rev + :one, #error = :error, #error_kind = :kind",
+        );
+        if let Some(args) = &failure.ffmpeg_args {
+            update.push_str(", #ffmpeg_args = :args");
+            values.push((":args", string_list(args)));
+        }
+        let state = match next {
+            AfterFailure::RetryAt(at) => {
+                update.push_str(", #ready_at = :at REMOVE #lease_expires, #progress");
+                values.push((":at", n(at)));
+                VideoState::Pending
+            }
+            AfterFailure::GiveUp => {
+                update.push_str(
+                    ", #finished_at = :now REMOVE #shard, #ready_at, #lease_expires, #progress",
+                );
+                values.push((":now", n(now)));
+                VideoState::Failed
+            }
+        };
+        values.push((":next", s(state.as_str())));
+        match self.holder_write(lease, &update, values).await? {
+            Ok(()) => {
+                warn!(video = %lease.id(), token = lease.token, %state, error = %failure.message, "attempt failed");
+                Ok(state)
+            }
+            Err(Some(old)) if old.state == state && same_holder(&old, lease) => Ok(state),
+            Err(old) => Err(lost(lease, old.as_ref())),
+        }
+    }
+
+    pub(super) async fn give_back(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        let values = vec![
+            (":pending", s("pending")),
+            (":one", n(1)),
+            (":now", n(self.clock.now_ms())),
+        ];
+        // The attempt is returned: being interrupted is not the video's fault.
+        let update = "SET #state = :pending, #rev = #rev + :one, #attempts = #attempts - :one, \
+                      #ready_at = :now REMOVE #lease_expires, #progress";
+        match self.holder_write(lease, update, values).await? {
+            Ok(()) => {
+                info!(video = %lease.id(), token = lease.token, reason, "released");
+                Ok(())
+            }
+            Err(Some(old)) if old.state == VideoState::Pending && same_holder(&old, lease) => Ok(()),
+            Err(old) => Err(lost(lease, old.as_ref())),
+        }
+    }
+
+    /// Sends one fenced UpdateItem. `Ok(Err(old))` is a rejected condition with the item as
+    /// it was.
+    async fn holder_write(
+        &self,
+        lease: &Lease,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Result<(), Option<VideoItem>>, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .key("pk", s(lease.id()))
+            .update_expression(update)
+            .condition_expression(HELD)
+            .set_expression_attribute_names(Some(placeholders(&[update, HELD])))
+            .expression_attribute_values(":holder", s(&lease.holder))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match sdk::conditional(req.send().await, "UpdateItem", self.table())? {
+            Write::Applied(_) => Ok(Ok(())),
+            Write::Rejected(old) => Ok(Err(old.map(|o| self.decode(o)).transpose()?)),
+        }
+    }
+}
+
+/// `#name` placeholders for every `#name` an expression uses (DynamoDB rejects unused ones),
+/// so attribute names never clash with DynamoDB's reserved words.
+fn placeholders(exprs: &[&str]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for e in exprs {
+        for part in e.split('#').skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(format!("#{name}"), name);
+        }
+    }
+    out
+}
+
+fn same_holder(old: &VideoItem, lease: &Lease) -> bool {
+    old.token == lease.token && old.holder.as_deref() == Some(lease.holder.as_str())
+}
+
+fn lost(lease: &Lease, old: Option<&VideoItem>) -> StoreError {
+    StoreError::LeaseLost {
+        video: lease.id().to_string(),
+        token: lease.token,
+        state: old.map(|o| o.state),
+        holder: old.and_then(|o| o.holder.clone()),
+        now_token: old.map(|o| o.token),
+    }
+}
+
+fn string_list(v: &[String]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|a| s(a.as_str())).collect())
+}
+
+fn to_map(p: &Progress) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(p).map_err(|source| StoreError::Malformed {
+        video: String::new(),
+        table: String::new(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_cover_exactly_the_names_used() {
+        let p = placeholders(&["SET #a = :x, #b_c = #b_c + :one REMOVE #d", "#a = :y"]);
+        let mut keys: Vec<_> = p.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["#a", "#b_c", "#d"]);
+        assert_eq!(p["#b_c"], "b_c");
+    }
+}

@@ -1,0 +1,93 @@
+//! The table of videos, behind a narrow, domain-shaped trait: claim, heartbeat, complete,
+//! fail, release. No SDK type appears in it, so the worker can be tested against any store.
+
+pub mod dynamo;
+pub mod schema;
+
+use crate::clock::EpochMs;
+use crate::domain::{FailureKind, Progress, VideoItem, VideoState};
+use crate::error::StoreError;
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+/// A claim we won: the right to work on one video until `deadline`.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The video as our claim wrote it.
+    pub video: VideoItem,
+    /// The slot holding it.
+    pub holder: String,
+    /// Our fencing token.
+    pub token: u64,
+    /// Wall-clock expiry written with the claim.
+    pub expires: EpochMs,
+    /// Monotonic instant after which we must stop unless a heartbeat was confirmed: read
+    /// before the claim was sent, plus the lease, minus the self-fencing margin.
+    pub deadline: Instant,
+}
+
+impl Lease {
+    /// The video's key.
+    pub fn id(&self) -> &str {
+        &self.video.pk
+    }
+}
+
+/// A confirmed heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewal {
+    /// The new wall-clock expiry.
+    pub expires: EpochMs,
+    /// The new local deadline.
+    pub deadline: Instant,
+}
+
+/// What a holder records when it gives up on an attempt.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Whether it is worth another attempt.
+    pub kind: FailureKind,
+    /// A readable message: for ffmpeg, its exit status and the tail of its stderr.
+    pub message: String,
+    /// The argv of the ffmpeg run, if one ran.
+    pub ffmpeg_args: Option<Vec<String>>,
+}
+
+/// What a holder records when the stream is published.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// `s3://…/master.m3u8`.
+    pub output: String,
+    /// The argv of the ffmpeg run.
+    pub ffmpeg_args: Vec<String>,
+    /// Content duration in seconds.
+    pub duration_s: Option<f64>,
+}
+
+/// The claim engine's storage.
+#[async_trait]
+pub trait VideoStore: Send + Sync + std::fmt::Debug {
+    /// Claims one claimable video for `holder`, or returns `None` if none was found (or every
+    /// candidate was won by someone else). Never scans the table.
+    async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// Extends the lease while we still hold its token. Idempotent: safe under SDK retries.
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        progress: Option<&Progress>,
+    ) -> Result<Renewal, StoreError>;
+
+    /// Marks the video `done`. Rejected with `LeaseLost` unless we still hold the token.
+    async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: back to `pending` with backoff, or `failed`. Returns the
+    /// state it went to.
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<VideoState, StoreError>;
+
+    /// Gives the video back at once (shutdown, local trouble), returning the attempt.
+    async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
+    /// Whether an operator paused the fleet (`fleet-admin pause`).
+    async fn is_paused(&self) -> Result<bool, StoreError>;
+}
