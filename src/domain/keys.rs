@@ -145,11 +145,19 @@ mod tests {
     #[test]
     fn output_keeps_unicode_and_spaces_and_drops_the_extension() {
         assert_eq!(
-            output_prefix("AI CERTs/Videos/", "AI CERTs/Videos/Kurs ü/Lektion 1+2.mp4", "hls/").as_deref(),
+            output_prefix(
+                "AI CERTs/Videos/",
+                "AI CERTs/Videos/Kurs ü/Lektion 1+2.mp4",
+                "hls/"
+            )
+            .as_deref(),
             Some("hls/Kurs ü/Lektion 1+2")
         );
         assert_eq!(output_prefix("", "a.b.mov", "").as_deref(), Some("a.b"));
-        assert_eq!(output_prefix("", ".hidden", "o").as_deref(), Some("o/.hidden"));
+        assert_eq!(
+            output_prefix("", ".hidden", "o").as_deref(),
+            Some("o/.hidden")
+        );
         assert_eq!(output_prefix("x/", "y/a.mp4", "o"), None);
         assert_eq!(output_prefix("x/", "x/", "o"), None);
     }
@@ -163,7 +171,10 @@ mod tests {
             let s = shard_of(&format!("s3://in/video-{i}.mp4"), 16);
             counts[s[1..].parse::<usize>().unwrap()] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(shard_name(3), "s03");
     }
 

@@ -95,6 +95,45 @@ pub struct Progress {
     pub speed: Option<f64>,
 }
 
+/// A new, never-tried video as `seed` writes it: open, in its shard, claimable at once.
+pub fn seeded(
+    src: &super::keys::S3Uri,
+    out_bucket: &str,
+    out_prefix: &str,
+    size_bytes: u64,
+    now: EpochMs,
+    shards: u32,
+) -> VideoItem {
+    let pk = super::keys::video_id(&src.bucket, &src.key);
+    VideoItem {
+        shard: Some(super::keys::shard_of(&pk, shards)),
+        // Never-tried videos sort before retries and before in-progress items whose lease may
+        // lapse, so claimers meet fresh work first.
+        ready_at: Some(now),
+        pk,
+        state: VideoState::Pending,
+        rev: 1,
+        token: 0,
+        attempts: 0,
+        src_bucket: src.bucket.clone(),
+        src_key: src.key.clone(),
+        out_bucket: out_bucket.to_string(),
+        out_prefix: out_prefix.to_string(),
+        size_bytes,
+        holder: None,
+        lease_expires: None,
+        seeded_at: now,
+        claimed_at: None,
+        finished_at: None,
+        error: None,
+        error_kind: None,
+        ffmpeg_args: None,
+        progress: None,
+        output: None,
+        duration_s: None,
+    }
+}
+
 /// What a claimer should do with a candidate it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimDecision {
@@ -111,7 +150,12 @@ pub enum ClaimDecision {
 }
 
 /// Decides what to do with a candidate read (consistently) at wall time `now`.
-pub fn decide(item: &VideoItem, now: EpochMs, t: &LeaseTimings, max_attempts: u32) -> ClaimDecision {
+pub fn decide(
+    item: &VideoItem,
+    now: EpochMs,
+    t: &LeaseTimings,
+    max_attempts: u32,
+) -> ClaimDecision {
     match item.state {
         VideoState::Done | VideoState::Failed => ClaimDecision::Closed,
         VideoState::Pending if item.ready_at.unwrap_or(0) > now => ClaimDecision::NotReady,
@@ -222,7 +266,13 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Where an attempt that failed with `kind`, as the `attempts`-th claim, leads.
     /// `jitter` in `[0.5, 1.0]` spreads retries of videos that failed together.
-    pub fn after(&self, kind: FailureKind, attempts: u32, now: EpochMs, jitter: f64) -> AfterFailure {
+    pub fn after(
+        &self,
+        kind: FailureKind,
+        attempts: u32,
+        now: EpochMs,
+        jitter: f64,
+    ) -> AfterFailure {
         match kind {
             FailureKind::InvalidInput | FailureKind::Abandoned => AfterFailure::GiveUp,
             FailureKind::Transient if attempts >= self.max_attempts => AfterFailure::GiveUp,
@@ -238,31 +288,11 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn pending(pk: &str) -> VideoItem {
-        VideoItem {
-            pk: pk.into(),
-            state: VideoState::Pending,
-            rev: 1,
-            token: 0,
-            attempts: 0,
-            src_bucket: "in".into(),
-            src_key: "a.mp4".into(),
-            out_bucket: "out".into(),
-            out_prefix: "a".into(),
-            size_bytes: 10,
-            shard: Some("s01".into()),
-            ready_at: Some(0),
-            holder: None,
-            lease_expires: None,
-            seeded_at: 0,
-            claimed_at: None,
-            finished_at: None,
-            error: None,
-            error_kind: None,
-            ffmpeg_args: None,
-            progress: None,
-            output: None,
-            duration_s: None,
-        }
+        let src = crate::domain::keys::S3Uri::parse(pk).unwrap_or(crate::domain::keys::S3Uri {
+            bucket: "in".into(),
+            key: pk.into(),
+        });
+        seeded(&src, "out", "a", 10, 0, 16)
     }
 
     #[test]
@@ -282,14 +312,20 @@ pub(crate) mod tests {
         let t = LeaseTimings::default();
         let p = pending("v");
         assert_eq!(decide(&p, 0, &t, 3), ClaimDecision::Claim);
-        let later = VideoItem { ready_at: Some(5), ..p.clone() };
+        let later = VideoItem {
+            ready_at: Some(5),
+            ..p.clone()
+        };
         assert_eq!(decide(&later, 4, &t, 3), ClaimDecision::NotReady);
         let held = claimed(&p, "w", 0, &t);
         assert_eq!(decide(&held, 60_000, &t, 3), ClaimDecision::Held);
         assert_eq!(decide(&held, 65_000, &t, 3), ClaimDecision::Held);
         assert_eq!(decide(&held, 65_001, &t, 3), ClaimDecision::Claim);
         assert_eq!(decide(&held, 65_001, &t, 1), ClaimDecision::Exhausted);
-        let done = VideoItem { state: VideoState::Done, ..p.clone() };
+        let done = VideoItem {
+            state: VideoState::Done,
+            ..p.clone()
+        };
         assert_eq!(decide(&done, 0, &t, 3), ClaimDecision::Closed);
         let ab = abandoned(&held, 9);
         assert_eq!(ab.state, VideoState::Failed);
@@ -300,10 +336,22 @@ pub(crate) mod tests {
     #[test]
     fn failures_are_bounded() {
         let r = RetryPolicy::default();
-        assert_eq!(r.after(FailureKind::InvalidInput, 1, 0, 1.0), AfterFailure::GiveUp);
-        assert_eq!(r.after(FailureKind::Transient, 1, 0, 1.0), AfterFailure::RetryAt(30_000));
-        assert_eq!(r.after(FailureKind::Transient, 2, 0, 1.0), AfterFailure::RetryAt(60_000));
-        assert_eq!(r.after(FailureKind::Transient, 3, 0, 1.0), AfterFailure::GiveUp);
+        assert_eq!(
+            r.after(FailureKind::InvalidInput, 1, 0, 1.0),
+            AfterFailure::GiveUp
+        );
+        assert_eq!(
+            r.after(FailureKind::Transient, 1, 0, 1.0),
+            AfterFailure::RetryAt(30_000)
+        );
+        assert_eq!(
+            r.after(FailureKind::Transient, 2, 0, 1.0),
+            AfterFailure::RetryAt(60_000)
+        );
+        assert_eq!(
+            r.after(FailureKind::Transient, 3, 0, 1.0),
+            AfterFailure::GiveUp
+        );
     }
 
     #[test]
@@ -318,7 +366,10 @@ pub(crate) mod tests {
         c.ffmpeg_args = Some(vec!["ffmpeg".into(), "-i".into()]);
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&c).unwrap();
-        assert!(!item.contains_key("output"), "None must not be stored as NULL");
+        assert!(
+            !item.contains_key("output"),
+            "None must not be stored as NULL"
+        );
         let back: VideoItem = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, c);
     }

@@ -82,7 +82,10 @@ mod tests {
             }
         }
         assert_eq!(s.hash_key, "pk");
-        assert_eq!((ready.hash_key.as_str(), ready.range_key.as_str()), ("shard", "ready_at"));
+        assert_eq!(
+            (ready.hash_key.as_str(), ready.range_key.as_str()),
+            ("shard", "ready_at")
+        );
         assert_eq!(ready.projection_type, "KEYS_ONLY");
         assert!(s.ready_shards >= 1);
     }

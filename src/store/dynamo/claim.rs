@@ -64,7 +64,10 @@ impl DynamoStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|mut i| i.remove("pk").map(|pk| Item::from([("pk".to_string(), pk)])))
+            .filter_map(|mut i| {
+                i.remove("pk")
+                    .map(|pk| Item::from([("pk".to_string(), pk)]))
+            })
             .collect())
     }
 

@@ -18,10 +18,10 @@ pub use table::{create_table, TableStatus};
 
 use crate::clock::SharedClock;
 use crate::domain::{LeaseTimings, RetryPolicy};
-use crate::store::schema::{schema, CONTROL_PK};
+use crate::domain::{Progress, VideoItem, VideoState};
 use crate::error::StoreError;
+use crate::store::schema::{schema, CONTROL_PK};
 use crate::store::{Completion, Failure, Lease, Renewal, VideoStore};
-use crate::domain::{Progress, VideoState};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,6 +132,28 @@ impl DynamoStore {
         schema().ready_shards
     }
 
+    /// Writes a new video unless one with its key exists: never resets a video that is in
+    /// progress, done or failed. Returns whether it was added.
+    pub async fn insert_new(&self, item: &VideoItem) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(self.encode(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        Ok(matches!(
+            sdk::conditional(res, "PutItem", self.table())?,
+            sdk::Write::Applied(_)
+        ))
+    }
+
+    /// The current item, read consistently.
+    pub async fn get(&self, pk: &str) -> Result<Option<VideoItem>, StoreError> {
+        self.get_consistent(pk).await
+    }
+
     /// Sets or clears the fleet-wide pause flag.
     pub async fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
         let res = self
@@ -139,11 +161,15 @@ impl DynamoStore {
             .put_item()
             .table_name(self.table())
             .item("pk", sdk::s(CONTROL_PK))
-            .item("paused", aws_sdk_dynamodb::types::AttributeValue::Bool(paused))
+            .item(
+                "paused",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(paused),
+            )
             .item("updated_at", sdk::n(self.clock.now_ms()))
             .send()
             .await;
-        res.map(|_| ()).map_err(|e| sdk::classify(e, "PutItem", self.table()))
+        res.map(|_| ())
+            .map_err(|e| sdk::classify(e, "PutItem", self.table()))
     }
 }
 

@@ -62,7 +62,11 @@ where
 }
 
 /// Types any SDK failure: throttled, transient (possibly applied), missing table, or fatal.
-pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>, op: &'static str, table: &str) -> StoreError
+pub(crate) fn classify<E>(
+    err: SdkError<E, HttpResponse>,
+    op: &'static str,
+    table: &str,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -4,8 +4,8 @@ use super::sdk;
 use crate::error::StoreError;
 use crate::store::schema::{schema, TableSchema};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus as SdkStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus as SdkStatus,
 };
 use aws_sdk_dynamodb::Client;
 use std::time::Duration;
@@ -74,7 +74,10 @@ pub async fn create_table(client: &Client, table: &str) -> Result<TableStatus, S
     }
     let status = match req.send().await {
         Ok(_) => TableStatus::Created,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
             TableStatus::Existed
         }
         Err(e) => return Err(sdk::classify(e, "CreateTable", table)),

@@ -59,7 +59,8 @@ impl DynamoStore {
             update.push_str(", #duration_s = :dur");
             values.push((":dur", n(d)));
         }
-        update.push_str(" REMOVE #shard, #ready_at, #lease_expires, #progress, #error, #error_kind");
+        update
+            .push_str(" REMOVE #shard, #ready_at, #lease_expires, #progress, #error, #error_kind");
         match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, "done");
@@ -133,7 +134,9 @@ impl DynamoStore {
                 info!(video = %lease.id(), token = lease.token, reason, "released");
                 Ok(())
             }
-            Err(Some(old)) if old.state == VideoState::Pending && same_holder(&old, lease) => Ok(()),
+            Err(Some(old)) if old.state == VideoState::Pending && same_holder(&old, lease) => {
+                Ok(())
+            }
             Err(old) => Err(lost(lease, old.as_ref())),
         }
     }

@@ -1,0 +1,497 @@
+//! The claim engine against DynamoDB Local: exclusivity under contention, expiry and fencing,
+//! bounded attempts, no Scan, and retries through injected throttling and lost responses.
+
+use crate::common::faults::{FaultInterceptor, Faults, Mode};
+use crate::common::{self, eventually, fast_timings, fresh_table, seed, store, store_with};
+use fleet::clock::{self, OffsetClock};
+use fleet::domain::{FailureKind, VideoState};
+use fleet::error::StoreError;
+use fleet::store::{Completion, Failure, Lease, VideoStore};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One claim-to-complete interval, for the exclusivity check.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Held {
+    pub video: String,
+    pub token: u64,
+    pub holder: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+fn done(lease: &Lease) -> Completion {
+    Completion {
+        output: format!("s3://out/{}/master.m3u8", lease.video.out_prefix),
+        ffmpeg_args: vec!["ffmpeg".into()],
+        duration_s: Some(1.0),
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Claims and completes until nothing is claimable, recording every interval.
+pub async fn claim_loop(store: Arc<dyn VideoStore>, holder: String, log: Arc<Mutex<Vec<Held>>>) {
+    let mut idle = 0;
+    while idle < 3 {
+        let lease = match store.claim(&holder).await {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) if e.is_retryable() => continue,
+            Err(e) => panic!("claim failed: {e:?}"),
+        };
+        idle = 0;
+        let from_ms = now_ms();
+        tokio::time::sleep(Duration::from_millis(rand::random_range(0..5))).await;
+        store
+            .complete(&lease, &done(&lease))
+            .await
+            .expect("complete");
+        log.lock().unwrap().push(Held {
+            video: lease.id().to_string(),
+            token: lease.token,
+            holder: holder.clone(),
+            from_ms,
+            to_ms: now_ms(),
+        });
+    }
+}
+
+/// Every video completed exactly once and no two holders' intervals overlap.
+pub fn check_exclusive(log: &[Held], videos: &[String]) {
+    let mut by_video: HashMap<&str, Vec<&Held>> = HashMap::new();
+    for h in log {
+        by_video.entry(&h.video).or_default().push(h);
+    }
+    for v in videos {
+        let held = by_video.get(v.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        assert_eq!(
+            held.len(),
+            1,
+            "{v} completed {} times: {held:?}",
+            held.len()
+        );
+    }
+    for (v, held) in &by_video {
+        for (i, a) in held.iter().enumerate() {
+            for b in &held[i + 1..] {
+                assert!(
+                    a.to_ms < b.from_ms || b.to_ms < a.from_ms,
+                    "two live holders of {v}: {a:?} and {b:?}"
+                );
+            }
+        }
+    }
+}
+
+async fn states(
+    store: &fleet::store::dynamo::DynamoStore,
+    videos: &[String],
+) -> HashMap<VideoState, usize> {
+    let mut out = HashMap::new();
+    for v in videos {
+        let item = store.get(v).await.unwrap().expect("item exists");
+        *out.entry(item.state).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_claimers_complete_each_video_exactly_once() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "claim16").await;
+    let s = store(&cfg, &table);
+    let videos = seed(&s, 300, "c16").await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let st: Arc<dyn VideoStore> = Arc::new(store(&cfg, &table));
+            tokio::spawn(claim_loop(st, format!("task-{i}"), log.clone()))
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    check_exclusive(&log, &videos);
+    let counts = states(&s, &videos).await;
+    assert_eq!(counts.get(&VideoState::Done), Some(&300), "{counts:?}");
+    // Every claimer did some of the work: contention was real.
+    let holders: std::collections::HashSet<_> = log.iter().map(|h| &h.holder).collect();
+    assert!(
+        holders.len() >= 8,
+        "only {} claimers won anything",
+        holders.len()
+    );
+}
+
+#[tokio::test]
+async fn the_exclusivity_check_can_fail() {
+    // Negative control: two holders overlapping on one video, and a video completed twice,
+    // are both caught.
+    let h = |holder: &str, a, b| Held {
+        video: "v".into(),
+        token: 1,
+        holder: holder.into(),
+        from_ms: a,
+        to_ms: b,
+    };
+    let overlapping = vec![h("a", 0, 10), h("b", 5, 15)];
+    assert!(std::panic::catch_unwind(|| check_exclusive(&overlapping, &[])).is_err());
+    assert!(std::panic::catch_unwind(|| check_exclusive(&overlapping, &["v".into()])).is_err());
+    check_exclusive(&[h("a", 0, 10)], &["v".into()]);
+}
+
+#[tokio::test]
+async fn a_holder_that_stops_heartbeating_loses_the_video_and_is_fenced() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "expiry").await;
+    let a = store(&cfg, &table);
+    let b = store(&cfg, &table);
+    let videos = seed(&a, 1, "exp").await;
+
+    let la = a.claim("A").await.unwrap().expect("A claims");
+    assert_eq!(la.token, 1);
+    // A heartbeats once: extends and keeps the token.
+    let r = a.heartbeat(&la, None).await.unwrap();
+    assert!(r.expires >= la.expires);
+    // While A's lease is live, B finds nothing.
+    assert!(b.claim("B").await.unwrap().is_none());
+
+    // A stops heartbeating; B takes over only after expiry + skew.
+    let lb = eventually(Duration::from_secs(10), "takeover by B", || async {
+        b.claim("B").await.unwrap()
+    })
+    .await;
+    let t = fast_timings();
+    assert!(
+        now_ms() > r.expires + fleet::domain::lease::ms(t.skew),
+        "taken over early"
+    );
+    assert!(
+        lb.token > la.token,
+        "token must grow: {} -> {}",
+        la.token,
+        lb.token
+    );
+
+    // The old holder is fenced: heartbeat, complete, fail and release are all rejected.
+    assert!(matches!(
+        a.heartbeat(&la, None).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        a.complete(&la, &done(&la)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let f = Failure {
+        kind: FailureKind::Transient,
+        message: "x".into(),
+        ffmpeg_args: None,
+    };
+    assert!(matches!(
+        a.fail(&la, &f).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        a.release(&la, "test").await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    match a.heartbeat(&la, None).await {
+        Err(StoreError::LeaseLost {
+            holder, now_token, ..
+        }) => {
+            assert_eq!(holder.as_deref(), Some("B"));
+            assert_eq!(now_token, Some(lb.token));
+        }
+        other => panic!("expected LeaseLost, got {other:?}"),
+    }
+
+    b.complete(&lb, &done(&lb)).await.unwrap();
+    let item = a.get(&videos[0]).await.unwrap().unwrap();
+    assert_eq!(item.state, VideoState::Done);
+    assert_eq!(item.token, lb.token);
+    assert_eq!(item.holder.as_deref(), Some("B"));
+    assert!(
+        item.shard.is_none(),
+        "a done video must leave the ready index"
+    );
+    // Complete is idempotent for the winner and still rejected for the loser.
+    b.complete(&lb, &done(&lb)).await.unwrap();
+    assert!(matches!(
+        a.complete(&la, &done(&la)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_taker_within_the_skew_budget_never_takes_a_live_lease() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "skew").await;
+    let t = fast_timings();
+    let holder = store(&cfg, &table);
+    let skew_ms = fleet::domain::lease::ms(t.skew);
+    // The taker's clock runs a full skew budget ahead of the holder's.
+    let ahead = store_with(
+        &cfg,
+        &table,
+        t,
+        3,
+        Arc::new(OffsetClock { offset_ms: skew_ms }),
+        None,
+    );
+    seed(&holder, 1, "skew").await;
+    let l = holder.claim("H").await.unwrap().unwrap();
+    // Until the holder's lease has really expired, the fast-clock taker finds nothing.
+    while now_ms() < l.expires - 100 {
+        assert!(
+            ahead.claim("T").await.unwrap().is_none(),
+            "took a live lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Negative control: a taker beyond the budget (2 s ahead with 0.5 s allowed) takes the
+    // lease while the holder is still inside its own lease: the budget is what protects us.
+    let table2 = fresh_table(&cfg, "skew2").await;
+    let h2 = store(&cfg, &table2);
+    let rogue = store_with(
+        &cfg,
+        &table2,
+        t,
+        3,
+        Arc::new(OffsetClock { offset_ms: 4_000 }),
+        None,
+    );
+    seed(&h2, 1, "skew2").await;
+    let l2 = h2.claim("H").await.unwrap().unwrap();
+    assert!(
+        rogue.claim("R").await.unwrap().is_some(),
+        "a rogue clock should win early"
+    );
+    assert!(now_ms() < l2.expires);
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_and_failed_videos_are_not_claimed_again() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "attempts").await;
+    let s = store(&cfg, &table);
+    let videos = seed(&s, 2, "att").await;
+    let transient = Failure {
+        kind: FailureKind::Transient,
+        message: "S3 reset the connection".into(),
+        ffmpeg_args: Some(vec!["ffmpeg".into(), "-i".into(), "x".into()]),
+    };
+    // Fail every attempt of whichever video we get until both are failed.
+    let mut results = Vec::new();
+    while let Some(l) = s.claim("W").await.unwrap() {
+        results.push((l.id().to_string(), s.fail(&l, &transient).await.unwrap()));
+        assert!(
+            results.len() <= 6,
+            "more than max_attempts claims: {results:?}"
+        );
+    }
+    assert_eq!(results.len(), 6, "{results:?}");
+    for v in &videos {
+        let item = s.get(v).await.unwrap().unwrap();
+        assert_eq!(item.state, VideoState::Failed);
+        assert_eq!(item.attempts, 3);
+        assert_eq!(item.error.as_deref(), Some("S3 reset the connection"));
+        assert_eq!(item.error_kind.as_deref(), Some("transient"));
+        assert_eq!(item.ffmpeg_args.as_ref().map(Vec::len), Some(3));
+        assert!(item.shard.is_none() && item.ready_at.is_none());
+    }
+    assert!(s.claim("W").await.unwrap().is_none());
+
+    // Invalid input fails at once, burning one attempt only.
+    let table = fresh_table(&cfg, "invalid").await;
+    let s = store(&cfg, &table);
+    let v = seed(&s, 1, "inv").await;
+    let l = s.claim("W").await.unwrap().unwrap();
+    let bad = Failure {
+        kind: FailureKind::InvalidInput,
+        message: "moov atom not found".into(),
+        ffmpeg_args: None,
+    };
+    assert_eq!(s.fail(&l, &bad).await.unwrap(), VideoState::Failed);
+    let item = s.get(&v[0]).await.unwrap().unwrap();
+    assert_eq!((item.state, item.attempts), (VideoState::Failed, 1));
+    assert!(s.claim("W").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_video_whose_holders_keep_dying_is_given_up() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "abandon").await;
+    let t = fleet::domain::LeaseTimings::new(
+        Duration::from_millis(600),
+        Duration::from_millis(200),
+        Duration::from_millis(100),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let s = store_with(&cfg, &table, t, 2, clock::system(), None);
+    let v = seed(&s, 1, "ab").await;
+    // Two holders claim and vanish.
+    for i in 0..2 {
+        eventually(Duration::from_secs(5), "claim", || async {
+            s.claim(&format!("dies-{i}")).await.unwrap()
+        })
+        .await;
+    }
+    // The next claimer finds the attempts used up and gives the video up instead.
+    let item = eventually(Duration::from_secs(5), "abandonment", || async {
+        assert!(s.claim("next").await.unwrap().is_none());
+        let item = s.get(&v[0]).await.unwrap().unwrap();
+        (item.state == VideoState::Failed).then_some(item)
+    })
+    .await;
+    assert_eq!(item.error_kind.as_deref(), Some("abandoned"));
+    assert_eq!(item.attempts, 2);
+    assert!(s
+        .stats()
+        .snapshot()
+        .iter()
+        .any(|(k, v)| *k == "abandoned" && *v == 1));
+}
+
+#[tokio::test]
+async fn release_returns_the_video_and_the_attempt_at_once() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "release").await;
+    let s = store(&cfg, &table);
+    let v = seed(&s, 1, "rel").await;
+    let l = s.claim("A").await.unwrap().unwrap();
+    s.release(&l, "shutdown").await.unwrap();
+    let item = s.get(&v[0]).await.unwrap().unwrap();
+    assert_eq!((item.state, item.attempts), (VideoState::Pending, 0));
+    let l2 = s
+        .claim("B")
+        .await
+        .unwrap()
+        .expect("released video is claimable at once");
+    assert!(l2.token > l.token);
+    // A released lease is never extended again.
+    assert!(matches!(
+        s.heartbeat(&l, None).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
+fn faulty(cfg: &aws_config::SdkConfig) -> (Arc<Faults>, aws_sdk_dynamodb::Client) {
+    let faults = Arc::new(Faults::default());
+    let client = fleet::aws::dynamodb_with(cfg, Duration::from_secs(10), |b| {
+        b.interceptor(FaultInterceptor(faults.clone()))
+    });
+    (faults, client)
+}
+
+#[tokio::test]
+async fn the_claim_path_never_scans() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "noscan").await;
+    let (faults, client) = faulty(&cfg);
+    let s = store_with(
+        &cfg,
+        &table,
+        fast_timings(),
+        3,
+        clock::system(),
+        Some(client),
+    );
+    seed(&s, 40, "ns").await;
+    faults.clear_ops();
+    let mut n = 0;
+    while let Some(l) = s.claim("W").await.unwrap() {
+        s.heartbeat(&l, None).await.unwrap();
+        s.complete(&l, &done(&l)).await.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 40);
+    let ops = faults.ops();
+    assert!(
+        ops.iter().any(|o| o == "Query"),
+        "the count itself works: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|o| o == "Scan"),
+        "the claim path scanned: {ops:?}"
+    );
+    let allowed = ["Query", "BatchGetItem", "PutItem", "UpdateItem", "GetItem"];
+    assert!(ops.iter().all(|o| allowed.contains(&o.as_str())), "{ops:?}");
+}
+
+#[tokio::test]
+async fn throttling_and_lost_responses_are_retried_without_false_losses() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "faults").await;
+    let (faults, client) = faulty(&cfg);
+    let s = store_with(
+        &cfg,
+        &table,
+        fast_timings(),
+        3,
+        clock::system(),
+        Some(client),
+    );
+    let v = seed(&s, 1, "f").await;
+
+    // A claim that was applied but answered 500: the SDK retries, the retry's condition fails
+    // against our own write, and ALL_OLD shows it was ours: adopted, not orphaned.
+    faults.inject("PutItem", Mode::ApplyThenServerError, 1);
+    let l = s.claim("W").await.unwrap().expect("claim adopted");
+    assert_eq!(l.token, 1);
+    assert!(s
+        .stats()
+        .snapshot()
+        .iter()
+        .any(|(k, v)| *k == "adopted" && *v == 1));
+
+    // Heartbeats throttled before being applied, then applied but answered "throttled":
+    // both retried by the SDK; the lease is still ours.
+    faults.inject("UpdateItem", Mode::ThrottleWithoutApplying, 1);
+    s.heartbeat(&l, None)
+        .await
+        .expect("heartbeat through a throttle");
+    faults.inject("UpdateItem", Mode::ApplyThenThrottle, 1);
+    s.heartbeat(&l, None)
+        .await
+        .expect("idempotent heartbeat through a lost response");
+
+    // Index queries throttled: retried.
+    faults.inject("UpdateItem", Mode::ApplyThenServerError, 1);
+    s.complete(&l, &done(&l))
+        .await
+        .expect("complete retried after a lost response");
+    let item = s.get(&v[0]).await.unwrap().unwrap();
+    assert_eq!(item.state, VideoState::Done);
+
+    // Throttling beyond the SDK's attempts is a typed, retryable error, not a lease loss.
+    let table = fresh_table(&cfg, "faults2").await;
+    let (faults, client) = faulty(&cfg);
+    let s = store_with(
+        &cfg,
+        &table,
+        fast_timings(),
+        3,
+        clock::system(),
+        Some(client),
+    );
+    seed(&s, 1, "f2").await;
+    faults.inject("Query", Mode::ThrottleWithoutApplying, 100);
+    let err = s.claim("W").await.unwrap_err();
+    assert!(matches!(err, StoreError::Throttled { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(
+        faults.injected().len() >= 3,
+        "the SDK retried: {:?}",
+        faults.injected()
+    );
+}
