@@ -83,3 +83,33 @@ impl StoreError {
         matches!(self, Self::Throttled { .. } | Self::Transient { .. })
     }
 }
+
+/// Errors of the ffmpeg/ffprobe adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscodeError {
+    /// The source is not a usable video: trying again cannot help.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// ffmpeg failed on a source ffprobe accepted.
+    #[error("ffmpeg exited with {status}: {stderr_tail}")]
+    Ffmpeg {
+        /// Exit status as text.
+        status: String,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+        /// The argv, for reproducing by hand.
+        argv: Vec<String>,
+    },
+    /// ffmpeg or ffprobe is not installed, or the machine is in trouble (disk, fork).
+    #[error("local trouble running {program}: {source}")]
+    Local {
+        /// The program.
+        program: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stopped because the job was cancelled (lease lost, shutdown).
+    #[error("cancelled")]
+    Cancelled,
+}

@@ -37,3 +37,4 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod transcode;
