@@ -113,3 +113,49 @@ pub enum TranscodeError {
     #[error("cancelled")]
     Cancelled,
 }
+
+/// Errors of the S3 adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The object (or its bucket) is not there.
+    #[error("s3://{bucket}/{key} not found ({code})")]
+    NotFound {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// `NoSuchKey` or `NoSuchBucket`.
+        code: String,
+    },
+    /// A failure that may pass: throttling (`SlowDown`), 5xx, timeouts, resets.
+    #[error("transient S3 failure on s3://{bucket}/{key}")]
+    Transient {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// Denied, invalid request: retrying will not help.
+    #[error("S3 request on s3://{bucket}/{key} failed")]
+    Fatal {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// Writing or reading the local copy failed (disk full, permissions).
+    #[error("local file {path}: {source}")]
+    Local {
+        /// File.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}

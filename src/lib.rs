@@ -33,8 +33,11 @@
 //! - [`error`]: typed errors per layer.
 
 pub mod aws;
+pub mod blob;
 pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod telemetry;
 pub mod transcode;
+pub mod worker;

@@ -1,1 +1,162 @@
-fn main() {}
+//! fleet-worker: parse → validate → tracing → signals → worker::run → exit code.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use fleet::domain::ladder::Ladder;
+use fleet::domain::LeaseTimings;
+use fleet::store::dynamo::{DynamoStore, StoreConfig};
+use fleet::telemetry::LogFormat;
+use fleet::worker::{self, Shutdown, WorkerConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Claims videos from the fleet table and turns them into HLS streams.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// DynamoDB table of videos.
+    #[arg(long, env = "FLEET_TABLE", default_value = "fleet-videos")]
+    table: String,
+    /// Videos worked on at once (default: one per two cores, at least one).
+    #[arg(long, env = "FLEET_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Exit 0 once no video is pending or in progress and the slots are empty.
+    #[arg(long, env = "FLEET_EXIT_WHEN_IDLE")]
+    exit_when_idle: bool,
+    /// Lease length, seconds.
+    #[arg(long, env = "FLEET_LEASE_SECONDS", default_value_t = 60.0)]
+    lease_seconds: f64,
+    /// Heartbeat period, seconds (at most a third of the lease).
+    #[arg(long, env = "FLEET_HEARTBEAT_SECONDS", default_value_t = 15.0)]
+    heartbeat_seconds: f64,
+    /// Clock skew between machines that the lease protocol tolerates, seconds.
+    #[arg(long, env = "FLEET_SKEW_SECONDS", default_value_t = 5.0)]
+    skew_seconds: f64,
+    /// On SIGTERM, how long videos about to finish may run on, seconds.
+    #[arg(long, env = "FLEET_DRAIN_SECONDS", default_value_t = 90.0)]
+    drain_seconds: f64,
+    /// Claims of a failing video before it is marked failed.
+    #[arg(long, env = "FLEET_MAX_ATTEMPTS", default_value_t = 3)]
+    max_attempts: u32,
+    /// Delay before the first retry of a failed video, seconds (doubles each time).
+    #[arg(long, env = "FLEET_RETRY_BASE_SECONDS", default_value_t = 30.0)]
+    retry_base_seconds: f64,
+    /// Longest wait between claims when idle, seconds.
+    #[arg(long, env = "FLEET_IDLE_MAX_SECONDS", default_value_t = 20.0)]
+    idle_max_seconds: f64,
+    /// TOML file with the HLS ladder (default: 1080p/720p/540p/360p/240p).
+    #[arg(long, env = "FLEET_LADDER")]
+    ladder: Option<PathBuf>,
+    /// Where jobs download and encode.
+    #[arg(long, env = "FLEET_WORK_DIR", default_value_os_t = std::env::temp_dir().join("fleet"))]
+    work_dir: PathBuf,
+    /// x264 preset (speed/quality trade-off).
+    #[arg(long, env = "FLEET_X264_PRESET", default_value = "veryfast")]
+    preset: String,
+    /// Log format.
+    #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
+}
+
+fn secs(what: &str, s: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a non-negative number of seconds"))
+}
+
+/// Validated settings, before any I/O.
+struct Settings {
+    worker: WorkerConfig,
+    store: StoreConfig,
+}
+
+impl TryFrom<Args> for Settings {
+    type Error = anyhow::Error;
+    fn try_from(a: Args) -> Result<Self> {
+        let timings = LeaseTimings::new(
+            secs("lease-seconds", a.lease_seconds)?,
+            secs("heartbeat-seconds", a.heartbeat_seconds)?,
+            secs("skew-seconds", a.skew_seconds)?,
+            secs("lease-seconds", a.lease_seconds / 20.0)?.min(Duration::from_secs(3)),
+        )?;
+        let ladder = match &a.ladder {
+            Some(p) => Ladder::from_toml(
+                &std::fs::read_to_string(p).with_context(|| format!("reading ladder {}", p.display()))?,
+            )
+            .with_context(|| format!("ladder {}", p.display()))?,
+            None => Ladder::default(),
+        };
+        anyhow::ensure!(a.max_attempts >= 1, "--max-attempts must be at least 1");
+        let concurrency = a.concurrency.unwrap_or_else(worker::default_concurrency);
+        anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
+        let host = hostname::get().map(|h| h.to_string_lossy().to_string()).unwrap_or_else(|_| "host".into());
+        let worker_id = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let mut store = StoreConfig::new(a.table);
+        store.timings = timings;
+        store.retry.max_attempts = a.max_attempts;
+        store.retry.base = secs("retry-base-seconds", a.retry_base_seconds)?;
+        Ok(Self {
+            worker: WorkerConfig {
+                worker_id,
+                concurrency,
+                exit_when_idle: a.exit_when_idle,
+                drain: secs("drain-seconds", a.drain_seconds)?,
+                ladder,
+                work_dir: a.work_dir,
+                preset: a.preset,
+                idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
+                max_local_failures: 3,
+            },
+            store,
+        })
+    }
+}
+
+/// First SIGTERM/SIGINT drains, the second aborts.
+fn watch_signals(shutdown: Shutdown) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        for step in 0..2 {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if step == 0 {
+                tracing::info!("shutdown requested: no new claims, draining");
+                shutdown.drain.cancel();
+            } else {
+                tracing::warn!("second signal: releasing everything now");
+                shutdown.abort.cancel();
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<()> {
+    let format = args.log_format;
+    let s = Settings::try_from(args)?;
+    fleet::telemetry::init(format);
+    let sdk = fleet::aws::sdk_config().await;
+    let timings = s.store.timings;
+    let ddb = fleet::aws::dynamodb(&sdk, timings.heartbeat);
+    let store = DynamoStore::new(ddb, s.store, fleet::clock::system());
+    let shutdown = Shutdown::default();
+    watch_signals(shutdown.clone())?;
+    tracing::info!(worker = %s.worker.worker_id, concurrency = s.worker.concurrency, "fleet-worker starting");
+    worker::run(s.worker, timings, Arc::new(store), fleet::aws::s3(&sdk), shutdown).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleet-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -88,6 +88,9 @@ pub trait VideoStore: Send + Sync + std::fmt::Debug {
     /// Gives the video back at once (shutdown, local trouble), returning the attempt.
     async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
 
+    /// Whether any video is still pending or in progress anywhere (claimable now or later).
+    async fn has_open_work(&self) -> Result<bool, StoreError>;
+
     /// Whether an operator paused the fleet (`fleet-admin pause`).
     async fn is_paused(&self) -> Result<bool, StoreError>;
 }

@@ -43,6 +43,28 @@ impl DynamoStore {
         Ok(None)
     }
 
+    /// Whether any shard of the sparse index holds an open video: one item per shard at most.
+    pub(super) async fn any_open(&self) -> Result<bool, StoreError> {
+        for i in 0..self.shards() {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(READY_INDEX)
+                .key_condition_expression("#shard = :shard")
+                .expression_attribute_names("#shard", "shard")
+                .expression_attribute_values(":shard", s(shard_name(i)))
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| sdk::classify(e, "Query", self.table()))?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Keys of up to `page` videos in `shard` whose `ready_at` has passed, oldest first.
     async fn candidates(&self, shard: &str) -> Result<Vec<Item>, StoreError> {
         ClaimStats::bump(&self.stats.queries);

@@ -199,6 +199,10 @@ impl VideoStore for DynamoStore {
         self.give_back(lease, reason).await
     }
 
+    async fn has_open_work(&self) -> Result<bool, StoreError> {
+        self.any_open().await
+    }
+
     async fn is_paused(&self) -> Result<bool, StoreError> {
         let out = self
             .client

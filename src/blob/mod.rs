@@ -1,0 +1,181 @@
+//! S3: parallel ranged downloads to local disk, uploads, listing. Keys are passed to the SDK
+//! exactly as they are (spaces, unicode, `+`): the SDK encodes them on the wire.
+
+use crate::error::{BlobError, BoxError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use futures::{StreamExt, TryStreamExt};
+use std::path::Path;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+/// Size of one ranged GET. Large enough to amortise a request, small enough that 8 in flight
+/// keep a c6g's network busy without much memory.
+pub const PART: u64 = 16 * 1024 * 1024;
+/// Ranged GETs in flight per download.
+pub const PARALLEL_GETS: usize = 8;
+
+/// Types an S3 SDK error.
+pub fn classify<E>(err: SdkError<E, HttpResponse>, bucket: &str, key: &str) -> BlobError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    let status = match &err {
+        SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
+        SdkError::ResponseError(r) => Some(r.raw().status().as_u16()),
+        _ => None,
+    };
+    let code = err.code().map(str::to_owned);
+    let source: BoxError = Box::new(err);
+    match (code.as_deref(), status) {
+        (Some(c @ ("NoSuchKey" | "NoSuchBucket" | "NotFound")), _) | (Some(c), Some(404)) => {
+            BlobError::NotFound {
+                bucket,
+                key,
+                code: c.to_string(),
+            }
+        }
+        (None, Some(404)) => BlobError::NotFound {
+            bucket,
+            key,
+            code: "NotFound".into(),
+        },
+        (Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"), _) => {
+            BlobError::Transient { bucket, key, source }
+        }
+        (_, Some(s)) if s >= 500 || s == 429 => BlobError::Transient { bucket, key, source },
+        (_, None) => BlobError::Transient { bucket, key, source },
+        _ => BlobError::Fatal { bucket, key, source },
+    }
+}
+
+/// The size of an object.
+pub async fn size(client: &Client, bucket: &str, key: &str) -> Result<u64, BlobError> {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| classify(e, bucket, key))?;
+    Ok(head.content_length().unwrap_or(0).max(0) as u64)
+}
+
+/// Downloads `size` bytes of an object to `dest` with parallel ranged GETs, each written at
+/// its offset. Returns the bytes written.
+pub async fn download(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    size: u64,
+    dest: &Path,
+) -> Result<u64, BlobError> {
+    let local = |source| BlobError::Local {
+        path: dest.display().to_string(),
+        source,
+    };
+    let file = tokio::fs::File::create(dest).await.map_err(local)?;
+    file.set_len(size).await.map_err(local)?;
+    drop(file);
+    let parts = size.div_ceil(PART);
+    futures::stream::iter(0..parts)
+        .map(|i| async move {
+            let start = i * PART;
+            let end = (start + PART).min(size) - 1;
+            let out = client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .range(format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .map_err(|e| classify(e, bucket, key))?;
+            let mut body = out.body;
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .await
+                .map_err(local)?;
+            f.seek(std::io::SeekFrom::Start(start)).await.map_err(local)?;
+            let mut written = 0u64;
+            while let Some(chunk) = body.try_next().await.map_err(|e| BlobError::Transient {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                source: Box::new(e),
+            })? {
+                f.write_all(&chunk).await.map_err(local)?;
+                written += chunk.len() as u64;
+            }
+            f.flush().await.map_err(local)?;
+            if written != end - start + 1 {
+                return Err(BlobError::Transient {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    source: format!("range {start}-{end} returned {written} bytes").into(),
+                });
+            }
+            Ok::<u64, BlobError>(written)
+        })
+        .buffer_unordered(PARALLEL_GETS)
+        .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
+        .await
+}
+
+/// Uploads a local file.
+pub async fn upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    content_type: &str,
+) -> Result<(), BlobError> {
+    let body = ByteStream::from_path(path)
+        .await
+        .map_err(|e| BlobError::Local {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| classify(e, bucket, key))?;
+    Ok(())
+}
+
+/// Uploads bytes.
+pub async fn put_bytes(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> Result<(), BlobError> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map_err(|e| classify(e, bucket, key))?;
+    Ok(())
+}
+
+/// The content type S3 should serve a file of the stream with.
+pub fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".m3u8") {
+        "application/vnd.apple.mpegurl"
+    } else if name.ends_with(".ts") {
+        "video/mp2t"
+    } else {
+        "application/octet-stream"
+    }
+}

@@ -1,0 +1,199 @@
+//! `fleet-worker`: N slots, each claiming one video at a time and running it through
+//! [`job::run`]. Shutdown comes in two steps: the first signal stops claiming and drains, the
+//! second releases everything at once.
+
+pub mod heartbeat;
+pub mod job;
+pub mod upload;
+
+use crate::domain::ladder::Ladder;
+use crate::domain::LeaseTimings;
+use crate::store::VideoStore;
+use job::{JobCtx, JobEnd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn, Instrument};
+
+/// Validated worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This process's identity, written as `<id>/<slot>` into the leases it holds.
+    pub worker_id: String,
+    /// Slots: videos worked on at once.
+    pub concurrency: usize,
+    /// Exit 0 once no pending or in-progress video is left anywhere and the slots are empty.
+    pub exit_when_idle: bool,
+    /// How long a shutdown lets nearly finished videos finish.
+    pub drain: Duration,
+    /// The HLS ladder.
+    pub ladder: Ladder,
+    /// Where jobs download and encode.
+    pub work_dir: PathBuf,
+    /// x264 preset.
+    pub preset: String,
+    /// Longest wait between claims when there is nothing to do.
+    pub idle_backoff_max: Duration,
+    /// Consecutive local failures after which the worker stops claiming.
+    pub max_local_failures: u32,
+}
+
+/// The rule for `--concurrency` by default: one slot per two cores, at least one. x264 already
+/// uses every core for one ladder (its frame threads scale to ~16 cores), so more slots mostly
+/// add memory and context switches; two slots per c6g.xlarge (4 vCPU) keep the cores busy while
+/// one slot downloads or uploads. Measured on this 2-core machine: see the README benchmark.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
+
+/// Shutdown signals: `drain` on the first SIGTERM/SIGINT, `abort` on the second.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    /// Stop claiming; finish what will end within the drain window; release the rest.
+    pub drain: CancellationToken,
+    /// Release everything now.
+    pub abort: CancellationToken,
+}
+
+/// Why a worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Too many jobs failed for reasons of this machine: it stopped claiming rather than
+    /// poisoning the queue.
+    #[error("stopped claiming after {count} consecutive local failures; last: {last}")]
+    Unhealthy {
+        /// How many.
+        count: u32,
+        /// The last one.
+        last: String,
+    },
+}
+
+/// Runs the worker until shutdown (or until idle, with `exit_when_idle`).
+pub async fn run(
+    cfg: WorkerConfig,
+    timings: LeaseTimings,
+    store: Arc<dyn VideoStore>,
+    s3: aws_sdk_s3::Client,
+    shutdown: Shutdown,
+) -> Result<(), WorkerError> {
+    std::fs::create_dir_all(&cfg.work_dir).ok();
+    clean_stale_job_dirs(&cfg.work_dir);
+    let cfg = Arc::new(cfg);
+    let ctx = JobCtx {
+        store,
+        s3,
+        cfg: cfg.clone(),
+        timings,
+    };
+    let health = Arc::new(Health::default());
+    let tracker = TaskTracker::new();
+    for slot in 0..cfg.concurrency {
+        let (ctx, shutdown, health) = (ctx.clone(), shutdown.clone(), health.clone());
+        let span = tracing::info_span!("slot", worker = %cfg.worker_id, slot);
+        tracker.spawn(async move { slot_loop(slot, ctx, shutdown, health).await }.instrument(span));
+    }
+    tracker.close();
+    tracker.wait().await;
+    let count = health.consecutive.load(Ordering::Relaxed);
+    if count >= cfg.max_local_failures {
+        let last = health.last.lock().map(|l| l.clone()).unwrap_or_default();
+        return Err(WorkerError::Unhealthy { count, last });
+    }
+    info!("worker stopped");
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    consecutive: AtomicU32,
+    last: std::sync::Mutex<String>,
+}
+
+async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Health>) {
+    let cfg = ctx.cfg.clone();
+    let holder = format!("{}/{slot}", cfg.worker_id);
+    let mut idle = Duration::from_millis(250);
+    loop {
+        if shutdown.drain.is_cancelled() {
+            return;
+        }
+        if health.consecutive.load(Ordering::Relaxed) >= cfg.max_local_failures {
+            error!("too many consecutive local failures: this worker stops claiming");
+            return;
+        }
+        let wait = match ctx.store.is_paused().await {
+            Ok(true) => {
+                info!("fleet paused: not claiming");
+                Some(cfg.idle_backoff_max.min(Duration::from_secs(5)))
+            }
+            Ok(false) => match ctx.store.claim(&holder).await {
+                Ok(Some(lease)) => {
+                    idle = Duration::from_millis(250);
+                    match job::run(&ctx, lease, &shutdown.drain, &shutdown.abort).await {
+                        JobEnd::Local(msg) => {
+                            health.consecutive.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut l) = health.last.lock() {
+                                *l = msg;
+                            }
+                        }
+                        JobEnd::Done | JobEnd::Failed(_) => {
+                            health.consecutive.store(0, Ordering::Relaxed)
+                        }
+                        JobEnd::Released | JobEnd::LeaseLost => {}
+                    }
+                    None
+                }
+                Ok(None) => {
+                    if cfg.exit_when_idle && !ctx.store.has_open_work().await.unwrap_or(true) {
+                        info!("nothing left to claim: slot exits");
+                        return;
+                    }
+                    Some(idle)
+                }
+                Err(e) => {
+                    warn!(error = %e, "claim failed");
+                    Some(idle)
+                }
+            },
+            Err(e) => {
+                warn!(error = %e, "reading the pause flag failed");
+                Some(idle)
+            }
+        };
+        if let Some(w) = wait {
+            let w = w.mul_f64(rand::random_range(0.5..=1.0));
+            tokio::select! {
+                _ = tokio::time::sleep(w) => {}
+                _ = shutdown.drain.cancelled() => return,
+            }
+            idle = (idle * 2).min(cfg.idle_backoff_max);
+        }
+    }
+}
+
+/// Removes job folders left by worker processes that no longer run (kill -9, power loss).
+fn clean_stale_job_dirs(work_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("job-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            info!(dir = %e.path().display(), "removing a dead worker's job folder");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
