@@ -52,9 +52,18 @@ pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(30))
         .build();
-    let conf = aws_sdk_s3::config::Builder::from(cfg)
-        .force_path_style(s3_custom_endpoint(cfg))
-        .timeout_config(timeouts)
-        .build();
+    let custom = s3_custom_endpoint(cfg);
+    let mut conf = aws_sdk_s3::config::Builder::from(cfg)
+        .force_path_style(custom)
+        .timeout_config(timeouts);
+    if custom {
+        // The SDK's default sends streaming bodies `aws-chunked` with a CRC trailer, which not
+        // every S3-compatible server accepts (Garage answers "Invalid payload signature").
+        // AWS itself keeps the default.
+        conf = conf.request_checksum_calculation(
+            aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+        );
+    }
+    let conf = conf.build();
     aws_sdk_s3::Client::from_conf(conf)
 }

@@ -32,6 +32,7 @@
 //! - [`clock`]: wall time behind a trait, for skew tests.
 //! - [`error`]: typed errors per layer.
 
+pub mod admin;
 pub mod aws;
 pub mod blob;
 pub mod clock;

@@ -61,7 +61,8 @@ struct Args {
 }
 
 fn secs(what: &str, s: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a non-negative number of seconds"))
+    Duration::try_from_secs_f64(s)
+        .with_context(|| format!("--{what} must be a non-negative number of seconds"))
 }
 
 /// Validated settings, before any I/O.
@@ -81,7 +82,8 @@ impl TryFrom<Args> for Settings {
         )?;
         let ladder = match &a.ladder {
             Some(p) => Ladder::from_toml(
-                &std::fs::read_to_string(p).with_context(|| format!("reading ladder {}", p.display()))?,
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("reading ladder {}", p.display()))?,
             )
             .with_context(|| format!("ladder {}", p.display()))?,
             None => Ladder::default(),
@@ -89,8 +91,14 @@ impl TryFrom<Args> for Settings {
         anyhow::ensure!(a.max_attempts >= 1, "--max-attempts must be at least 1");
         let concurrency = a.concurrency.unwrap_or_else(worker::default_concurrency);
         anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
-        let host = hostname::get().map(|h| h.to_string_lossy().to_string()).unwrap_or_else(|_| "host".into());
-        let worker_id = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let host = hostname::get()
+            .map(|h| h.to_string_lossy().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let worker_id = format!(
+            "{host}:{}:{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
         let mut store = StoreConfig::new(a.table);
         store.timings = timings;
         store.retry.max_attempts = a.max_attempts;
@@ -138,7 +146,7 @@ fn watch_signals(shutdown: Shutdown) -> Result<()> {
 async fn run(args: Args) -> Result<()> {
     let format = args.log_format;
     let s = Settings::try_from(args)?;
-    fleet::telemetry::init(format);
+    fleet::telemetry::init(format, "info");
     let sdk = fleet::aws::sdk_config().await;
     let timings = s.store.timings;
     let ddb = fleet::aws::dynamodb(&sdk, timings.heartbeat);
@@ -146,7 +154,14 @@ async fn run(args: Args) -> Result<()> {
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone())?;
     tracing::info!(worker = %s.worker.worker_id, concurrency = s.worker.concurrency, "fleet-worker starting");
-    worker::run(s.worker, timings, Arc::new(store), fleet::aws::s3(&sdk), shutdown).await?;
+    worker::run(
+        s.worker,
+        timings,
+        Arc::new(store),
+        fleet::aws::s3(&sdk),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

@@ -43,11 +43,27 @@ where
             code: "NotFound".into(),
         },
         (Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"), _) => {
-            BlobError::Transient { bucket, key, source }
+            BlobError::Transient {
+                bucket,
+                key,
+                source,
+            }
         }
-        (_, Some(s)) if s >= 500 || s == 429 => BlobError::Transient { bucket, key, source },
-        (_, None) => BlobError::Transient { bucket, key, source },
-        _ => BlobError::Fatal { bucket, key, source },
+        (_, Some(s)) if s >= 500 || s == 429 => BlobError::Transient {
+            bucket,
+            key,
+            source,
+        },
+        (_, None) => BlobError::Transient {
+            bucket,
+            key,
+            source,
+        },
+        _ => BlobError::Fatal {
+            bucket,
+            key,
+            source,
+        },
     }
 }
 
@@ -98,7 +114,9 @@ pub async fn download(
                 .open(dest)
                 .await
                 .map_err(local)?;
-            f.seek(std::io::SeekFrom::Start(start)).await.map_err(local)?;
+            f.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(local)?;
             let mut written = 0u64;
             while let Some(chunk) = body.try_next().await.map_err(|e| BlobError::Transient {
                 bucket: bucket.to_string(),
@@ -178,4 +196,58 @@ pub fn content_type(name: &str) -> &'static str {
     } else {
         "application/octet-stream"
     }
+}
+
+/// Creates `bucket` unless it exists (demo and tests; production buckets come from Terraform).
+pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<(), BlobError> {
+    match client.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(classify(e, bucket, "")),
+    }
+}
+
+/// Lists every key under `prefix` (pagination included).
+pub async fn list_keys(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<(String, u64)>, BlobError> {
+    let mut out = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify(e, bucket, prefix))?;
+        for o in page.contents.unwrap_or_default() {
+            out.push((o.key.unwrap_or_default(), o.size.unwrap_or(0).max(0) as u64));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a whole (small) object: playlists.
+pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, BlobError> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| classify(e, bucket, key))?;
+    let data = out.body.collect().await.map_err(|e| BlobError::Transient {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        source: Box::new(e),
+    })?;
+    Ok(data.into_bytes().to_vec())
 }

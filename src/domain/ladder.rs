@@ -206,6 +206,8 @@ mod tests {
         assert_eq!(l.audio_kbps, 96);
         assert_eq!(l.rungs.len(), 1);
         assert!(Ladder::from_toml("audio_kbps = 96\n").is_err());
-        assert!(Ladder::from_toml("[[rung]]\nname = \"a/b\"\nheight = 4\nvideo_kbps = 1\n").is_err());
+        assert!(
+            Ladder::from_toml("[[rung]]\nname = \"a/b\"\nheight = 4\nvideo_kbps = 1\n").is_err()
+        );
     }
 }

@@ -32,11 +32,9 @@ pub async fn of_segment(path: &Path) -> Result<String, TranscodeError> {
             program: "ffprobe",
             source,
         })?;
-    let raw: Raw = serde_json::from_slice(&out.stdout).map_err(|e| {
-        TranscodeError::Local {
-            program: "ffprobe",
-            source: std::io::Error::other(format!("unreadable output for {}: {e}", path.display())),
-        }
+    let raw: Raw = serde_json::from_slice(&out.stdout).map_err(|e| TranscodeError::Local {
+        program: "ffprobe",
+        source: std::io::Error::other(format!("unreadable output for {}: {e}", path.display())),
     })?;
     let codecs: Vec<String> = raw
         .streams

@@ -79,9 +79,16 @@ fn s(x: impl ToString) -> String {
 
 /// The full argv (program first) that turns `input` into `out_dir/<variant>/index.m3u8`.
 pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
-    let mut a: Vec<String> = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-        .map(s)
-        .to_vec();
+    let mut a: Vec<String> = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+    ]
+    .map(s)
+    .to_vec();
     a.extend(["-i".into(), input.display().to_string()]);
     let n = plan.renditions.len();
     if n > 0 {
@@ -153,8 +160,17 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     }
     if plan.audio {
         a.extend(
-            ["-c:a", "aac", "-b:a", &format!("{}k", plan.audio_kbps), "-ar", "48000", "-ac", "2"]
-                .map(s),
+            [
+                "-c:a",
+                "aac",
+                "-b:a",
+                &format!("{}k", plan.audio_kbps),
+                "-ar",
+                "48000",
+                "-ac",
+                "2",
+            ]
+            .map(s),
         );
     }
     a.extend(
@@ -211,7 +227,11 @@ mod tests {
 
     #[test]
     fn one_decode_many_encodes() {
-        let p = plan(&probe(1920, 1080, 60.0, true), &Ladder::default(), "veryfast");
+        let p = plan(
+            &probe(1920, 1080, 60.0, true),
+            &Ladder::default(),
+            "veryfast",
+        );
         assert_eq!(p.renditions.len(), 5);
         assert_eq!(p.fps[0], 30.0, "1080p60 is halved to stay within level 4.1");
         assert_eq!(p.fps[1], 60.0);

@@ -119,7 +119,13 @@ mod tests {
         let p = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_00000.ts\n#EXTINF:2.5,\nseg_00001.ts\n#EXT-X-ENDLIST\n";
         let s = segments(p);
         assert_eq!(s.len(), 2);
-        assert_eq!(s[1], Segment { uri: "seg_00001.ts".into(), duration: 2.5 });
+        assert_eq!(
+            s[1],
+            Segment {
+                uri: "seg_00001.ts".into(),
+                duration: 2.5
+            }
+        );
         assert!(is_complete(p));
         assert!(!is_complete("#EXTM3U\n#EXTINF:6,\na.ts\n"));
     }

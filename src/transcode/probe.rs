@@ -82,7 +82,14 @@ fn rate(s: &str) -> Option<f64> {
 /// is `InvalidInput`.
 pub async fn probe(path: &Path) -> Result<Probe, TranscodeError> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .kill_on_drop(true)
         .output()
@@ -171,7 +178,10 @@ mod tests {
             {"codec_type":"audio"}],"format":{"duration":"12.5"}}"#)
         .unwrap();
         let v = p.video.unwrap();
-        assert_eq!((v.width, v.height, v.rotation, v.hdr), (1920, 1080, -90, true));
+        assert_eq!(
+            (v.width, v.height, v.rotation, v.hdr),
+            (1920, 1080, -90, true)
+        );
         assert!((v.fps - 29.97).abs() < 0.01);
         assert!(p.has_audio);
         assert_eq!(p.duration_s, Some(12.5));

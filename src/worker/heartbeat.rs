@@ -44,7 +44,15 @@ impl Heartbeat {
     ) -> Self {
         let stop = CancellationToken::new();
         let (deadline_tx, deadline) = watch::channel(lease.deadline);
-        let task = tokio::spawn(beat(store, lease, timings, progress, job, stop.clone(), deadline_tx));
+        let task = tokio::spawn(beat(
+            store,
+            lease,
+            timings,
+            progress,
+            job,
+            stop.clone(),
+            deadline_tx,
+        ));
         Self {
             stop,
             task,
@@ -108,7 +116,9 @@ async fn beat(
                     // Throttling or a network blip: try again, well before the deadline.
                     warn!(video = %lease.id(), error = %e, "heartbeat failed, retrying");
                     let jitter = rand::random_range(0.5..=1.0);
-                    let wait = backoff.mul_f64(jitter).min(deadline.saturating_duration_since(Instant::now()));
+                    let wait = backoff
+                        .mul_f64(jitter)
+                        .min(deadline.saturating_duration_since(Instant::now()));
                     tokio::select! {
                         _ = stop.cancelled() => return HeartbeatEnd::Stopped,
                         _ = sleep(wait) => {}

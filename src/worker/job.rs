@@ -78,9 +78,14 @@ impl JobError {
                 let msg = e.to_string();
                 if stderr_tail.contains("No space left on device") {
                     Self::Local(msg, argv)
-                } else if ["Invalid data found", "moov atom not found", "could not find codec", "Invalid NAL"]
-                    .iter()
-                    .any(|p| stderr_tail.contains(p))
+                } else if [
+                    "Invalid data found",
+                    "moov atom not found",
+                    "could not find codec",
+                    "Invalid NAL",
+                ]
+                .iter()
+                .any(|p| stderr_tail.contains(p))
                 {
                     Self::Invalid(msg, argv)
                 } else {
@@ -140,7 +145,13 @@ pub async fn run(
         phase: "download".into(),
         ..Default::default()
     });
-    let hb = Heartbeat::start(ctx.store.clone(), lease.clone(), ctx.timings, prx.clone(), job.clone());
+    let hb = Heartbeat::start(
+        ctx.store.clone(),
+        lease.clone(),
+        ctx.timings,
+        prx.clone(),
+        job.clone(),
+    );
     let watcher = tokio::spawn(drain_watch(
         drain.clone(),
         abort.clone(),
@@ -186,8 +197,12 @@ pub async fn run(
             }
             JobEnd::Local(msg)
         }
-        Err(JobError::Invalid(msg, argv)) => record(store.as_ref(), &lease, FailureKind::InvalidInput, msg, argv).await,
-        Err(JobError::Transient(msg, argv)) => record(store.as_ref(), &lease, FailureKind::Transient, msg, argv).await,
+        Err(JobError::Invalid(msg, argv)) => {
+            record(store.as_ref(), &lease, FailureKind::InvalidInput, msg, argv).await
+        }
+        Err(JobError::Transient(msg, argv)) => {
+            record(store.as_ref(), &lease, FailureKind::Transient, msg, argv).await
+        }
     }
 }
 
@@ -225,21 +240,37 @@ async fn pipeline(
     let dir = tempfile::Builder::new()
         .prefix(&format!("job-{}-", std::process::id()))
         .tempdir_in(&cfg.work_dir)
-        .map_err(|e| JobError::Local(format!("cannot create a job folder in {}: {e}", cfg.work_dir.display()), None))?;
+        .map_err(|e| {
+            JobError::Local(
+                format!(
+                    "cannot create a job folder in {}: {e}",
+                    cfg.work_dir.display()
+                ),
+                None,
+            )
+        })?;
 
     let started = Instant::now();
     let size = unless_cancelled(job, async {
-        blob::size(&ctx.s3, &v.src_bucket, &v.src_key).await.map_err(JobError::source)
+        blob::size(&ctx.s3, &v.src_bucket, &v.src_key)
+            .await
+            .map_err(JobError::source)
     })
     .await?;
     if size == 0 {
-        return Err(JobError::Invalid("the source object is empty (0 bytes)".into(), None));
+        return Err(JobError::Invalid(
+            "the source object is empty (0 bytes)".into(),
+            None,
+        ));
     }
     let free = fs4::available_space(dir.path()).unwrap_or(u64::MAX);
     let need = size.saturating_mul(3) + 64 * 1024 * 1024;
     if free < need {
         return Err(JobError::Local(
-            format!("not enough disk in {}: {free} bytes free, {need} needed for a {size}-byte source", cfg.work_dir.display()),
+            format!(
+                "not enough disk in {}: {free} bytes free, {need} needed for a {size}-byte source",
+                cfg.work_dir.display()
+            ),
             None,
         ));
     }
@@ -250,10 +281,21 @@ async fn pipeline(
             .map_err(JobError::source)
     })
     .await?;
-    info!(bytes = size, ms = started.elapsed().as_millis() as u64, "source downloaded");
+    info!(
+        bytes = size,
+        ms = started.elapsed().as_millis() as u64,
+        "source downloaded"
+    );
 
-    ptx.send_replace(Progress { phase: "encode".into(), percent: Some(0.0), ..Default::default() });
-    let probe = unless_cancelled(job, async { probe::probe(&src).await.map_err(JobError::transcode) }).await?;
+    ptx.send_replace(Progress {
+        phase: "encode".into(),
+        percent: Some(0.0),
+        ..Default::default()
+    });
+    let probe = unless_cancelled(job, async {
+        probe::probe(&src).await.map_err(JobError::transcode)
+    })
+    .await?;
     let plan = command::plan(&probe, &cfg.ladder, &cfg.preset);
     let out = dir.path().join("out");
     for name in plan.variant_names() {
@@ -263,7 +305,13 @@ async fn pipeline(
     }
     let argv = command::argv(&plan, &src, &out);
     let remote = format!("{}/t{}", v.out_prefix, lease.token);
-    let mut uploader = Uploader::new(ctx.s3.clone(), v.out_bucket.clone(), remote.clone(), out.clone(), plan.variant_names());
+    let mut uploader = Uploader::new(
+        ctx.s3.clone(),
+        v.out_bucket.clone(),
+        remote.clone(),
+        out.clone(),
+        plan.variant_names(),
+    );
 
     let encode = job.child_token();
     let encoded = CancellationToken::new();
@@ -282,17 +330,24 @@ async fn pipeline(
         }
     );
     up?;
-    ff.map_err(JobError::transcode).map_err(|e| with_argv(e, &argv))?;
+    ff.map_err(JobError::transcode)
+        .map_err(|e| with_argv(e, &argv))?;
     info!(ms = started.elapsed().as_millis() as u64, "encoded");
 
-    ptx.send_replace(Progress { phase: "upload".into(), percent: Some(100.0), ..Default::default() });
+    ptx.send_replace(Progress {
+        phase: "upload".into(),
+        percent: Some(100.0),
+        ..Default::default()
+    });
     let variants = unless_cancelled(job, uploader.finish()).await?;
     let mut entries = Vec::new();
     for (name, segs) in &variants {
         let sizes: Vec<(u64, f64)> = segs.iter().map(|(s, b)| (*b, s.duration)).collect();
         let (bandwidth, average_bandwidth) = playlist::bitrates(&sizes);
         let first = out.join(name).join(&segs[0].0.uri);
-        let codecs = codecs::of_segment(&first).await.map_err(JobError::transcode)?;
+        let codecs = codecs::of_segment(&first)
+            .await
+            .map_err(JobError::transcode)?;
         let idx = plan.renditions.iter().position(|r| &r.name == name);
         entries.push(playlist::Variant {
             uri: format!("t{}/{name}/index.m3u8", lease.token),
@@ -310,9 +365,15 @@ async fn pipeline(
         return Err(JobError::Cancelled);
     }
     let key = format!("{}/master.m3u8", v.out_prefix);
-    blob::put_bytes(&ctx.s3, &v.out_bucket, &key, master.into_bytes(), blob::content_type(&key))
-        .await
-        .map_err(JobError::output)?;
+    blob::put_bytes(
+        &ctx.s3,
+        &v.out_bucket,
+        &key,
+        master.into_bytes(),
+        blob::content_type(&key),
+    )
+    .await
+    .map_err(JobError::output)?;
     info!(ms = started.elapsed().as_millis() as u64, "published");
     Ok(Completion {
         output: format!("s3://{}/{key}", v.out_bucket),

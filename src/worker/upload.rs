@@ -84,9 +84,15 @@ impl Uploader {
             .map(|(v, uri)| async move {
                 let key = format!("{}/{v}/{uri}", this.remote);
                 let path = this.local.join(&v).join(&uri);
-                blob::upload(&this.s3, &this.bucket, &key, &path, blob::content_type(&uri))
-                    .await
-                    .map_err(JobError::output)?;
+                blob::upload(
+                    &this.s3,
+                    &this.bucket,
+                    &key,
+                    &path,
+                    blob::content_type(&uri),
+                )
+                .await
+                .map_err(JobError::output)?;
                 Ok::<_, JobError>((v, uri))
             })
             .buffer_unordered(PARALLEL_PUTS)
@@ -119,9 +125,15 @@ impl Uploader {
                 sized.push((s, len));
             }
             let key = format!("{}/{v}/index.m3u8", self.remote);
-            blob::put_bytes(&self.s3, &self.bucket, &key, p.into_bytes(), blob::content_type(&key))
-                .await
-                .map_err(JobError::output)?;
+            blob::put_bytes(
+                &self.s3,
+                &self.bucket,
+                &key,
+                p.into_bytes(),
+                blob::content_type(&key),
+            )
+            .await
+            .map_err(JobError::output)?;
             out.push((v, sized));
         }
         Ok(out)

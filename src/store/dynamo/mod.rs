@@ -154,6 +154,50 @@ impl DynamoStore {
         self.get_consistent(pk).await
     }
 
+    /// Puts a failed (or, with `also_done`, a done) video back to `pending` with its attempts
+    /// reset. Conditional: a video in progress is never disturbed. Returns whether it was
+    /// requeued.
+    pub async fn requeue(&self, pk: &str, also_done: bool) -> Result<bool, StoreError> {
+        use crate::domain::keys::shard_of;
+        let cond = if also_done {
+            "attribute_exists(pk) AND (#state = :failed OR #state = :done)"
+        } else {
+            "attribute_exists(pk) AND #state = :failed"
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .key("pk", sdk::s(pk))
+            .update_expression(
+                "SET #state = :pending, #attempts = :zero, #rev = #rev + :one, #shard = :shard, \
+                 #ready_at = :now REMOVE #lease_expires, #progress, #finished_at",
+            )
+            .condition_expression(cond)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_names("#shard", "shard")
+            .expression_attribute_names("#ready_at", "ready_at")
+            .expression_attribute_names("#lease_expires", "lease_expires")
+            .expression_attribute_names("#progress", "progress")
+            .expression_attribute_names("#finished_at", "finished_at")
+            .expression_attribute_values(":pending", sdk::s("pending"))
+            .expression_attribute_values(":failed", sdk::s("failed"))
+            .expression_attribute_values(":zero", sdk::n(0))
+            .expression_attribute_values(":one", sdk::n(1))
+            .expression_attribute_values(":shard", sdk::s(shard_of(pk, self.shards())))
+            .expression_attribute_values(":now", sdk::n(self.clock.now_ms()));
+        if also_done {
+            req = req.expression_attribute_values(":done", sdk::s("done"));
+        }
+        let res = req.send().await;
+        Ok(matches!(
+            sdk::conditional(res, "UpdateItem", self.table())?,
+            sdk::Write::Applied(_)
+        ))
+    }
+
     /// Sets or clears the fleet-wide pause flag.
     pub async fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
         let res = self
