@@ -124,7 +124,7 @@ pub fn select(ladder: &Ladder, width: u32, height: u32) -> Vec<Rendition> {
         }
     };
     let mut rungs: Vec<&Rung> = ladder.rungs.iter().filter(|r| r.height <= short).collect();
-    rungs.sort_by(|a, b| b.height.cmp(&a.height));
+    rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
     let mut out: Vec<Rendition> = rungs
         .into_iter()
         .map(|r| {

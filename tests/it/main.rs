@@ -4,3 +4,4 @@
 mod claim;
 mod common;
 mod processes;
+mod worker;

@@ -62,12 +62,12 @@ async fn exec(args: Args) -> Result<()> {
             let mut seen = 0u64;
             let summary = seed::seed(&store, &s3, &input, &output, &exts, dry_run, |s| {
                 seen += 1;
-                if tty && seen % 50 == 0 {
+                if tty && seen.is_multiple_of(50) {
                     eprint!(
                         "\rseeding: {} added, {} present, {} skipped",
                         s.added, s.present, s.skipped
                     );
-                } else if !tty && seen % 1000 == 0 {
+                } else if !tty && seen.is_multiple_of(1000) {
                     eprintln!(
                         "seeding: {} added, {} present, {} skipped",
                         s.added, s.present, s.skipped

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the local stack's clients, unique names, seeding.
 
 pub mod faults;
+pub mod media;
 
 use aws_config::SdkConfig;
 use fleet::clock::{self, SharedClock};

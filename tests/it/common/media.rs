@@ -1,0 +1,348 @@
+//! Clips generated with ffmpeg (never committed), buckets, worker processes, and an
+//! independent check of a published stream.
+
+use fleet::admin::seed;
+use fleet::blob;
+use fleet::domain::keys::S3Uri;
+use fleet::store::dynamo::DynamoStore;
+use fleet::transcode::playlist;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How to make a test clip.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub name: &'static str,
+    pub size: &'static str,
+    pub rate: &'static str,
+    pub seconds: f64,
+    pub pix_fmt: &'static str,
+    pub audio: bool,
+    pub rotate: Option<i32>,
+}
+
+impl Clip {
+    pub const fn new(
+        name: &'static str,
+        size: &'static str,
+        rate: &'static str,
+        seconds: f64,
+    ) -> Self {
+        Self {
+            name,
+            size,
+            rate,
+            seconds,
+            pix_fmt: "yuv420p",
+            audio: true,
+            rotate: None,
+        }
+    }
+
+    /// Displayed width and height.
+    pub fn display(&self) -> (u32, u32) {
+        let (w, h) = self.size.split_once('x').unwrap();
+        let (w, h) = (w.parse().unwrap(), h.parse().unwrap());
+        if self.rotate.is_some_and(|r| r % 180 != 0) {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+
+    /// Writes the clip into `dir`.
+    pub fn make(&self, dir: &Path) -> PathBuf {
+        let out = dir.join(self.name);
+        let tmp = dir.join(format!("tmp-{}.mp4", self.name.replace('/', "_")));
+        let mut c = Command::new("ffmpeg");
+        c.args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={}:rate={}", self.size, self.rate));
+        if self.audio {
+            c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+        }
+        c.args([
+            "-t",
+            &self.seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            self.pix_fmt,
+        ]);
+        if self.audio {
+            c.args(["-c:a", "aac"]);
+        }
+        c.arg(&tmp);
+        assert!(
+            c.status().expect("ffmpeg installed").success(),
+            "making {}",
+            self.name
+        );
+        let mut r = Command::new("ffmpeg");
+        r.args(["-v", "error", "-y", "-i"])
+            .arg(&tmp)
+            .args(["-c", "copy"]);
+        if let Some(deg) = self.rotate {
+            r.arg("-metadata:s:v:0").arg(format!("rotate={deg}"));
+        }
+        r.args(["-f", "mp4"]).arg(&out);
+        assert!(r.status().unwrap().success());
+        std::fs::remove_file(tmp).ok();
+        out
+    }
+}
+
+/// Fresh input and output buckets.
+pub async fn buckets(s3: &aws_sdk_s3::Client) -> (String, String) {
+    let (i, o) = (super::unique("in"), super::unique("out"));
+    for b in [&i, &o] {
+        blob::ensure_bucket(s3, b).await.unwrap_or_else(|e| {
+            panic!("creating bucket {b}: {e:?} (is the S3 server up? scripts/local-stack start)")
+        });
+    }
+    (i, o)
+}
+
+/// Uploads files to `s3://bucket/prefix<name>` and seeds the prefix into the store.
+pub async fn upload_and_seed(
+    store: &DynamoStore,
+    s3: &aws_sdk_s3::Client,
+    files: &[(String, PathBuf)],
+    input: &S3Uri,
+    output: &S3Uri,
+) -> seed::SeedSummary {
+    for (name, path) in files {
+        let key = format!("{}{name}", input.key);
+        blob::upload(s3, &input.bucket, &key, path, "video/mp4")
+            .await
+            .unwrap();
+    }
+    let exts: Vec<String> = seed::DEFAULT_EXTENSIONS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["m4a".into()])
+        .collect();
+    seed::seed(store, s3, input, output, &exts, false, |_| {})
+        .await
+        .unwrap()
+}
+
+/// A `fleet-worker` process on `table` with short leases and fast retries.
+pub fn worker(table: &str, work_dir: &Path, extra: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-worker"));
+    c.args([
+        "--table",
+        table,
+        "--concurrency",
+        "1",
+        "--lease-seconds",
+        "3",
+        "--heartbeat-seconds",
+        "1",
+        "--skew-seconds",
+        "0.5",
+        "--idle-max-seconds",
+        "1",
+        "--retry-base-seconds",
+        "0",
+    ])
+    .arg("--work-dir")
+    .arg(work_dir)
+    .args(extra)
+    .env("FLEET_X264_PRESET", "ultrafast")
+    .env("RUST_LOG", "warn")
+    .kill_on_drop(true);
+    c
+}
+
+/// Downloads every object under `prefix` into `dir`, keeping relative paths.
+pub async fn download_prefix(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    dir: &Path,
+) -> usize {
+    let keys = blob::list_keys(s3, bucket, prefix).await.unwrap();
+    for (k, _) in &keys {
+        let rel = k.strip_prefix(prefix).unwrap().trim_start_matches('/');
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, blob::get_bytes(s3, bucket, k).await.unwrap()).unwrap();
+    }
+    keys.len()
+}
+
+/// One variant line of a master playlist.
+#[derive(Debug)]
+pub struct Declared {
+    pub uri: String,
+    pub bandwidth: u64,
+    pub average: u64,
+    pub resolution: Option<(u32, u32)>,
+    pub codecs: String,
+}
+
+/// Parses a master playlist's variants.
+pub fn variants(master: &str) -> Vec<Declared> {
+    let lines: Vec<&str> = master.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") else {
+            continue;
+        };
+        let get = |k: &str| {
+            attrs
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        let codecs = attrs
+            .split("CODECS=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string();
+        out.push(Declared {
+            uri: lines[i + 1].to_string(),
+            bandwidth: get("BANDWIDTH").unwrap().parse().unwrap(),
+            average: get("AVERAGE-BANDWIDTH").unwrap().parse().unwrap(),
+            resolution: get("RESOLUTION").map(|r| {
+                let (w, h) = r.split_once('x').unwrap();
+                (w.parse().unwrap(), h.parse().unwrap())
+            }),
+            codecs,
+        });
+    }
+    out
+}
+
+/// ffprobe's duration of a local playlist or file, seconds.
+pub fn probe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "default=nw=1:nk=1",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe cannot read {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no duration for {}", path.display()))
+}
+
+/// Checks a downloaded stream the way a strict player would, independently of the worker's
+/// own arithmetic. Returns the variants.
+/// With `expect_high`, the video must be H.264 High (the production presets); otherwise CODECS
+/// must merely agree with the bitstream (x264's ultrafast emits Constrained Baseline).
+pub fn check_stream(
+    dir: &Path,
+    source_seconds: f64,
+    source_display: Option<(u32, u32)>,
+    expect_high: bool,
+) -> Vec<Declared> {
+    let master = std::fs::read_to_string(dir.join("master.m3u8")).expect("master.m3u8 published");
+    let vs = variants(&master);
+    assert!(!vs.is_empty(), "no variants in {master}");
+    let d = probe_duration(&dir.join("master.m3u8"));
+    assert!(
+        (d - source_seconds).abs() <= 6.0,
+        "stream lasts {d} s, source {source_seconds} s"
+    );
+    let mut durations: Option<Vec<i64>> = None;
+    for v in &vs {
+        let pl_path = dir.join(&v.uri);
+        let pl = std::fs::read_to_string(&pl_path).unwrap_or_else(|_| panic!("{} missing", v.uri));
+        assert!(
+            playlist::is_complete(&pl),
+            "{} is not a complete VOD playlist",
+            v.uri
+        );
+        let segs = playlist::segments(&pl);
+        let base = pl_path.parent().unwrap();
+        let mut peak = 0f64;
+        for s in &segs {
+            let bytes = std::fs::metadata(base.join(&s.uri))
+                .expect("segment uploaded")
+                .len();
+            peak = peak.max(bytes as f64 * 8.0 / s.duration);
+        }
+        let declared = v.bandwidth as f64;
+        assert!(
+            declared >= peak * 0.999 && declared <= peak * 1.10,
+            "{}: BANDWIDTH {declared} vs measured peak {peak}",
+            v.uri
+        );
+        assert!(v.average <= v.bandwidth && v.average > 0);
+        let durs: Vec<i64> = segs
+            .iter()
+            .map(|s| (s.duration * 10.0).round() as i64)
+            .collect();
+        match &durations {
+            None => durations = Some(durs),
+            Some(first) => assert_eq!(first, &durs, "segment durations differ across renditions"),
+        }
+        let pd = probe_duration(&pl_path);
+        assert!((pd - source_seconds).abs() <= 6.0, "{} lasts {pd} s", v.uri);
+        if let (Some((w, h)), Some((sw, sh))) = (v.resolution, source_display) {
+            assert!(
+                w <= sw && h <= sh,
+                "{} upscaled: {w}x{h} from {sw}x{sh}",
+                v.uri
+            );
+            assert_eq!((w % 2, h % 2), (0, 0));
+            assert_eq!(w > h, sw > sh, "aspect flipped");
+        }
+        if v.resolution.is_some() {
+            let first = base.join(&segs[0].uri);
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-select_streams",
+                    "v:0",
+                    "-show_entries",
+                    "stream=profile,pix_fmt",
+                    "-of",
+                    "default=nw=1:nk=1",
+                ])
+                .arg(&first)
+                .output()
+                .unwrap();
+            let txt = String::from_utf8_lossy(&out.stdout);
+            assert!(txt.contains("yuv420p"), "{}: {txt}", v.uri);
+            let declared_profile = match &v.codecs.get(5..7) {
+                Some("64") => "High",
+                Some("4d") => "Main",
+                Some("42") => "Baseline",
+                other => panic!("unexpected CODECS {other:?}"),
+            };
+            assert!(
+                txt.contains(declared_profile),
+                "{}: CODECS {} but the bitstream is {txt}",
+                v.uri,
+                v.codecs
+            );
+            if expect_high {
+                assert!(
+                    v.codecs.starts_with("avc1.64"),
+                    "not H.264 High: {}",
+                    v.codecs
+                );
+            }
+        }
+    }
+    vs
+}

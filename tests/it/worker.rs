@@ -1,0 +1,370 @@
+//! fleet-worker processes against DynamoDB Local, the S3 server and real ffmpeg.
+
+use crate::common::media::{self, Clip};
+use crate::common::{self, eventually, fresh_table, store};
+use fleet::domain::keys::S3Uri;
+use fleet::domain::VideoState;
+use fleet::store::dynamo::DynamoStore;
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Stage {
+    s3: aws_sdk_s3::Client,
+    store: DynamoStore,
+    table: String,
+    input: S3Uri,
+    output: S3Uri,
+    dir: tempfile::TempDir,
+}
+
+async fn stage(name: &str, clips: &[Clip], extra: &[(String, Vec<u8>)]) -> Stage {
+    let cfg = common::sdk().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let table = fresh_table(&cfg, name).await;
+    let store = store(&cfg, &table);
+    let (ib, ob) = media::buckets(&s3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clips_dir = dir.path().join("clips");
+    std::fs::create_dir_all(&clips_dir).unwrap();
+    let mut files: Vec<(String, PathBuf)> = clips
+        .iter()
+        .map(|c| (c.name.to_string(), c.make(&clips_dir)))
+        .collect();
+    for (name, bytes) in extra {
+        let p = clips_dir.join(format!("extra-{}", files.len()));
+        std::fs::write(&p, bytes).unwrap();
+        files.push((name.clone(), p));
+    }
+    let input = S3Uri {
+        bucket: ib,
+        key: "AI CERTs/Videos/".into(),
+    };
+    let output = S3Uri {
+        bucket: ob,
+        key: "hls/".into(),
+    };
+    let summary = media::upload_and_seed(&store, &s3, &files, &input, &output).await;
+    assert_eq!(summary.added as usize, files.len());
+    Stage {
+        s3,
+        store,
+        table,
+        input,
+        output,
+        dir,
+    }
+}
+
+impl Stage {
+    fn pk(&self, name: &str) -> String {
+        format!("s3://{}/{}{name}", self.input.bucket, self.input.key)
+    }
+
+    fn work(&self, n: &str) -> PathBuf {
+        self.dir.path().join(format!("work-{n}"))
+    }
+
+    async fn state(&self, name: &str) -> fleet::domain::VideoItem {
+        self.store
+            .get(&self.pk(name))
+            .await
+            .unwrap()
+            .expect("seeded")
+    }
+
+    /// Downloads the published stream of `name` into a fresh folder.
+    async fn fetch(&self, name: &str) -> PathBuf {
+        let item = self.state(name).await;
+        let local = self.dir.path().join("fetched").join(&item.out_prefix);
+        let n = media::download_prefix(
+            &self.s3,
+            &self.output.bucket,
+            &format!("{}/", item.out_prefix),
+            &local,
+        )
+        .await;
+        assert!(n > 2, "nothing published for {name}");
+        local
+    }
+}
+
+async fn wait_ok(child: &mut tokio::process::Child, what: &str) {
+    let status = tokio::time::timeout(Duration::from_secs(240), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not exit"))
+        .unwrap();
+    assert!(status.success(), "{what} exited with {status}");
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_turn_twelve_clips_into_playable_streams() {
+    let mut clips = vec![
+        Clip::new("a 640x360 30.mp4", "640x360", "30", 4.0),
+        Clip::new("b 1280x720 25.mp4", "1280x720", "25", 3.0),
+        Clip::new("c portrait.mp4", "360x640", "30", 3.0),
+        Clip::new("d tiny 4x3.mp4", "320x240", "15", 3.0),
+        Clip::new("e 60fps.mp4", "480x270", "60", 3.0),
+        Clip::new("f yuv444.mp4", "640x480", "24", 3.0),
+        Clip::new("g yuv422.mov", "854x480", "30", 3.0),
+        Clip::new("h no audio.mp4", "426x240", "30", 3.0),
+        Clip::new("i ntsc ü.mp4", "640x360", "30000/1001", 3.0),
+        Clip::new("j 960x540.mkv", "960x540", "30", 3.0),
+        Clip::new("k rotated.mp4", "640x360", "30", 3.0),
+        Clip::new("l two segments+.mp4", "640x360", "30", 13.0),
+    ];
+    clips[5].pix_fmt = "yuv444p";
+    clips[6].pix_fmt = "yuv422p";
+    clips[7].audio = false;
+    clips[10].rotate = Some(90);
+    let st = stage("e2e", &clips, &[]).await;
+    // The production preset, so that the High profile can be asserted.
+    let mut a = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
+        .env("FLEET_X264_PRESET", "veryfast")
+        .spawn()
+        .unwrap();
+    let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
+        .env("FLEET_X264_PRESET", "veryfast")
+        .spawn()
+        .unwrap();
+    wait_ok(&mut a, "worker a").await;
+    wait_ok(&mut b, "worker b").await;
+    let mut holders = std::collections::HashSet::new();
+    for c in &clips {
+        let item = st.state(c.name).await;
+        assert_eq!(item.state, VideoState::Done, "{}: {:?}", c.name, item.error);
+        assert_eq!(
+            item.output.as_deref(),
+            Some(format!("s3://{}/{}/master.m3u8", st.output.bucket, item.out_prefix).as_str())
+        );
+        holders.insert(item.holder.unwrap().split('/').next().unwrap().to_string());
+        let dir = st.fetch(c.name).await;
+        let vs = media::check_stream(&dir, c.seconds, Some(c.display()), true);
+        if c.name.starts_with("b ") {
+            assert_eq!(vs.len(), 4, "720p source: 720/540/360/240");
+        }
+        if c.name.starts_with("k ") {
+            let (w, h) = vs[0].resolution.unwrap();
+            assert!(h > w, "rotation honoured: {w}x{h}");
+        }
+        if !c.audio {
+            assert!(!vs[0].codecs.contains("mp4a"));
+        }
+    }
+    assert_eq!(holders.len(), 2, "both workers took part");
+    // Output keys keep the input's relative path, extension dropped, unicode and + intact.
+    let item = st.state("i ntsc ü.mp4").await;
+    assert_eq!(item.out_prefix, "hls/i ntsc ü");
+    assert_eq!(
+        st.state("l two segments+.mp4").await.out_prefix,
+        "hls/l two segments+"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_inputs_fail_fast_with_readable_errors_and_the_worker_goes_on() {
+    let good = Clip::new("good.mp4", "320x180", "30", 2.0);
+    let mut random = vec![0u8; 200_000];
+    for (i, b) in random.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let whole = Clip::new("whole.mp4", "640x360", "30", 3.0).make(dir.path());
+    let bytes = std::fs::read(&whole).unwrap();
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let extra = vec![
+        ("empty.mp4".to_string(), Vec::new()),
+        (
+            "notes.mp4".to_string(),
+            b"this is a text file, not a video\n".to_vec(),
+        ),
+        ("noise.mp4".to_string(), random),
+        ("truncated.mp4".to_string(), truncated),
+    ];
+    let st = stage("invalid", std::slice::from_ref(&good), &extra).await;
+    // An audio-only source, made without a video stream.
+    let audio_path = st.dir.path().join("audio.m4a");
+    assert!(std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300",
+            "-t",
+            "3",
+            "-c:a",
+            "aac"
+        ])
+        .arg(&audio_path)
+        .status()
+        .unwrap()
+        .success());
+    media::upload_and_seed(
+        &st.store,
+        &st.s3,
+        &[("audio only.m4a".into(), audio_path)],
+        &st.input,
+        &st.output,
+    )
+    .await;
+
+    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut w, "worker").await;
+    for (name, _) in &extra {
+        let item = st.state(name).await;
+        assert_eq!(item.state, VideoState::Failed, "{name}");
+        assert_eq!(
+            item.attempts, 1,
+            "{name}: invalid input must not burn every attempt"
+        );
+        assert_eq!(
+            item.error_kind.as_deref(),
+            Some("invalid_input"),
+            "{name}: {:?}",
+            item.error
+        );
+        let err = item.error.unwrap();
+        assert!(!err.is_empty() && err.len() < 2000, "{name}: {err}");
+    }
+    assert!(st
+        .state("empty.mp4")
+        .await
+        .error
+        .unwrap()
+        .contains("empty (0 bytes)"));
+    assert_eq!(
+        st.state("good.mp4").await.state,
+        VideoState::Done,
+        "the worker went on"
+    );
+    let audio = st.state("audio only.m4a").await;
+    assert_eq!(audio.state, VideoState::Done, "{:?}", audio.error);
+    let dir = st.fetch("audio only.m4a").await;
+    let vs = media::check_stream(&dir, 3.0, None, false);
+    assert_eq!(
+        (vs.len(), vs[0].codecs.as_str(), vs[0].resolution),
+        (1, "mp4a.40.2", None)
+    );
+}
+
+/// A clip long enough to be caught mid-transcode.
+fn long_clip() -> Clip {
+    Clip::new("long lecture.mp4", "1280x720", "30", 20.0)
+}
+
+async fn wait_encoding(st: &Stage, name: &str) -> fleet::domain::VideoItem {
+    eventually(Duration::from_secs(60), "encoding to start", || async {
+        let item = st.state(name).await;
+        (item
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.phase == "encode" && p.percent.unwrap_or(0.0) > 0.0))
+        .then_some(item)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_video_is_finished_by_another_after_expiry() {
+    let c = long_clip();
+    let st = stage("kill9", std::slice::from_ref(&c), &[]).await;
+    let mut a = media::worker(&st.table, &st.work("a"), &[])
+        .env("FLEET_X264_PRESET", "fast")
+        .spawn()
+        .unwrap();
+    let held = wait_encoding(&st, c.name).await;
+    signal(&a, "-KILL");
+    let _ = a.wait().await;
+    let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut b, "worker b").await;
+    let item = st.state(c.name).await;
+    assert_eq!(item.state, VideoState::Done);
+    assert!(item.token > held.token);
+    assert_ne!(item.holder, held.holder);
+    media::check_stream(&st.fetch(c.name).await, c.seconds, Some(c.display()), false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_resumed_after_takeover_publishes_nothing() {
+    let c = long_clip();
+    let st = stage("sigstop", std::slice::from_ref(&c), &[]).await;
+    let mut a = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
+        .env("FLEET_X264_PRESET", "fast")
+        .spawn()
+        .unwrap();
+    let held = wait_encoding(&st, c.name).await;
+    signal(&a, "-STOP");
+    let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut b, "worker b").await;
+    let won = st.state(c.name).await;
+    assert_eq!(won.state, VideoState::Done);
+    assert!(won.token > held.token);
+    signal(&a, "-CONT");
+    wait_ok(&mut a, "worker a after SIGCONT").await;
+    let after = st.state(c.name).await;
+    assert_eq!(
+        (after.token, after.holder.clone(), after.state),
+        (won.token, won.holder.clone(), VideoState::Done)
+    );
+    let dir = st.fetch(c.name).await;
+    let master = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    for v in media::variants(&master) {
+        assert!(
+            v.uri.starts_with(&format!("t{}/", won.token)),
+            "master points at another attempt: {}",
+            v.uri
+        );
+    }
+    media::check_stream(&dir, c.seconds, Some(c.display()), false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_within_the_drain_window_and_another_worker_finishes() {
+    let c = long_clip();
+    let st = stage("sigterm", std::slice::from_ref(&c), &[]).await;
+    let mut a = media::worker(&st.table, &st.work("a"), &["--drain-seconds", "2"])
+        .env("FLEET_X264_PRESET", "fast")
+        .spawn()
+        .unwrap();
+    wait_encoding(&st, c.name).await;
+    let t0 = std::time::Instant::now();
+    signal(&a, "-TERM");
+    wait_ok(&mut a, "worker a after SIGTERM").await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?} to drain",
+        t0.elapsed()
+    );
+    let released = st.state(c.name).await;
+    assert_eq!(
+        (released.state, released.attempts),
+        (VideoState::Pending, 0),
+        "{released:?}"
+    );
+    assert!(
+        std::fs::read_dir(st.work("a")).unwrap().next().is_none(),
+        "job folder left behind"
+    );
+    let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut b, "worker b").await;
+    assert_eq!(st.state(c.name).await.state, VideoState::Done);
+}
