@@ -1,1 +1,199 @@
-fn main() {}
+//! Claim engine benchmark against DynamoDB Local (`cargo bench --bench claim`, local stack
+//! running). Prints claim latency p50/p99 and throughput with 1, 4 and 16 claimers; claim
+//! latency with 1k vs 100k items in the table; and DynamoDB requests per video for a whole
+//! claim → heartbeat → complete cycle. Under `cargo test` it does nothing.
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use fleet::aws::ops::OpCounter;
+use fleet::domain::keys::S3Uri;
+use fleet::domain::video::seeded;
+use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig};
+use fleet::store::schema::schema;
+use fleet::store::{Completion, VideoStore};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("claim benchmark: run with `cargo bench --bench claim` and the local stack up");
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
+
+async fn table(cfg: &aws_config::SdkConfig, n: usize) -> String {
+    let name = format!(
+        "fleet-bench-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let client = fleet::aws::dynamodb(cfg, Duration::from_secs(30));
+    create_table(&client, &name)
+        .await
+        .expect("create table (is the local stack up?)");
+    let now = chrono::Utc::now().timestamp_millis();
+    let chunks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(25)
+        .map(|c| c.to_vec())
+        .collect();
+    futures::stream::iter(chunks)
+        .for_each_concurrent(8, |chunk| {
+            let (client, name) = (client.clone(), name.clone());
+            async move {
+                let mut reqs: Vec<WriteRequest> = chunk
+                    .iter()
+                    .map(|i| {
+                        let src = S3Uri {
+                            bucket: "in".into(),
+                            key: format!("lib/video-{i:06}.mp4"),
+                        };
+                        let item = seeded(
+                            &src,
+                            "out",
+                            &format!("hls/{i}"),
+                            1 << 20,
+                            now,
+                            schema().ready_shards,
+                        );
+                        let put = PutRequest::builder()
+                            .set_item(Some(serde_dynamo::to_item(&item).unwrap()))
+                            .build()
+                            .unwrap();
+                        WriteRequest::builder().put_request(put).build()
+                    })
+                    .collect();
+                while !reqs.is_empty() {
+                    let out = client
+                        .batch_write_item()
+                        .request_items(&name, reqs)
+                        .send()
+                        .await
+                        .expect("batch write");
+                    reqs = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&name))
+                        .unwrap_or_default();
+                }
+            }
+        })
+        .await;
+    name
+}
+
+fn store(cfg: &aws_config::SdkConfig, table: &str, counter: Option<OpCounter>) -> DynamoStore {
+    let client = fleet::aws::dynamodb_with(cfg, Duration::from_secs(10), |b| match counter {
+        Some(c) => b.interceptor(c),
+        None => b,
+    });
+    DynamoStore::new(client, StoreConfig::new(table), fleet::clock::system())
+}
+
+fn done() -> Completion {
+    Completion {
+        output: "s3://out/x/master.m3u8".into(),
+        ffmpeg_args: vec!["ffmpeg".into()],
+        duration_s: Some(1.0),
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// `claimers` tasks claim and complete until `claims` claims were made (or nothing is left).
+async fn claim_run(
+    cfg: &aws_config::SdkConfig,
+    table: &str,
+    claimers: usize,
+    claims: usize,
+) -> (Vec<Duration>, Duration) {
+    let left = Arc::new(std::sync::atomic::AtomicIsize::new(claims as isize));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..claimers)
+        .map(|i| {
+            let (s, left) = (store(cfg, table, None), left.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                    let t = Instant::now();
+                    let Some(l) = s.claim(&format!("bench-{i}")).await.expect("claim") else {
+                        break;
+                    };
+                    lat.push(t.elapsed());
+                    s.complete(&l, &done()).await.expect("complete");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    (all, started.elapsed())
+}
+
+async fn run() {
+    let cfg = fleet::aws::sdk_config().await;
+    println!("## claim engine (DynamoDB Local, this machine)\n");
+    println!("| claimers | claims | p50 ms | p99 ms | claim+complete cycles/s |");
+    println!("|---:|---:|---:|---:|---:|");
+    for claimers in [1, 4, 16] {
+        let t = table(&cfg, 2000).await;
+        let (lat, wall) = claim_run(&cfg, &t, claimers, 1000).await;
+        println!(
+            "| {claimers} | {} | {:.1} | {:.1} | {:.0} |",
+            lat.len(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            lat.len() as f64 / wall.as_secs_f64()
+        );
+    }
+    println!("\n| items in table | claims | p50 ms | p99 ms |");
+    println!("|---:|---:|---:|---:|");
+    let mut p50s = Vec::new();
+    for n in [1_000, 100_000] {
+        let t0 = Instant::now();
+        let t = table(&cfg, n).await;
+        let seeded_in = t0.elapsed();
+        let (lat, _) = claim_run(&cfg, &t, 1, 300).await;
+        p50s.push(pct(&lat, 0.5));
+        println!(
+            "| {n} | {} | {:.1} | {:.1} |  (seeded in {:.0} s)",
+            lat.len(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            seeded_in.as_secs_f64()
+        );
+    }
+    println!("\nlatency ratio 100k / 1k (p50): {:.2}", p50s[1] / p50s[0]);
+
+    let t = table(&cfg, 200).await;
+    let counter = OpCounter::default();
+    let s = store(&cfg, &t, Some(counter.clone()));
+    let mut n = 0;
+    while let Some(l) = s.claim("bench").await.unwrap() {
+        s.heartbeat(&l, None).await.unwrap();
+        s.complete(&l, &done()).await.unwrap();
+        n += 1;
+    }
+    println!(
+        "\nDynamoDB requests per video, claim → 1 heartbeat → complete ({n} videos, 1 claimer):"
+    );
+    let mut total = 0;
+    for (op, c) in counter.counts() {
+        println!("- {op}: {:.2}", c as f64 / n as f64);
+        total += c;
+    }
+    println!(
+        "- total: {:.2} (the last claim, which found nothing, included)",
+        total as f64 / n as f64
+    );
+}

@@ -99,7 +99,9 @@ pub async fn probe(path: &Path) -> Result<Probe, TranscodeError> {
             source,
         })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+        // ffprobe prefixes its message with our temp path, which means nothing to an operator.
+        let err =
+            String::from_utf8_lossy(&out.stderr).replace(&format!("{}: ", path.display()), "");
         return Err(TranscodeError::InvalidInput(format!(
             "ffprobe cannot read the source: {}",
             err.trim().lines().last().unwrap_or("no detail")
