@@ -138,6 +138,8 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
     wait_ok(&mut a, "worker a").await;
     wait_ok(&mut b, "worker b").await;
     let mut holders = std::collections::HashSet::new();
+    let mut streams = Vec::new();
+    let mut renditions = 0;
     for c in &clips {
         let item = st.state(c.name).await;
         assert_eq!(item.state, VideoState::Done, "{}: {:?}", c.name, item.error);
@@ -148,6 +150,8 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
         holders.insert(item.holder.unwrap().split('/').next().unwrap().to_string());
         let dir = st.fetch(c.name).await;
         let vs = media::check_stream(&dir, c.seconds, Some(c.display()), true);
+        renditions += vs.len();
+        streams.push(dir);
         if c.name.starts_with("b ") {
             assert_eq!(vs.len(), 4, "720p source: 720/540/360/240");
         }
@@ -160,6 +164,9 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
         }
     }
     assert_eq!(holders.len(), 2, "both workers took part");
+    // What a web player does with them: every rendition of every stream, played to its end.
+    let played = media::play_in_browser(&streams);
+    assert_eq!(played.len(), renditions, "one report per rendition");
     // Output keys keep the input's relative path, extension dropped, unicode and + intact.
     let item = st.state("i ntsc ü.mp4").await;
     assert_eq!(item.out_prefix, "hls/i ntsc ü");
@@ -258,6 +265,9 @@ async fn invalid_inputs_fail_fast_with_readable_errors_and_the_worker_goes_on() 
         (vs.len(), vs[0].codecs.as_str(), vs[0].resolution),
         (1, "mp4a.40.2", None)
     );
+    let played = media::play_in_browser(&[dir]);
+    assert_eq!(played.len(), 1);
+    assert_eq!(played[0]["width"], 0, "audio only: no picture");
 }
 
 /// A clip long enough to be caught mid-transcode.

@@ -130,7 +130,19 @@ pub async fn upload_and_seed(
 
 /// A `fleet-worker` process on `table` with short leases and fast retries.
 pub fn worker(table: &str, work_dir: &Path, extra: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-worker"));
+    worker_via(&[env!("CARGO_BIN_EXE_fleet-worker")], table, work_dir, extra)
+}
+
+/// Like [`worker`], for another build of the worker run through `program` (its first word is
+/// the executable, e.g. an emulator followed by the binary).
+pub fn worker_via(
+    program: &[&str],
+    table: &str,
+    work_dir: &Path,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(program[0]);
+    c.args(&program[1..]);
     c.args([
         "--table",
         table,
@@ -180,6 +192,7 @@ pub struct Declared {
     pub bandwidth: u64,
     pub average: u64,
     pub resolution: Option<(u32, u32)>,
+    pub frame_rate: Option<f64>,
     pub codecs: String,
 }
 
@@ -211,6 +224,7 @@ pub fn variants(master: &str) -> Vec<Declared> {
                 let (w, h) = r.split_once('x').unwrap();
                 (w.parse().unwrap(), h.parse().unwrap())
             }),
+            frame_rate: get("FRAME-RATE").map(|f| f.parse().unwrap()),
             codecs,
         });
     }
@@ -256,6 +270,9 @@ pub fn check_stream(
     let master = std::fs::read_to_string(dir.join("master.m3u8")).expect("master.m3u8 published");
     let vs = variants(&master);
     assert!(!vs.is_empty(), "no variants in {master}");
+    assert!(master.starts_with("#EXTM3U\n") && master.contains("#EXT-X-VERSION:"));
+    // Every segment starts with an IDR: Apple asks for the tag so players may switch anywhere.
+    assert!(master.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
     let d = probe_duration(&dir.join("master.m3u8"));
     assert!(
         (d - source_seconds).abs() <= 6.0,
@@ -272,12 +289,26 @@ pub fn check_stream(
         );
         let segs = playlist::segments(&pl);
         let base = pl_path.parent().unwrap();
-        let mut peak = 0f64;
+        apple_media_rules(&pl, &v.uri);
+        let (mut peak, mut total_bits, mut total_seconds) = (0f64, 0f64, 0f64);
         for s in &segs {
             let bytes = std::fs::metadata(base.join(&s.uri))
                 .expect("segment uploaded")
                 .len();
             peak = peak.max(bytes as f64 * 8.0 / s.duration);
+            total_bits += bytes as f64 * 8.0;
+            total_seconds += s.duration;
+        }
+        let mean = total_bits / total_seconds;
+        assert!(
+            (v.average as f64 - mean).abs() <= mean * 0.10,
+            "{}: AVERAGE-BANDWIDTH {} vs measured mean {mean}",
+            v.uri,
+            v.average
+        );
+        if v.codecs.contains("mp4a") {
+            let rate = ffprobe_field(&base.join(&segs[0].uri), "a:0", "stream=sample_rate");
+            assert_eq!(rate, "48000", "{}: AAC at 48 kHz", v.uri);
         }
         let declared = v.bandwidth as f64;
         assert!(
@@ -306,6 +337,12 @@ pub fn check_stream(
             assert_eq!(w > h, sw > sh, "aspect flipped");
         }
         if v.resolution.is_some() {
+            // Apple's authoring spec: FRAME-RATE on every video variant, at most 60, and
+            // H.264 at level 4.1 or below.
+            let fps = v.frame_rate.expect("FRAME-RATE declared for video");
+            assert!(fps > 0.0 && fps <= 60.0, "{}: FRAME-RATE {fps}", v.uri);
+            let level = u32::from_str_radix(&v.codecs[9..11], 16).unwrap();
+            assert!(level <= 41, "{}: level {level} above 4.1", v.uri);
             let first = base.join(&segs[0].uri);
             let out = Command::new("ffprobe")
                 .args([
@@ -345,4 +382,70 @@ pub fn check_stream(
         }
     }
     vs
+}
+
+/// Plays every rendition of every stream (folders holding `master.m3u8`) in hls.js inside
+/// headless Chromium (tests/player/play.mjs), each to its end; fails unless all of them play
+/// without error at their declared resolution. Returns one JSON report per rendition.
+pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/player/play.mjs");
+    assert!(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/player/node_modules/hls.js"
+        ))
+        .exists(),
+        "the player is not installed: run scripts/player-setup"
+    );
+    let out = Command::new("node")
+        .arg(script)
+        .args(dirs)
+        .output()
+        .expect("node installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a rendition did not play in hls.js:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON report per line"))
+        .collect();
+    assert!(!reports.is_empty(), "the player reported nothing");
+    reports
+}
+
+/// The media-playlist rules of RFC 8216 and Apple's HLS authoring spec a strict player (Safari)
+/// enforces: a VOD playlist that ends, a target duration no segment exceeds (rounded), at most
+/// the 6 s Apple recommends.
+fn apple_media_rules(pl: &str, uri: &str) {
+    assert!(pl.starts_with("#EXTM3U"), "{uri}: no #EXTM3U");
+    assert!(pl.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{uri}: not VOD");
+    let target: f64 = pl
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .unwrap_or_else(|| panic!("{uri}: no EXT-X-TARGETDURATION"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(target <= 6.0, "{uri}: target duration {target} above 6 s");
+    for s in playlist::segments(pl) {
+        assert!(
+            s.duration.round() <= target,
+            "{uri}: segment of {} s exceeds the target duration {target}",
+            s.duration
+        );
+    }
+}
+
+/// One field of one stream of a media file, as ffprobe prints it.
+pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream, "-show_entries", entry])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

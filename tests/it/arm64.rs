@@ -1,0 +1,74 @@
+//! The aarch64 build of fleet-worker (what runs on c6g), run under qemu-user against the local
+//! stack: one real video, claimed, transcoded by (native) ffmpeg, uploaded and completed.
+//! Ignored by default because it needs `scripts/build-arm64` first; `scripts/test` builds it
+//! and runs this with `--ignored arm64`.
+
+use crate::common::media::{self, Clip};
+use crate::common::{self, fresh_table, store};
+use fleet::domain::keys::S3Uri;
+use fleet::domain::VideoState;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the aarch64 build: scripts/build-arm64"]
+async fn arm64_worker_under_qemu_completes_a_video() {
+    let bin = std::env::var("FLEET_ARM64_WORKER").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/aarch64-unknown-linux-gnu/release/fleet-worker"
+        )
+        .to_string()
+    });
+    assert!(
+        std::path::Path::new(&bin).is_file(),
+        "{bin} missing: run scripts/build-arm64"
+    );
+    let elf = std::fs::read(&bin).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([elf[18], elf[19]]),
+        183,
+        "{bin} is not an aarch64 ELF"
+    );
+
+    let cfg = common::sdk().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let table = fresh_table(&cfg, "arm64").await;
+    let store = store(&cfg, &table);
+    let (ib, ob) = media::buckets(&s3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = Clip::new("arm ü clip.mp4", "640x360", "30", 4.0);
+    let path = clip.make(dir.path());
+    let input = S3Uri {
+        bucket: ib.clone(),
+        key: "AI CERTs/Videos/".into(),
+    };
+    let output = S3Uri {
+        bucket: ob.clone(),
+        key: "hls/".into(),
+    };
+    media::upload_and_seed(&store, &s3, &[(clip.name.into(), path)], &input, &output).await;
+
+    // Emulated, the worker's own code runs several times slower: a longer lease keeps the
+    // heartbeat far from its deadline.
+    let mut child = media::worker_via(
+        &["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", &bin],
+        &table,
+        &dir.path().join("work"),
+        &["--exit-when-idle", "--lease-seconds", "20", "--heartbeat-seconds", "4"],
+    )
+    .spawn()
+    .expect("qemu-aarch64-static installed (scripts/build-arm64 installs it)");
+    let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
+        .await
+        .expect("the arm64 worker did not exit")
+        .unwrap();
+    assert!(status.success(), "arm64 worker exited with {status}");
+
+    let pk = format!("s3://{ib}/AI CERTs/Videos/{}", clip.name);
+    let item = store.get(&pk).await.unwrap().expect("seeded");
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let local = dir.path().join("fetched");
+    let n = media::download_prefix(&s3, &ob, &format!("{}/", item.out_prefix), &local).await;
+    assert!(n > 2, "nothing published");
+    media::check_stream(&local, clip.seconds, Some(clip.display()), false);
+}

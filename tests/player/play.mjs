@@ -1,0 +1,156 @@
+// Plays every rendition of HLS streams in hls.js inside headless Chromium, the way a web
+// player would, and prints one JSON line per rendition. Exit code 0 only if every rendition of
+// every stream played to its end with no error and at its declared resolution.
+//
+//   node tests/player/play.mjs <dir with master.m3u8>...
+//
+// Each directory is served over HTTP on 127.0.0.1 (a player loads a stream over HTTP, not from
+// files); hls.js is locked to one level at a time, so a rendition that cannot play cannot hide
+// behind another one.
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const hlsJs = path.join(here, "node_modules/hls.js/dist/hls.min.js");
+const dirs = process.argv.slice(2);
+if (dirs.length === 0) {
+  console.error("usage: node play.mjs <stream dir>...");
+  process.exit(2);
+}
+
+const types = {
+  ".m3u8": "application/vnd.apple.mpegurl",
+  ".ts": "video/mp2t",
+  ".m4s": "video/iso.segment",
+  ".mp4": "video/mp4",
+  ".aac": "audio/aac",
+  ".js": "text/javascript",
+  ".html": "text/html",
+};
+
+// /s/<n>/<path> serves dirs[n]; /hls.js and / serve the player page.
+const server = http.createServer((req, res) => {
+  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  let file;
+  if (url === "/") {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end('<!doctype html><meta charset="utf-8"><script src="/hls.js"></script><body></body>');
+    return;
+  } else if (url === "/hls.js") {
+    file = hlsJs;
+  } else {
+    const m = url.match(/^\/s\/(\d+)\/(.+)$/);
+    const root = m && dirs[Number(m[1])];
+    if (root) {
+      file = path.resolve(root, m[2]);
+      if (!file.startsWith(path.resolve(root) + path.sep)) file = undefined;
+    }
+  }
+  if (!file || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+
+let failed = 0;
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.goto(base + "/");
+  for (let n = 0; n < dirs.length; n++) {
+    const master = `${base}/s/${n}/master.m3u8`;
+    const results = await page.evaluate(playAll, master);
+    for (const r of results) {
+      r.stream = dirs[n];
+      // Stalls on a busy machine are recoverable; anything else (a parsing error, say) is not.
+      const serious = r.errors.filter((e) => !/buffer(Stalled|Nudge|SeekOverHole)/.test(e));
+      const ok = r.ok && serious.length === 0 && r.fragLevels.every((l) => l === r.level) &&
+        (!r.declared || (r.width === r.declared[0] && r.height === r.declared[1]));
+      if (!ok) failed++;
+      console.log(JSON.stringify({ ...r, ok }));
+    }
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+process.exit(failed ? 1 : 0);
+
+// Runs in the page: plays each level of `master` to its end, one at a time.
+async function playAll(master) {
+  const Hls = window.Hls;
+  if (!Hls.isSupported()) return [{ level: -1, ok: false, why: "MSE unsupported", fragLevels: [] }];
+  const count = await new Promise((resolve) => {
+    const h = new Hls();
+    h.on(Hls.Events.MANIFEST_PARSED, (_, d) => { resolve(d.levels.length); h.destroy(); });
+    h.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) { resolve(0); h.destroy(); } });
+    h.loadSource(master);
+  });
+  if (count === 0) return [{ level: -1, ok: false, why: "manifest not parsed", fragLevels: [] }];
+  const out = [];
+  for (let level = 0; level < count; level++) {
+    out.push(await new Promise((resolve) => {
+      const video = document.createElement("video");
+      video.muted = true;
+      document.body.appendChild(video);
+      const hls = new Hls({ startLevel: level, capLevelToPlayerSize: false });
+      const frags = new Set();
+      const errors = [];
+      let declared = null;
+      let done = false;
+      const finish = (ok, why) => {
+        if (done) return;
+        done = true;
+        resolve({
+          level, ok, why, declared, errors, fragLevels: [...frags],
+          currentTime: video.currentTime, duration: video.duration,
+          width: video.videoWidth, height: video.videoHeight,
+        });
+        hls.destroy();
+        video.remove();
+      };
+      hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
+        const l = d.levels[level];
+        if (l.width && l.height) declared = [l.width, l.height];
+        hls.currentLevel = level;
+        video.playbackRate = 4;
+        video.play().catch((e) => errors.push("play: " + e));
+      });
+      hls.on(Hls.Events.FRAG_LOADED, (_, d) => frags.add(d.frag.level));
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        errors.push(`${d.type}/${d.details}${d.fatal ? " (fatal)" : ""}`);
+        if (d.fatal) finish(false, d.details);
+      });
+      video.addEventListener("ended", () =>
+        finish(video.currentTime > 0 && video.currentTime >= video.duration - 0.5, "ended"));
+      video.addEventListener("error", () => finish(false, "media error: " + video.error?.message));
+      setTimeout(() => finish(false, "timeout"), 90000);
+      hls.loadSource(master);
+      hls.attachMedia(video);
+    }));
+  }
+  return out;
+}
