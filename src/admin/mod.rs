@@ -1,5 +1,6 @@
 //! The logic behind `fleet-admin`'s subcommands; the binary only parses and prints.
 
+pub mod audit;
 pub mod report;
 pub mod seed;
 

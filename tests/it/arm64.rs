@@ -54,7 +54,13 @@ async fn arm64_worker_under_qemu_completes_a_video() {
         &["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", &bin],
         &table,
         &dir.path().join("work"),
-        &["--exit-when-idle", "--lease-seconds", "20", "--heartbeat-seconds", "4"],
+        &[
+            "--exit-when-idle",
+            "--lease-seconds",
+            "20",
+            "--heartbeat-seconds",
+            "4",
+        ],
     )
     .spawn()
     .expect("qemu-aarch64-static installed (scripts/build-arm64 installs it)");

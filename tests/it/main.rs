@@ -1,6 +1,7 @@
 //! fleet's integration tests: one binary, against the real local stack (DynamoDB Local, the
 //! S3 server, ffmpeg). Start it with `scripts/local-stack start`, or run `scripts/test`.
 
+mod admin;
 mod arm64;
 mod claim;
 mod common;

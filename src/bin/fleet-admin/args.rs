@@ -54,6 +54,25 @@ pub enum Command {
         /// Videos by source URI (s3://bucket/key), failed or done.
         keys: Vec<String>,
     },
+    /// Reconcile a source prefix, the table and the outputs: videos never seeded, items whose
+    /// source is gone, done videos whose master playlist is gone. Read-only without --fix.
+    /// Exit code 3 when something is out of line (and not repaired).
+    Audit {
+        /// s3://input-bucket/prefix/
+        input: String,
+        /// s3://output-bucket/prefix/ for videos --fix seeds (default: as the prefix's items).
+        output: Option<String>,
+        /// Extensions that are videos (comma-separated), as in `seed`.
+        #[arg(long, value_delimiter = ',', env = "FLEET_INCLUDE_EXT")]
+        include_ext: Option<Vec<String>>,
+        /// Seed the unseeded, delete items whose source is gone (unless held), requeue done
+        /// videos whose stream is gone.
+        #[arg(long)]
+        fix: bool,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Workers finish what they hold and claim nothing new.
     Pause,
     /// Workers claim again.

@@ -6,14 +6,14 @@ mod output;
 use anyhow::{bail, Context, Result};
 use args::{Args, Command};
 use clap::Parser;
-use fleet::admin::{report, require_table, seed};
+use fleet::admin::{audit, report, require_table, seed};
 use fleet::domain::keys::S3Uri;
 use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig, TableStatus};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-async fn exec(args: Args) -> Result<()> {
+async fn exec(args: Args) -> Result<ExitCode> {
     let sdk = fleet::aws::sdk_config().await;
     anyhow::ensure!(
         sdk.region().is_some(),
@@ -46,16 +46,7 @@ async fn exec(args: Args) -> Result<()> {
         } => {
             let input = S3Uri::parse(&input)?;
             let output = S3Uri::parse(&output)?;
-            let exts: Vec<String> = include_ext
-                .unwrap_or_else(|| {
-                    seed::DEFAULT_EXTENSIONS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                })
-                .into_iter()
-                .map(|e| e.trim().trim_start_matches('.').to_lowercase())
-                .collect();
+            let exts = extensions(include_ext);
             require_table(&ddb, &table).await?;
             let s3 = fleet::aws::s3(&sdk);
             let tty = std::io::stderr().is_terminal();
@@ -158,6 +149,28 @@ async fn exec(args: Args) -> Result<()> {
             }
             println!("uploaded {n} files to {dest}");
         }
+        Command::Audit {
+            input,
+            output,
+            include_ext,
+            fix,
+            json,
+        } => {
+            let input = S3Uri::parse(&input)?;
+            let output = output.as_deref().map(S3Uri::parse).transpose()?;
+            require_table(&ddb, &table).await?;
+            let s3 = fleet::aws::s3(&sdk);
+            let exts = extensions(include_ext);
+            let r = audit::audit(&store, &s3, &input, output.as_ref(), &exts, fix).await?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", output::audit_text(&r, fix));
+            }
+            if !r.clean() {
+                return Ok(ExitCode::from(3));
+            }
+        }
         Command::Pause | Command::Resume => {
             require_table(&ddb, &table).await?;
             let pause = matches!(args.command, Command::Pause);
@@ -172,7 +185,20 @@ async fn exec(args: Args) -> Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The extensions to treat as videos: the flag's, normalised, or the defaults.
+fn extensions(flag: Option<Vec<String>>) -> Vec<String> {
+    flag.unwrap_or_else(|| {
+        seed::DEFAULT_EXTENSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    })
+    .into_iter()
+    .map(|e| e.trim().trim_start_matches('.').to_lowercase())
+    .collect()
 }
 
 #[tokio::main]
@@ -180,7 +206,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     fleet::telemetry::init(fleet::telemetry::LogFormat::Text, "warn");
     match exec(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("fleet-admin: {e:#}");
             ExitCode::FAILURE

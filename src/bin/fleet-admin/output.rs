@@ -90,3 +90,53 @@ pub fn report_text(r: &Report) -> String {
     );
     o
 }
+
+/// An audit as text: one section per finding, then what was repaired.
+pub fn audit_text(r: &fleet::admin::audit::AuditReport, fix: bool) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} videos under the prefix, {} items seeded from it",
+        r.source_videos, r.items
+    );
+    for (title, list) in [
+        ("never seeded", &r.unseeded),
+        ("source gone (item not done)", &r.source_missing),
+        ("done but master.m3u8 gone", &r.output_missing),
+    ] {
+        let _ = writeln!(o, "{title}: {}", list.len());
+        for k in list {
+            let _ = writeln!(o, "  {k}");
+        }
+    }
+    if r.done_source_gone > 0 {
+        let _ = writeln!(
+            o,
+            "done, source deleted since (fine): {}",
+            r.done_source_gone
+        );
+    }
+    if fix {
+        let f = &r.fixed;
+        let _ = writeln!(
+            o,
+            "fixed: seeded {}, deleted {}, requeued {}",
+            f.seeded, f.deleted, f.requeued
+        );
+        for l in &r.left_alone {
+            let _ = writeln!(o, "  left alone: {l}");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "{}",
+        if r.clean() {
+            "clean"
+        } else if fix {
+            "NOT CLEAN: see above"
+        } else {
+            "NOT CLEAN: run again with --fix to repair"
+        }
+    );
+    o
+}

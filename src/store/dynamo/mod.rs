@@ -198,6 +198,27 @@ impl DynamoStore {
         ))
     }
 
+    /// Deletes a video's item if it is still at version `rev` and no worker holds it (`audit
+    /// --fix`, for a source that is gone). Returns whether it was deleted.
+    pub async fn forget(&self, pk: &str, rev: u64) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", sdk::s(pk))
+            .condition_expression("#rev = :rev AND #state <> :in_progress")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":rev", sdk::n(rev))
+            .expression_attribute_values(":in_progress", sdk::s("in_progress"))
+            .send()
+            .await;
+        Ok(matches!(
+            sdk::conditional(res, "DeleteItem", self.table())?,
+            sdk::Write::Applied(_)
+        ))
+    }
+
     /// Sets or clears the fleet-wide pause flag.
     pub async fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
         let res = self

@@ -3,7 +3,9 @@
 
 use crate::error::{BoxError, StoreError};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::{put_item::PutItemError, update_item::UpdateItemError};
+use aws_sdk_dynamodb::operation::{
+    delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::collections::HashMap;
@@ -37,7 +39,7 @@ macro_rules! condition_failure {
         }
     )*};
 }
-condition_failure!(PutItemError, UpdateItemError);
+condition_failure!(PutItemError, UpdateItemError, DeleteItemError);
 
 /// Splits a conditional write's result into applied, rejected, or a typed error.
 pub(crate) fn conditional<O, E>(

@@ -130,7 +130,12 @@ pub async fn upload_and_seed(
 
 /// A `fleet-worker` process on `table` with short leases and fast retries.
 pub fn worker(table: &str, work_dir: &Path, extra: &[&str]) -> tokio::process::Command {
-    worker_via(&[env!("CARGO_BIN_EXE_fleet-worker")], table, work_dir, extra)
+    worker_via(
+        &[env!("CARGO_BIN_EXE_fleet-worker")],
+        table,
+        work_dir,
+        extra,
+    )
 }
 
 /// Like [`worker`], for another build of the worker run through `program` (its first word is
@@ -442,7 +447,14 @@ fn apple_media_rules(pl: &str, uri: &str) {
 /// One field of one stream of a media file, as ffprobe prints it.
 pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", stream, "-show_entries", entry])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            entry,
+        ])
         .args(["-of", "default=nw=1:nk=1"])
         .arg(path)
         .output()
