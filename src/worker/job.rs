@@ -313,6 +313,9 @@ async fn pipeline(
         plan.variant_names(),
     );
 
+    // The time before ffmpeg starts (claim to here: download and probe) is fleet's overhead
+    // on top of the encode; the worker benchmark reads it from this line.
+    info!(ms = started.elapsed().as_millis() as u64, "ffmpeg starting");
     let encode = job.child_token();
     let encoded = CancellationToken::new();
     let (ff, up) = tokio::join!(

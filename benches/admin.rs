@@ -1,0 +1,168 @@
+//! fleet-admin benchmark (`cargo bench --bench admin`, local stack running; FLEET_BENCH_OBJECTS
+//! overrides the 100,000 objects). The local servers set the limit, so each figure is set
+//! beside what the same server does bare, in the same run:
+//! - seed: fleet's items/s vs raw conditional PutItems at the same concurrency, and the time
+//!   the listing alone takes (seed overlaps it with the writes);
+//! - report over the seeded table vs a bare Scan of it, with the decode time apart.
+//!
+//! Under `cargo test` it does nothing.
+
+use fleet::admin::{report, seed};
+use fleet::domain::keys::S3Uri;
+use fleet::domain::video::seeded;
+use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig};
+use fleet::store::schema::schema;
+use futures::{StreamExt, TryStreamExt};
+use std::time::{Duration, Instant};
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("admin benchmark: run with `cargo bench --bench admin` and the local stack up");
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
+
+fn unique(p: &str) -> String {
+    format!(
+        "fleet-bench-{p}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+async fn table(ddb: &aws_sdk_dynamodb::Client) -> (String, DynamoStore) {
+    let name = unique("t");
+    create_table(ddb, &name).await.expect("local stack up?");
+    let store = DynamoStore::new(ddb.clone(), StoreConfig::new(&name), fleet::clock::system());
+    (name, store)
+}
+
+async fn run() {
+    let n: usize = std::env::var("FLEET_BENCH_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let cfg = fleet::aws::sdk_config().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let ddb = fleet::aws::dynamodb(&cfg, Duration::from_secs(60));
+    let bucket = unique("in");
+    fleet::blob::ensure_bucket(&s3, &bucket).await.unwrap();
+    let keys: Vec<String> = (0..n)
+        .map(|i| format!("AI CERTs/Videos/batch {:03}/clip {i:06}.mp4", i / 1000))
+        .collect();
+    let t = Instant::now();
+    futures::stream::iter(&keys)
+        .map(|k| {
+            let (s3, bucket) = (&s3, &bucket);
+            async move { fleet::blob::put_bytes(s3, bucket, k, vec![1; 16], "video/mp4").await }
+        })
+        .buffer_unordered(64)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    println!(
+        "setup: {n} objects uploaded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let input = S3Uri {
+        bucket: bucket.clone(),
+        key: "AI CERTs/Videos/".into(),
+    };
+    let output = S3Uri {
+        bucket: "out".into(),
+        key: "hls/".into(),
+    };
+
+    let t = Instant::now();
+    let listed = fleet::blob::list_keys(&s3, &bucket, &input.key)
+        .await
+        .unwrap();
+    let list_s = t.elapsed().as_secs_f64();
+    assert_eq!(listed.len(), n);
+    println!(
+        "listing alone: {n} keys in {list_s:.1} s ({:.0} keys/s)",
+        n as f64 / list_s
+    );
+
+    // Raw: the same items, the same conditional PutItem, the same concurrency, no listing.
+    let (_, raw) = table(&ddb).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let t = Instant::now();
+    futures::stream::iter(&listed)
+        .map(|(k, size)| {
+            let (raw, out_bucket) = (&raw, &output.bucket);
+            let src = S3Uri {
+                bucket: bucket.clone(),
+                key: k.clone(),
+            };
+            let out = fleet::domain::keys::output_prefix(&input.key, k, &output.key).unwrap();
+            async move {
+                let item = seeded(&src, out_bucket, &out, *size, now, schema().ready_shards);
+                raw.insert_new(&item).await
+            }
+        })
+        .buffer_unordered(seed::PARALLEL_WRITES)
+        .try_collect::<Vec<bool>>()
+        .await
+        .unwrap();
+    let raw_s = t.elapsed().as_secs_f64();
+    let raw_rate = n as f64 / raw_s;
+    println!(
+        "raw conditional PutItem, {} in flight: {raw_rate:.0} items/s ({raw_s:.1} s)",
+        seed::PARALLEL_WRITES
+    );
+
+    let (name, store) = table(&ddb).await;
+    let exts = vec!["mp4".to_string()];
+    let t = Instant::now();
+    let summary = seed::seed(&store, &s3, &input, &output, &exts, false, |_| {})
+        .await
+        .unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+    assert_eq!(summary.added as usize, n);
+    let seed_rate = n as f64 / seed_s;
+    println!(
+        "fleet-admin seed: {seed_rate:.0} items/s ({seed_s:.1} s): {:.2}x the raw rate; \
+         listing alone would take {:.0}% of it",
+        seed_rate / raw_rate,
+        100.0 * list_s / seed_s
+    );
+    let t = Instant::now();
+    let again = seed::seed(&store, &s3, &input, &output, &exts, false, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.present as usize, n);
+    println!(
+        "second seed (all present): {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Report vs a bare Scan of the same table.
+    let t = Instant::now();
+    let mut count = 0usize;
+    let mut pages = ddb.scan().table_name(&name).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        count += page.unwrap().items().len();
+    }
+    let bare_s = t.elapsed().as_secs_f64();
+    assert_eq!(count, n);
+    let t = Instant::now();
+    let (items, paused) = report::scan_all(&ddb, &name).await.unwrap();
+    let scan_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let r = report::build(&name, items, paused, chrono::Utc::now().timestamp_millis());
+    let json = serde_json::to_string(&r).unwrap();
+    let build_s = t.elapsed().as_secs_f64();
+    assert_eq!(r.counts.total as usize, n);
+    println!(
+        "report over {n} items: {:.2} s ({scan_s:.2} s parallel scan + decode, {build_s:.2} s \
+         build and {:.0} MB of JSON) vs bare sequential Scan {bare_s:.2} s: ratio {:.2}",
+        scan_s + build_s,
+        json.len() as f64 / 1e6,
+        (scan_s + build_s) / bare_s
+    );
+}

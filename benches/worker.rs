@@ -1,0 +1,237 @@
+//! Worker benchmark (`cargo bench --bench worker`, local stack running): the same clip, the
+//! same ladder, the same machine, in one run:
+//! - `fleet-worker` end to end (S3 in, S3 out, DynamoDB), process start to exit, vs the bare
+//!   ffmpeg command it ran (its recorded argv) on a local copy of the source; alternated three
+//!   times, medians compared. Also the time from claim to ffmpeg's start (download + probe).
+//! - throughput of 1 vs 2 slots on the same set of clips.
+//!
+//! Under `cargo test` it does nothing.
+
+use fleet::domain::keys::S3Uri;
+use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("worker benchmark: run with `cargo bench --bench worker` and the local stack up");
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
+
+fn unique(p: &str) -> String {
+    format!(
+        "fleet-bench-{p}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn clip(dir: &Path, name: &str, size: &str, seconds: u32) -> PathBuf {
+    let out = dir.join(name);
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=30"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "fast",
+        ])
+        .args(["-b:v", "4M", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg installed")
+        .success();
+    assert!(ok);
+    out
+}
+
+struct Env {
+    cfg: aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+    input: String,
+    output: String,
+}
+
+/// A fresh table seeded with `files` uploaded under a fresh input bucket.
+async fn stage(env: &Env, files: &[PathBuf]) -> (String, DynamoStore) {
+    let table = unique("w");
+    let ddb = fleet::aws::dynamodb(&env.cfg, Duration::from_secs(30));
+    create_table(&ddb, &table).await.expect("local stack up?");
+    let store = DynamoStore::new(ddb, StoreConfig::new(&table), fleet::clock::system());
+    let prefix = unique("p");
+    for f in files {
+        let key = format!("{prefix}/{}", f.file_name().unwrap().to_string_lossy());
+        fleet::blob::upload(&env.s3, &env.input, &key, f, "video/mp4")
+            .await
+            .unwrap();
+    }
+    let input = S3Uri {
+        bucket: env.input.clone(),
+        key: format!("{prefix}/"),
+    };
+    let output = S3Uri {
+        bucket: env.output.clone(),
+        key: format!("{prefix}/"),
+    };
+    let exts = vec!["mp4".to_string()];
+    fleet::admin::seed::seed(&store, &env.s3, &input, &output, &exts, false, |_| {})
+        .await
+        .unwrap();
+    (table, store)
+}
+
+/// Runs one fleet-worker to exhaustion; returns wall time and its JSON log lines.
+fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_json::Value>) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet-worker"))
+        .args(["--table", table, "--exit-when-idle", "--log-format", "json"])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--idle-max-seconds", "1"])
+        .arg("--work-dir")
+        .arg(work)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (took, logs)
+}
+
+fn log_ms(logs: &[serde_json::Value], message: &str) -> Vec<f64> {
+    logs.iter()
+        .filter(|l| l["fields"]["message"] == message)
+        .filter_map(|l| l["fields"]["ms"].as_f64())
+        .collect()
+}
+
+/// The worker's recorded argv, pointed at `src` and `out` instead of its job folder.
+fn bare_argv(recorded: &[String], src: &Path, out: &Path) -> Vec<String> {
+    let i = recorded.iter().position(|a| a == "-i").unwrap() + 1;
+    let job_src = recorded[i].clone();
+    let job_dir = Path::new(&job_src)
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    recorded
+        .iter()
+        .map(|a| {
+            if *a == job_src {
+                src.display().to_string()
+            } else {
+                a.replace(&format!("{job_dir}/out"), &out.display().to_string())
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+async fn run() {
+    let cfg = fleet::aws::sdk_config().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let env = Env {
+        cfg,
+        input: unique("in"),
+        output: unique("out"),
+        s3,
+    };
+    for b in [&env.input, &env.output] {
+        fleet::blob::ensure_bucket(&env.s3, b).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seconds = 30;
+    let src = clip(dir.path(), "bench 720p.mp4", "1280x720", seconds);
+    let size = std::fs::metadata(&src).unwrap().len();
+    println!(
+        "clip: 1280x720 30 fps {seconds} s, {:.1} MB; preset veryfast (the default)",
+        size as f64 / 1e6
+    );
+
+    let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
+    for round in 0..3 {
+        let (table, store) = stage(&env, std::slice::from_ref(&src)).await;
+        let (took, logs) = worker(&table, &dir.path().join(format!("work{round}")), 1);
+        let items = fleet::admin::report::scan_all(store.client(), &table)
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(items[0].state, fleet::domain::VideoState::Done);
+        let argv = items[0].ffmpeg_args.clone().unwrap();
+        let out = dir.path().join(format!("bare{round}"));
+        let bare = bare_argv(&argv, &src, &out);
+        // ffmpeg does not create the per-rendition folders; the worker makes them first too.
+        let map = &argv[argv.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
+        for entry in map.split(' ') {
+            let name = entry
+                .split(',')
+                .find_map(|p| p.strip_prefix("name:"))
+                .unwrap();
+            std::fs::create_dir_all(out.join(name)).unwrap();
+        }
+        let t = Instant::now();
+        let ok = Command::new(&bare[0])
+            .args(&bare[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "bare ffmpeg failed: {bare:?}");
+        bare_s.push(t.elapsed().as_secs_f64());
+        fleet_s.push(took.as_secs_f64());
+        before_ffmpeg.extend(log_ms(&logs, "ffmpeg starting"));
+        println!(
+            "round {round}: fleet-worker {:.2} s, bare ffmpeg {:.2} s",
+            took.as_secs_f64(),
+            bare_s[round]
+        );
+    }
+    let (f, b) = (median(fleet_s), median(bare_s));
+    println!(
+        "end to end: fleet-worker {f:.2} s vs bare ffmpeg {b:.2} s (medians of 3): ratio {:.3}",
+        f / b
+    );
+    println!(
+        "claim to ffmpeg start (download {:.1} MB + probe): median {:.0} ms, {:.1}% of the encode",
+        size as f64 / 1e6,
+        median(before_ffmpeg.clone()),
+        median(before_ffmpeg) / 10.0 / b
+    );
+
+    let clips: Vec<PathBuf> = (0..4)
+        .map(|i| clip(dir.path(), &format!("slot {i}.mp4"), "1280x720", 10))
+        .collect();
+    for slots in [1, 2] {
+        let (table, _) = stage(&env, &clips).await;
+        let (took, _) = worker(&table, &dir.path().join(format!("slots{slots}")), slots);
+        println!(
+            "{slots} slot(s): 4 clips of 10 s 720p in {:.1} s: {:.2} videos/min",
+            took.as_secs_f64(),
+            4.0 * 60.0 / took.as_secs_f64()
+        );
+    }
+}
