@@ -58,7 +58,7 @@ async fn seed_pages_through_thousands_of_objects_once_and_skips_what_is_not_vide
     let keys: Vec<String> = (0..2500)
         .map(|i| match i {
             0 | 1 => odd[i].to_string(),
-            _ if i % 50 == 0 => format!("AI CERTs/Videos/notes {i}.txt"),
+            _ if i % 50 == 25 => format!("AI CERTs/Videos/notes {i}.txt"),
             _ => format!("AI CERTs/Videos/batch/clip {i:04}.mp4"),
         })
         .collect();
@@ -446,16 +446,15 @@ async fn bad_input_is_a_clear_error_and_writes_nothing() {
         .unwrap();
     let input = format!("s3://{ib}/v/");
     let output = format!("s3://{ob}/o/");
+    // No keys in the environment, empty config files, no instance metadata.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let empty = empty.path().to_str().unwrap().to_string();
     let no_creds = [
         ("AWS_ACCESS_KEY_ID", ""),
         ("AWS_SECRET_ACCESS_KEY", ""),
         ("AWS_SESSION_TOKEN", ""),
-        ("AWS_PROFILE", "fleet-no-such-profile"),
-        ("AWS_CONFIG_FILE", "/nonexistent/fleet/config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/fleet/credentials",
-        ),
+        ("AWS_CONFIG_FILE", empty.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", empty.as_str()),
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
     let missing_table = format!("{table}-missing");
@@ -486,7 +485,11 @@ async fn bad_input_is_a_clear_error_and_writes_nothing() {
             &[],
             "fleet-admin init",
         ),
-        (vec!["report", "--table", &missing_table], &[], "not found"),
+        (
+            vec!["report", "--table", &missing_table],
+            &[],
+            "does not exist",
+        ),
         (
             vec!["seed", &input, &output, "--table", &table],
             &no_creds,

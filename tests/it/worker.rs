@@ -378,3 +378,84 @@ async fn sigterm_releases_within_the_drain_window_and_another_worker_finishes() 
     wait_ok(&mut b, "worker b").await;
     assert_eq!(st.state(c.name).await.state, VideoState::Done);
 }
+
+/// A tmpfs of `mb` megabytes, unmounted on drop: a disk that is really full.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: PathBuf, mb: u32) -> Self {
+        std::fs::create_dir_all(&path).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "mounting a {mb} MB tmpfs failed: this test runs as root"
+        );
+        Self(path)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_videos_back_and_stops_the_worker_without_burning_attempts() {
+    let clips = [
+        Clip::new("disk a.mp4", "320x180", "30", 2.0),
+        Clip::new("disk b.mp4", "320x180", "30", 2.0),
+    ];
+    let st = stage("fulldisk", &clips, &[]).await;
+    let disk = SmallDisk::mount(st.dir.path().join("tiny"), 8);
+    let mut w = media::worker(&st.table, &disk.0, &["--exit-when-idle"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut err = String::new();
+        use tokio::io::AsyncReadExt;
+        w.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .await
+            .unwrap();
+        (w.wait().await.unwrap(), err)
+    })
+    .await
+    .expect("the worker gave up on its own");
+    let (status, stderr) = out;
+    assert!(!status.success(), "an unhealthy worker exits non-zero");
+    assert!(
+        stderr.contains("consecutive local failures") && stderr.contains("not enough disk"),
+        "{stderr}"
+    );
+    let mut explained = 0;
+    for c in &clips {
+        let item = st.state(c.name).await;
+        assert_eq!(
+            (item.state, item.attempts),
+            (VideoState::Pending, 0),
+            "{}: a full disk is not the video's fault",
+            c.name
+        );
+        explained += usize::from(item.error.is_some_and(|e| e.contains("not enough disk")));
+    }
+    assert!(explained >= 1, "the reason is kept for the report");
+    drop(disk);
+    // On a machine with room, the same videos go through.
+    let mut ok = media::worker(&st.table, &st.work("roomy"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut ok, "a worker with disk space").await;
+    for c in &clips {
+        assert_eq!(st.state(c.name).await.state, VideoState::Done);
+    }
+}

@@ -19,6 +19,7 @@ async fn exec(args: Args) -> Result<ExitCode> {
         sdk.region().is_some(),
         "no AWS region: set AWS_REGION (or a profile's region)"
     );
+    require_credentials(&sdk).await?;
     let ddb = fleet::aws::dynamodb(&sdk, Duration::from_secs(30));
     let table = args.table.clone();
     let store = DynamoStore::new(
@@ -188,6 +189,22 @@ async fn exec(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fails with one clear line when the default chain finds no credentials, before any request
+/// (the SDK's own error lists every provider it tried, over several lines).
+async fn require_credentials(sdk: &aws_config::SdkConfig) -> Result<()> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let provider = sdk
+        .credentials_provider()
+        .context("no AWS credentials provider configured")?;
+    provider.provide_credentials().await.map_err(|e| {
+        anyhow::anyhow!(
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, \
+             or run with an instance role ({e})"
+        )
+    })?;
+    Ok(())
+}
+
 /// The extensions to treat as videos: the flag's, normalised, or the defaults.
 fn extensions(flag: Option<Vec<String>>) -> Vec<String> {
     flag.unwrap_or_else(|| {
@@ -208,7 +225,12 @@ async fn main() -> ExitCode {
     match exec(args).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fleet-admin: {e:#}");
+            // One line, whatever the error chain holds: scripts grep it, people read it.
+            let msg = format!("{e:#}");
+            eprintln!(
+                "fleet-admin: {}",
+                msg.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }

@@ -125,10 +125,12 @@ impl DynamoStore {
             (":pending", s("pending")),
             (":one", n(1)),
             (":now", n(self.clock.now_ms())),
+            (":reason", s(format!("released: {reason}"))),
         ];
-        // The attempt is returned: being interrupted is not the video's fault.
+        // The attempt is returned: being interrupted is not the video's fault. The reason is
+        // kept so that `report` shows why a video went back (a full disk, a shutdown).
         let update = "SET #state = :pending, #rev = #rev + :one, #attempts = #attempts - :one, \
-                      #ready_at = :now REMOVE #lease_expires, #progress";
+                      #ready_at = :now, #error = :reason REMOVE #lease_expires, #progress, #error_kind";
         match self.holder_write(lease, update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, reason, "released");
