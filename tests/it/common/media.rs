@@ -444,7 +444,8 @@ fn apple_media_rules(pl: &str, uri: &str) {
     }
 }
 
-/// One field of one stream of a media file, as ffprobe prints it.
+/// One field of one stream of a media file, as ffprobe prints it (first occurrence: an MPEG-TS
+/// file lists its streams again under its program).
 pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
     let out = Command::new("ffprobe")
         .args([
@@ -459,5 +460,10 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
         .arg(path)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
