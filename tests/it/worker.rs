@@ -106,7 +106,7 @@ fn signal(child: &tokio::process::Child, sig: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_turn_twelve_clips_into_playable_streams() {
+async fn two_workers_turn_thirteen_clips_into_playable_streams() {
     let mut clips = vec![
         Clip::new("a 640x360 30.mp4", "640x360", "30", 4.0),
         Clip::new("b 1280x720 25.mp4", "1280x720", "25", 3.0),
@@ -120,11 +120,13 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
         Clip::new("j 960x540.mkv", "960x540", "30", 3.0),
         Clip::new("k rotated.mp4", "640x360", "30", 3.0),
         Clip::new("l two segments+.mp4", "640x360", "30", 13.0),
+        Clip::new("m hdr10.mp4", "640x360", "24", 3.0),
     ];
     clips[5].pix_fmt = "yuv444p";
     clips[6].pix_fmt = "yuv422p";
     clips[7].audio = false;
     clips[10].rotate = Some(90);
+    clips[12].hdr = true;
     let st = stage("e2e", &clips, &[]).await;
     // The production preset, so that the High profile can be asserted.
     let mut a = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
@@ -151,7 +153,7 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
         let dir = st.fetch(c.name).await;
         let vs = media::check_stream(&dir, c.seconds, Some(c.display()), true);
         renditions += vs.len();
-        streams.push(dir);
+        streams.push(dir.clone());
         if c.name.starts_with("b ") {
             assert_eq!(vs.len(), 4, "720p source: 720/540/360/240");
         }
@@ -161,6 +163,14 @@ async fn two_workers_turn_twelve_clips_into_playable_streams() {
         }
         if !c.audio {
             assert!(!vs[0].codecs.contains("mp4a"));
+        }
+        if c.hdr {
+            // Tone-mapped to SDR: BT.709, 8-bit (check_stream saw yuv420p), no PQ left.
+            let pl = std::fs::read_to_string(dir.join(&vs[0].uri)).unwrap();
+            let seg = fleet::transcode::playlist::segments(&pl)[0].uri.clone();
+            let path = dir.join(&vs[0].uri).parent().unwrap().join(seg);
+            let trc = media::ffprobe_field(&path, "v:0", "stream=color_transfer");
+            assert_eq!(trc, "bt709", "HDR source not tone-mapped");
         }
     }
     assert_eq!(holders.len(), 2, "both workers took part");

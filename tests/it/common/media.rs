@@ -19,6 +19,8 @@ pub struct Clip {
     pub pix_fmt: &'static str,
     pub audio: bool,
     pub rotate: Option<i32>,
+    /// HDR10: HEVC 10-bit, BT.2020 primaries, PQ transfer.
+    pub hdr: bool,
 }
 
 impl Clip {
@@ -36,6 +38,7 @@ impl Clip {
             pix_fmt: "yuv420p",
             audio: true,
             rotate: None,
+            hdr: false,
         }
     }
 
@@ -60,16 +63,29 @@ impl Clip {
         if self.audio {
             c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
         }
-        c.args([
-            "-t",
-            &self.seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            self.pix_fmt,
-        ]);
+        c.args(["-t", &self.seconds.to_string()]);
+        if self.hdr {
+            c.args([
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p10le",
+            ])
+            .args(["-x265-params", "log-level=error"])
+            .args(["-color_primaries", "bt2020", "-color_trc", "smpte2084"])
+            .args(["-colorspace", "bt2020nc", "-tag:v", "hvc1"]);
+        } else {
+            c.args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                self.pix_fmt,
+            ]);
+        }
         if self.audio {
             c.args(["-c:a", "aac"]);
         }
