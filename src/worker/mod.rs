@@ -119,6 +119,7 @@ async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Hea
     let cfg = ctx.cfg.clone();
     let holder = format!("{}/{slot}", cfg.worker_id);
     let mut idle = Duration::from_millis(250);
+    let mut paused = false;
     loop {
         if shutdown.drain.is_cancelled() {
             return;
@@ -127,11 +128,23 @@ async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Hea
             error!("too many consecutive local failures: this worker stops claiming");
             return;
         }
-        let wait = match ctx.store.is_paused().await {
-            Ok(true) => {
-                info!("fleet paused: not claiming");
-                Some(cfg.idle_backoff_max.min(Duration::from_secs(5)))
+        let flag = ctx.store.is_paused().await;
+        if let Ok(now) = flag {
+            if now != paused {
+                info!(
+                    paused = now,
+                    "fleet {}",
+                    if now {
+                        "paused: not claiming"
+                    } else {
+                        "resumed"
+                    }
+                );
+                paused = now;
             }
+        }
+        let wait = match flag {
+            Ok(true) => Some(cfg.idle_backoff_max.min(Duration::from_secs(5))),
             Ok(false) => match ctx.store.claim(&holder).await {
                 Ok(Some(lease)) => {
                     idle = Duration::from_millis(250);
