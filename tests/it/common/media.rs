@@ -163,29 +163,26 @@ pub fn worker_via(
     extra: &[&str],
 ) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(program[0]);
-    c.args(&program[1..]);
-    c.args([
-        "--table",
-        table,
-        "--concurrency",
-        "1",
-        "--lease-seconds",
-        "3",
-        "--heartbeat-seconds",
-        "1",
-        "--skew-seconds",
-        "0.5",
-        "--idle-max-seconds",
-        "1",
-        "--retry-base-seconds",
-        "0",
-    ])
-    .arg("--work-dir")
-    .arg(work_dir)
-    .args(extra)
-    .env("FLEET_X264_PRESET", "ultrafast")
-    .env("RUST_LOG", "warn")
-    .kill_on_drop(true);
+    c.args(&program[1..]).args(["--table", table]);
+    // Test defaults, unless `extra` sets the flag itself (clap refuses a flag given twice).
+    for (flag, value) in [
+        ("--concurrency", "1"),
+        ("--lease-seconds", "3"),
+        ("--heartbeat-seconds", "1"),
+        ("--skew-seconds", "0.5"),
+        ("--idle-max-seconds", "1"),
+        ("--retry-base-seconds", "0"),
+    ] {
+        if !extra.contains(&flag) {
+            c.args([flag, value]);
+        }
+    }
+    c.arg("--work-dir")
+        .arg(work_dir)
+        .args(extra)
+        .env("FLEET_X264_PRESET", "ultrafast")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
     c
 }
 
