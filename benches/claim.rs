@@ -3,7 +3,11 @@
 //! latency with 1k vs 100k items in the table; and DynamoDB requests per video for a whole
 //! claim → heartbeat → complete cycle. Under `cargo test` it does nothing.
 
+#[path = "support/capacity.rs"]
+mod capacity;
+
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use capacity::CapacityMeter;
 use fleet::aws::ops::OpCounter;
 use fleet::domain::keys::S3Uri;
 use fleet::domain::video::seeded;
@@ -85,9 +89,13 @@ async fn table(cfg: &aws_config::SdkConfig, n: usize) -> String {
     name
 }
 
-fn store(cfg: &aws_config::SdkConfig, table: &str, counter: Option<OpCounter>) -> DynamoStore {
-    let client = fleet::aws::dynamodb_with(cfg, Duration::from_secs(10), |b| match counter {
-        Some(c) => b.interceptor(c),
+fn store(
+    cfg: &aws_config::SdkConfig,
+    table: &str,
+    meters: Option<(OpCounter, CapacityMeter)>,
+) -> DynamoStore {
+    let client = fleet::aws::dynamodb_with(cfg, Duration::from_secs(10), |b| match meters {
+        Some((c, m)) => b.interceptor(c).interceptor(m),
         None => b,
     });
     DynamoStore::new(client, StoreConfig::new(table), fleet::clock::system())
@@ -177,7 +185,8 @@ async fn run() {
 
     let t = table(&cfg, 200).await;
     let counter = OpCounter::default();
-    let s = store(&cfg, &t, Some(counter.clone()));
+    let meter = CapacityMeter::default();
+    let s = store(&cfg, &t, Some((counter.clone(), meter.clone())));
     let mut n = 0;
     while let Some(l) = s.claim("bench").await.unwrap() {
         s.heartbeat(&l, None).await.unwrap();
@@ -195,5 +204,17 @@ async fn run() {
     println!(
         "- total: {:.2} (the last claim, which found nothing, included)",
         total as f64 / n as f64
+    );
+    println!("\nconsumed capacity units per video, as DynamoDB reports them (table + index):");
+    let (mut table_units, mut index_units) = (0.0, 0.0);
+    for (op, (t, i)) in meter.units() {
+        println!("- {op}: {:.2} + {:.2}", t / n as f64, i / n as f64);
+        table_units += t;
+        index_units += i;
+    }
+    println!(
+        "- total: {:.2} on the table + {:.2} on the ready index",
+        table_units / n as f64,
+        index_units / n as f64
     );
 }

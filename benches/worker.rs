@@ -119,8 +119,8 @@ fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_
 
 fn log_ms(logs: &[serde_json::Value], message: &str) -> Vec<f64> {
     logs.iter()
-        .filter(|l| l["fields"]["message"] == message)
-        .filter_map(|l| l["fields"]["ms"].as_f64())
+        .filter(|l| l["message"] == message)
+        .filter_map(|l| l["ms"].as_f64())
         .collect()
 }
 

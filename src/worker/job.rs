@@ -343,14 +343,17 @@ async fn pipeline(
         ..Default::default()
     });
     let variants = unless_cancelled(job, uploader.finish()).await?;
+    // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
+    let all_codecs = futures::future::try_join_all(variants.iter().map(|(name, segs)| {
+        let first = out.join(name).join(&segs[0].0.uri);
+        async move { codecs::of_segment(&first).await }
+    }))
+    .await
+    .map_err(JobError::transcode)?;
     let mut entries = Vec::new();
-    for (name, segs) in &variants {
+    for ((name, segs), codecs) in variants.iter().zip(all_codecs) {
         let sizes: Vec<(u64, f64)> = segs.iter().map(|(s, b)| (*b, s.duration)).collect();
         let (bandwidth, average_bandwidth) = playlist::bitrates(&sizes);
-        let first = out.join(name).join(&segs[0].0.uri);
-        let codecs = codecs::of_segment(&first)
-            .await
-            .map_err(JobError::transcode)?;
         let idx = plan.renditions.iter().position(|r| &r.name == name);
         entries.push(playlist::Variant {
             uri: format!("t{}/{name}/index.m3u8", lease.token),
