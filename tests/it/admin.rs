@@ -435,6 +435,9 @@ async fn audit_finds_unseeded_orphaned_and_unpublished_videos_and_fix_repairs_th
     assert!(second.trim_end().ends_with("clean"), "{second}");
 }
 
+/// A command line, its extra environment, and a word its error must contain.
+type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_a_clear_error_and_writes_nothing() {
     let cfg = common::sdk().await;
@@ -458,7 +461,7 @@ async fn bad_input_is_a_clear_error_and_writes_nothing() {
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
     let missing_table = format!("{table}-missing");
-    let cases: Vec<(Vec<&str>, &[(&str, &str)], &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec!["seed", "bucket/prefix", &output, "--table", &table],
             &[],
