@@ -172,6 +172,7 @@ async fn run() {
     );
 
     let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
+    let (mut in_worker_encode, mut tail) = (vec![], vec![]);
     for round in 0..3 {
         let (table, store) = stage(&env, std::slice::from_ref(&src)).await;
         let (took, logs) = worker(&table, &dir.path().join(format!("work{round}")), 1);
@@ -203,7 +204,14 @@ async fn run() {
         assert!(ok, "bare ffmpeg failed: {bare:?}");
         bare_s.push(t.elapsed().as_secs_f64());
         fleet_s.push(took.as_secs_f64());
-        before_ffmpeg.extend(log_ms(&logs, "ffmpeg starting"));
+        let (start, encoded, published) = (
+            log_ms(&logs, "ffmpeg starting")[0],
+            log_ms(&logs, "encoded")[0],
+            log_ms(&logs, "published")[0],
+        );
+        before_ffmpeg.push(start);
+        in_worker_encode.push((encoded - start) / 1000.0);
+        tail.push(published - encoded);
         println!(
             "round {round}: fleet-worker {:.2} s, bare ffmpeg {:.2} s",
             took.as_secs_f64(),
@@ -220,6 +228,13 @@ async fn run() {
         size as f64 / 1e6,
         median(before_ffmpeg.clone()),
         median(before_ffmpeg) / 10.0 / b
+    );
+    println!(
+        "where the rest goes: ffmpeg inside the worker (uploading as it encodes) {:.2} s vs \
+         {b:.2} s bare; after ffmpeg (last uploads, CODECS probes, master, complete) {:.0} ms; \
+         the remainder is process start, claim and exit",
+        median(in_worker_encode),
+        median(tail)
     );
 
     let clips: Vec<PathBuf> = (0..4)

@@ -136,7 +136,7 @@ variable "root_volume_gb" {
 }
 
 variable "concurrency" {
-  description = "fleet-worker slots per instance (0: its default, one per two vCPUs)."
+  description = "fleet-worker slots per instance (0: its default, one per two vCPUs and at least two)."
   type        = number
   default     = 0
 }

@@ -19,7 +19,7 @@ struct Args {
     /// DynamoDB table of videos.
     #[arg(long, env = "FLEET_TABLE", default_value = "fleet-videos")]
     table: String,
-    /// Videos worked on at once (default: one per two cores, at least one).
+    /// Videos worked on at once (default: one per two cores, at least two on two or more cores).
     #[arg(long, env = "FLEET_CONCURRENCY")]
     concurrency: Option<usize>,
     /// Exit 0 once no video is pending or in progress and the slots are empty.

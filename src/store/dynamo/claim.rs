@@ -21,12 +21,13 @@ impl DynamoStore {
         let start = rand::random_range(0..shards);
         for i in 0..shards {
             let shard = shard_name((start + i) % shards);
-            let keys = self.candidates(&shard).await?;
+            let mut keys = self.candidates(&shard).await?;
             if keys.is_empty() {
                 continue;
             }
-            let mut items = self.read_consistently(keys).await?;
-            items.shuffle(&mut rand::rng());
+            keys.shuffle(&mut rand::rng());
+            keys.truncate(self.cfg.read.max(1));
+            let items = self.read_consistently(keys).await?;
             for item in items {
                 let now = self.clock.now_ms();
                 match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {

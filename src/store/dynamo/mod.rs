@@ -36,9 +36,13 @@ pub struct StoreConfig {
     pub timings: LeaseTimings,
     /// How often and how patiently failures are retried.
     pub retry: RetryPolicy,
-    /// Candidates read from one index shard per query: enough to survive a few lost races,
-    /// few enough that the consistent read of them stays one small request.
+    /// Keys fetched from one index shard per query, oldest `ready_at` first: never-tried
+    /// videos sort before held ones, whose `ready_at` is their first possible takeover.
     pub page: i32,
+    /// Of those, how many random ones are read consistently (1 RCU each, whatever their size):
+    /// enough to survive a lost race or two, few enough not to pay for a page of reads to win
+    /// one claim. Different claimers pick different subsets, which spreads them out.
+    pub read: usize,
 }
 
 impl StoreConfig {
@@ -48,7 +52,8 @@ impl StoreConfig {
             table: table.into(),
             timings: LeaseTimings::default(),
             retry: RetryPolicy::default(),
-            page: 20,
+            page: 8,
+            read: 4,
         }
     }
 }
