@@ -7,6 +7,9 @@
 //!
 //! Under `cargo test` it does nothing.
 
+#[path = "support/common.rs"]
+mod common;
+
 use fleet::admin::{report, seed};
 use fleet::domain::keys::S3Uri;
 use fleet::domain::video::seeded;
@@ -16,26 +19,11 @@ use futures::{StreamExt, TryStreamExt};
 use std::time::{Duration, Instant};
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("admin benchmark: run with `cargo bench --bench admin` and the local stack up");
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
-}
-
-fn unique(p: &str) -> String {
-    format!(
-        "fleet-bench-{p}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
+    common::bench_main("admin", run);
 }
 
 async fn table(ddb: &aws_sdk_dynamodb::Client) -> (String, DynamoStore) {
-    let name = unique("t");
+    let name = common::unique("t");
     create_table(ddb, &name).await.expect("local stack up?");
     let store = DynamoStore::new(ddb.clone(), StoreConfig::new(&name), fleet::clock::system());
     (name, store)
@@ -49,7 +37,7 @@ async fn run() {
     let cfg = fleet::aws::sdk_config().await;
     let s3 = fleet::aws::s3(&cfg);
     let ddb = fleet::aws::dynamodb(&cfg, Duration::from_secs(60));
-    let bucket = unique("in");
+    let bucket = common::unique("in");
     fleet::blob::ensure_bucket(&s3, &bucket).await.unwrap();
     let keys: Vec<String> = (0..n)
         .map(|i| format!("AI CERTs/Videos/batch {:03}/clip {i:06}.mp4", i / 1000))

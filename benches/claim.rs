@@ -3,6 +3,9 @@
 //! latency with 1k vs 100k items in the table; and DynamoDB requests per video for a whole
 //! claim → heartbeat → complete cycle. Under `cargo test` it does nothing.
 
+#[path = "support/common.rs"]
+mod common;
+
 #[path = "support/capacity.rs"]
 mod capacity;
 
@@ -19,22 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("claim benchmark: run with `cargo bench --bench claim` and the local stack up");
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
+    common::bench_main("claim", run);
 }
 
 async fn table(cfg: &aws_config::SdkConfig, n: usize) -> String {
-    let name = format!(
-        "fleet-bench-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let name = common::unique("claim");
     let client = fleet::aws::dynamodb(cfg, Duration::from_secs(30));
     create_table(&client, &name)
         .await

@@ -7,6 +7,9 @@
 //!
 //! Under `cargo test` it does nothing.
 
+#[path = "support/common.rs"]
+mod common;
+
 use fleet::domain::keys::S3Uri;
 use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig};
 use std::path::{Path, PathBuf};
@@ -14,22 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("worker benchmark: run with `cargo bench --bench worker` and the local stack up");
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
-}
-
-fn unique(p: &str) -> String {
-    format!(
-        "fleet-bench-{p}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
+    common::bench_main("worker", run);
 }
 
 fn clip(dir: &Path, name: &str, size: &str, seconds: u32) -> PathBuf {
@@ -64,11 +52,11 @@ struct Env {
 
 /// A fresh table seeded with `files` uploaded under a fresh input bucket.
 async fn stage(env: &Env, files: &[PathBuf]) -> (String, DynamoStore) {
-    let table = unique("w");
+    let table = common::unique("w");
     let ddb = fleet::aws::dynamodb(&env.cfg, Duration::from_secs(30));
     create_table(&ddb, &table).await.expect("local stack up?");
     let store = DynamoStore::new(ddb, StoreConfig::new(&table), fleet::clock::system());
-    let prefix = unique("p");
+    let prefix = common::unique("p");
     for f in files {
         let key = format!("{prefix}/{}", f.file_name().unwrap().to_string_lossy());
         fleet::blob::upload(&env.s3, &env.input, &key, f, "video/mp4")
@@ -155,8 +143,8 @@ async fn run() {
     let s3 = fleet::aws::s3(&cfg);
     let env = Env {
         cfg,
-        input: unique("in"),
-        output: unique("out"),
+        input: common::unique("in"),
+        output: common::unique("out"),
         s3,
     };
     for b in [&env.input, &env.output] {
