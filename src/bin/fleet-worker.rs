@@ -52,6 +52,9 @@ struct Args {
     /// Where jobs download and encode.
     #[arg(long, env = "FLEET_WORK_DIR", default_value_os_t = std::env::temp_dir().join("fleet"))]
     work_dir: PathBuf,
+    /// Free space, MB, that jobs leave in the work dir beyond three times the source's size.
+    #[arg(long, env = "FLEET_DISK_RESERVE_MB", default_value_t = 64)]
+    disk_reserve_mb: u64,
     /// x264 preset (speed/quality trade-off).
     #[arg(long, env = "FLEET_X264_PRESET", default_value = "veryfast")]
     preset: String,
@@ -111,6 +114,7 @@ impl TryFrom<Args> for Settings {
                 drain: secs("drain-seconds", a.drain_seconds)?,
                 ladder,
                 work_dir: a.work_dir,
+                disk_reserve_bytes: a.disk_reserve_mb.saturating_mul(1 << 20),
                 preset: a.preset,
                 idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
                 max_local_failures: 3,

@@ -264,7 +264,10 @@ async fn pipeline(
         ));
     }
     let free = fs4::available_space(dir.path()).unwrap_or(u64::MAX);
-    let need = size.saturating_mul(3) + 64 * 1024 * 1024;
+    // The source, the renditions (at most about its size) and ffmpeg's temporary files.
+    let need = size
+        .saturating_mul(3)
+        .saturating_add(cfg.disk_reserve_bytes);
     if free < need {
         return Err(JobError::Local(
             format!(

@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     pub ladder: Ladder,
     /// Where jobs download and encode.
     pub work_dir: PathBuf,
+    /// Disk space a job leaves free in `work_dir` beyond what it needs (the OS, logs, other
+    /// slots' growth): a job that would eat into it gives its video back instead.
+    pub disk_reserve_bytes: u64,
     /// x264 preset.
     pub preset: String,
     /// Longest wait between claims when there is nothing to do.
