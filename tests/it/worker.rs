@@ -106,7 +106,7 @@ fn signal(child: &tokio::process::Child, sig: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_turn_thirteen_clips_into_playable_streams() {
+async fn two_workers_turn_fourteen_clips_into_playable_streams() {
     let mut clips = vec![
         Clip::new("a 640x360 30.mp4", "640x360", "30", 4.0),
         Clip::new("b 1280x720 25.mp4", "1280x720", "25", 3.0),
@@ -121,12 +121,14 @@ async fn two_workers_turn_thirteen_clips_into_playable_streams() {
         Clip::new("k rotated.mp4", "640x360", "30", 3.0),
         Clip::new("l two segments+.mp4", "640x360", "30", 13.0),
         Clip::new("m hdr10.mp4", "640x360", "24", 3.0),
+        Clip::new("n vfr phone.mp4", "640x360", "30", 6.0),
     ];
     clips[5].pix_fmt = "yuv444p";
     clips[6].pix_fmt = "yuv422p";
     clips[7].audio = false;
     clips[10].rotate = Some(90);
     clips[12].hdr = true;
+    clips[13].vfr = true;
     let st = stage("e2e", &clips, &[]).await;
     // The production preset, so that the High profile can be asserted.
     let mut a = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
@@ -163,6 +165,18 @@ async fn two_workers_turn_thirteen_clips_into_playable_streams() {
         }
         if !c.audio {
             assert!(!vs[0].codecs.contains("mp4a"));
+        }
+        if c.vfr {
+            // Made constant: as many frames per second as FRAME-RATE declares, throughout.
+            for v in &vs {
+                let fps = media::measured_fps(&dir.join(&v.uri));
+                let declared = v.frame_rate.unwrap();
+                assert!(
+                    (fps - declared).abs() <= declared * 0.03,
+                    "{}: {fps} fps played vs FRAME-RATE {declared}",
+                    v.uri
+                );
+            }
         }
         if c.hdr {
             // Tone-mapped to SDR: BT.709, 8-bit (check_stream saw yuv420p), no PQ left.

@@ -21,6 +21,8 @@ pub struct Clip {
     pub rotate: Option<i32>,
     /// HDR10: HEVC 10-bit, BT.2020 primaries, PQ transfer.
     pub hdr: bool,
+    /// Variable frame rate: every frame for 2 s, then every third one (phone-style VFR).
+    pub vfr: bool,
 }
 
 impl Clip {
@@ -39,6 +41,7 @@ impl Clip {
             audio: true,
             rotate: None,
             hdr: false,
+            vfr: false,
         }
     }
 
@@ -64,6 +67,9 @@ impl Clip {
             c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
         }
         c.args(["-t", &self.seconds.to_string()]);
+        if self.vfr {
+            c.args(["-vf", "select='lt(n,60)+not(mod(n,3))'", "-fps_mode", "vfr"]);
+        }
         if self.hdr {
             c.args([
                 "-c:v",
@@ -470,6 +476,11 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
             entry,
         ])
         .args(["-of", "default=nw=1:nk=1"])
+        .args(if entry.contains("nb_read_packets") {
+            &["-count_packets"][..]
+        } else {
+            &[]
+        })
         .arg(path)
         .output()
         .unwrap();
@@ -479,4 +490,13 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+/// Video frames per second of a rendition as played: packets over duration (constant frame
+/// rate means this equals the declared FRAME-RATE).
+pub fn measured_fps(playlist: &Path) -> f64 {
+    let packets: f64 = ffprobe_field(playlist, "v:0", "stream=nb_read_packets")
+        .parse()
+        .unwrap_or(0.0);
+    packets / probe_duration(playlist)
 }
