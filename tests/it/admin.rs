@@ -33,6 +33,13 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A tiny object standing for a video: seed and audit look at keys, not content.
+async fn put_stub(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    blob::put_bytes(s3, bucket, key, vec![1; 4], "video/mp4")
+        .await
+        .unwrap();
+}
+
 fn report(table: &str) -> Value {
     serde_json::from_str(&ok(&admin(&["report", "--json", "--table", table], &[])))
         .expect("report --json prints one JSON object")
@@ -65,15 +72,7 @@ async fn seed_pages_through_thousands_of_objects_once_and_skips_what_is_not_vide
         })
         .collect();
     stream::iter(&keys)
-        .for_each_concurrent(32, |k| {
-            let s3 = &s3;
-            let ib = &ib;
-            async move {
-                blob::put_bytes(s3, ib, k, vec![7u8; 10], "video/mp4")
-                    .await
-                    .unwrap()
-            }
-        })
+        .for_each_concurrent(32, |k| put_stub(&s3, &ib, k))
         .await;
     let input = format!("s3://{ib}/AI CERTs/Videos/");
     let output = format!("s3://{ob}/hls/");
@@ -116,9 +115,7 @@ async fn seed_never_resets_a_video_in_progress_done_or_failed() {
     let table = fresh_table(&cfg, "reseed").await;
     let (ib, ob) = media::buckets(&s3).await;
     for i in 0..4 {
-        blob::put_bytes(&s3, &ib, &format!("v/{i}.mp4"), vec![1; 4], "video/mp4")
-            .await
-            .unwrap();
+        put_stub(&s3, &ib, &format!("v/{i}.mp4")).await;
     }
     let (input, output) = (format!("s3://{ib}/v/"), format!("s3://{ob}/o/"));
     ok(&admin(&["seed", &input, &output, "--table", &table], &[]));
@@ -321,9 +318,7 @@ async fn audit_finds_unseeded_orphaned_and_unpublished_videos_and_fix_repairs_th
     let table = fresh_table(&cfg, "audit").await;
     let (ib, ob) = media::buckets(&s3).await;
     for k in ["a.mp4", "b.mp4", "c.mp4"] {
-        blob::put_bytes(&s3, &ib, &format!("src/{k}"), vec![1; 4], "video/mp4")
-            .await
-            .unwrap();
+        put_stub(&s3, &ib, &format!("src/{k}")).await;
     }
     let (input, output) = (format!("s3://{ib}/src/"), format!("s3://{ob}/out/"));
     ok(&admin(&["seed", &input, &output, "--table", &table], &[]));
@@ -379,9 +374,7 @@ async fn audit_finds_unseeded_orphaned_and_unpublished_videos_and_fix_repairs_th
         .send()
         .await
         .unwrap();
-    blob::put_bytes(&s3, &ib, "src/d ü.mp4", vec![1; 4], "video/mp4")
-        .await
-        .unwrap();
+    put_stub(&s3, &ib, "src/d ü.mp4").await;
     let before = items(&cfg, &table).await;
 
     let found = admin(&["audit", &input, "--json", "--table", &table], &[]);
@@ -435,9 +428,7 @@ async fn bad_input_is_a_clear_error_and_writes_nothing() {
     let s3 = fleet::aws::s3(&cfg);
     let table = fresh_table(&cfg, "bad").await;
     let (ib, ob) = media::buckets(&s3).await;
-    blob::put_bytes(&s3, &ib, "v/a.mp4", vec![1; 4], "video/mp4")
-        .await
-        .unwrap();
+    put_stub(&s3, &ib, "v/a.mp4").await;
     let input = format!("s3://{ib}/v/");
     let output = format!("s3://{ob}/o/");
     // No keys in the environment, empty config files, no instance metadata.

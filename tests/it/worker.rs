@@ -459,7 +459,6 @@ async fn a_full_disk_gives_videos_back_and_stops_the_worker_without_burning_atte
     let disk = SmallDisk::mount(st.dir.path().join("tiny"), 8);
     let mut w = media::worker(&st.table, &disk.path, &disk.flags())
         .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let out = tokio::time::timeout(Duration::from_secs(60), async {

@@ -475,12 +475,8 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
             "-show_entries",
             entry,
         ])
-        .args(["-of", "default=nw=1:nk=1"])
-        .args(if entry.contains("nb_read_packets") {
-            &["-count_packets"][..]
-        } else {
-            &[]
-        })
+        // Counting packets reads the whole (small) file; it makes `nb_read_packets` available.
+        .args(["-of", "default=nw=1:nk=1", "-count_packets"])
         .arg(path)
         .output()
         .unwrap();
