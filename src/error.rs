@@ -93,6 +93,8 @@ pub enum TranscodeError {
     /// ffmpeg failed on a source ffprobe accepted.
     #[error("ffmpeg exited with {status}: {stderr_tail}")]
     Ffmpeg {
+        /// Whose fault it is, read from its stderr by the adapter ([`crate::transcode::run`]).
+        fault: Fault,
         /// Exit status as text.
         status: String,
         /// The last lines of its stderr.
@@ -112,6 +114,17 @@ pub enum TranscodeError {
     /// Stopped because the job was cancelled (lease lost, shutdown).
     #[error("cancelled")]
     Cancelled,
+}
+
+/// Whose fault a failure is, which decides what happens to the video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The video's: it fails (at once when retrying cannot help, as for a corrupt source).
+    Input,
+    /// Nobody's in particular: retried with backoff within the attempt budget.
+    Transient,
+    /// This machine's (disk full, a program missing): the video is given back.
+    Local,
 }
 
 /// Errors of the S3 adapter.
@@ -138,7 +151,21 @@ pub enum BlobError {
         #[source]
         source: BoxError,
     },
-    /// Denied, invalid request: retrying will not help.
+    /// Access denied (a bucket policy, a KMS key without a grant, an object archived in
+    /// Glacier): an operator must act.
+    #[error("access to s3://{bucket}/{key} denied ({code})")]
+    Denied {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// `AccessDenied`, `InvalidObjectState`, `KMS.…`, or the HTTP status.
+        code: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// An invalid request: retrying will not help.
     #[error("S3 request on s3://{bucket}/{key} failed")]
     Fatal {
         /// Bucket.
@@ -158,4 +185,154 @@ pub enum BlobError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why one job stopped short of `done`, classed by what should happen to the video. Each
+/// adapter's error converts into it in one place (below), next to the facts that decide it.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Cancelled: lease lost, deadline passed, or shutdown.
+    #[error("cancelled")]
+    Cancelled,
+    /// The video's fault: recorded as a failure (at once for an unusable source, within the
+    /// attempt budget otherwise).
+    #[error("{message}")]
+    Video {
+        /// Fail at once (`invalid_input`) rather than retry (`transient`).
+        permanent: bool,
+        /// Readable by an operator.
+        message: String,
+        /// The ffmpeg argv, if one ran.
+        argv: Option<Vec<String>>,
+    },
+    /// May pass: retried with backoff, within the attempt budget.
+    #[error("{message}")]
+    Transient {
+        /// Readable by an operator.
+        message: String,
+        /// The ffmpeg argv, if one ran.
+        argv: Option<Vec<String>>,
+    },
+    /// This machine's trouble: the video is given back.
+    #[error("{message}")]
+    Local {
+        /// Readable by an operator.
+        message: String,
+        /// The ffmpeg argv, if one ran.
+        argv: Option<Vec<String>>,
+    },
+}
+
+impl JobError {
+    /// The source is not a usable video.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Video {
+            permanent: true,
+            message: message.into(),
+            argv: None,
+        }
+    }
+
+    /// This machine's trouble.
+    pub fn local(message: impl Into<String>) -> Self {
+        Self::Local {
+            message: message.into(),
+            argv: None,
+        }
+    }
+
+    /// An error reading the source. A denied source is the video's problem (a policy, a KMS
+    /// grant, Glacier), retried within the attempt budget in case an operator fixes it, never
+    /// the worker's.
+    pub fn source(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound { .. } => Self::invalid(format!("source missing: {e}")),
+            BlobError::Denied { .. } => Self::Video {
+                permanent: false,
+                message: format!(
+                    "source not readable: {e} (check the bucket policy, the KMS key grant, or \
+                     restore it from Glacier), then `fleet-admin retry`"
+                ),
+                argv: None,
+            },
+            BlobError::Transient { .. } => Self::Transient {
+                message: chain(&e),
+                argv: None,
+            },
+            BlobError::Fatal { .. } | BlobError::Local { .. } => Self::local(chain(&e)),
+        }
+    }
+
+    /// An error writing the output: the output bucket is the fleet's, not the video's.
+    pub fn output(e: BlobError) -> Self {
+        match e {
+            BlobError::Transient { .. } => Self::Transient {
+                message: chain(&e),
+                argv: None,
+            },
+            _ => Self::local(format!("cannot write the output: {}", chain(&e))),
+        }
+    }
+
+    /// The same error, carrying `argv` if it carries none yet.
+    pub fn with_argv(self, a: &[String]) -> Self {
+        let set = |argv: Option<Vec<String>>| argv.or_else(|| Some(a.to_vec()));
+        match self {
+            Self::Video {
+                permanent,
+                message,
+                argv,
+            } => Self::Video {
+                permanent,
+                message,
+                argv: set(argv),
+            },
+            Self::Transient { message, argv } => Self::Transient {
+                message,
+                argv: set(argv),
+            },
+            Self::Local { message, argv } => Self::Local {
+                message,
+                argv: set(argv),
+            },
+            Self::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<TranscodeError> for JobError {
+    fn from(e: TranscodeError) -> Self {
+        match e {
+            TranscodeError::Cancelled => Self::Cancelled,
+            TranscodeError::InvalidInput(m) => Self::invalid(m),
+            TranscodeError::Local { .. } => Self::local(chain(&e)),
+            TranscodeError::Ffmpeg {
+                fault, ref argv, ..
+            } => {
+                let argv = Some(argv.clone());
+                let message = e.to_string();
+                match fault {
+                    Fault::Input => Self::Video {
+                        permanent: true,
+                        message,
+                        argv,
+                    },
+                    Fault::Transient => Self::Transient { message, argv },
+                    Fault::Local => Self::Local { message, argv },
+                }
+            }
+        }
+    }
+}
+
+/// An error with its causes, on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

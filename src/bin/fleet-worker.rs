@@ -6,7 +6,7 @@ use fleet::domain::ladder::Ladder;
 use fleet::domain::LeaseTimings;
 use fleet::store::dynamo::{DynamoStore, StoreConfig};
 use fleet::telemetry::LogFormat;
-use fleet::worker::{self, Shutdown, WorkerConfig};
+use fleet::worker::{self, upload::CacheControl, Shutdown, WorkerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,9 +52,24 @@ struct Args {
     /// Where jobs download and encode.
     #[arg(long, env = "FLEET_WORK_DIR", default_value_os_t = std::env::temp_dir().join("fleet"))]
     work_dir: PathBuf,
-    /// Free space, MB, that jobs leave in the work dir beyond three times the source's size.
+    /// Free space, MB, that jobs leave in the work dir beyond what they need (the source and
+    /// the segments on their way up).
     #[arg(long, env = "FLEET_DISK_RESERVE_MB", default_value_t = 64)]
     disk_reserve_mb: u64,
+    /// Cache-Control of segments and media playlists (never changed once written).
+    #[arg(
+        long,
+        env = "FLEET_CACHE_CONTROL_MEDIA",
+        default_value = "public, max-age=31536000, immutable"
+    )]
+    cache_control_media: String,
+    /// Cache-Control of master playlists (replaced when a video is redone).
+    #[arg(
+        long,
+        env = "FLEET_CACHE_CONTROL_MASTER",
+        default_value = "public, max-age=60"
+    )]
+    cache_control_master: String,
     /// x264 preset (speed/quality trade-off).
     #[arg(long, env = "FLEET_X264_PRESET", default_value = "veryfast")]
     preset: String,
@@ -116,6 +131,10 @@ impl TryFrom<Args> for Settings {
                 work_dir: a.work_dir,
                 disk_reserve_bytes: a.disk_reserve_mb.saturating_mul(1 << 20),
                 preset: a.preset,
+                cache: CacheControl {
+                    media: a.cache_control_media,
+                    master: a.cache_control_master,
+                },
                 idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
                 max_local_failures: 3,
             },

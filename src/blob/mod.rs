@@ -42,6 +42,22 @@ where
             key,
             code: "NotFound".into(),
         },
+        (Some(c), _)
+            if c == "AccessDenied" || c == "InvalidObjectState" || c.starts_with("KMS.") =>
+        {
+            BlobError::Denied {
+                bucket,
+                key,
+                code: c.to_string(),
+                source,
+            }
+        }
+        (c, Some(403)) => BlobError::Denied {
+            bucket,
+            key,
+            code: c.unwrap_or("403 Forbidden").to_string(),
+            source,
+        },
         (Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"), _) => {
             BlobError::Transient {
                 bucket,
@@ -149,22 +165,25 @@ pub async fn upload(
     path: &Path,
     content_type: &str,
 ) -> Result<(), BlobError> {
+    upload_cached(client, bucket, key, path, content_type, None).await
+}
+
+/// Uploads a local file with a `Cache-Control` header for the CDN and players.
+pub async fn upload_cached(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    content_type: &str,
+    cache_control: Option<&str>,
+) -> Result<(), BlobError> {
     let body = ByteStream::from_path(path)
         .await
         .map_err(|e| BlobError::Local {
             path: path.display().to_string(),
             source: std::io::Error::other(e),
         })?;
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| classify(e, bucket, key))?;
-    Ok(())
+    put(client, bucket, key, body, content_type, cache_control).await
 }
 
 /// Uploads bytes.
@@ -175,16 +194,87 @@ pub async fn put_bytes(
     bytes: Vec<u8>,
     content_type: &str,
 ) -> Result<(), BlobError> {
+    put_cached(client, bucket, key, bytes, content_type, None).await
+}
+
+/// Uploads bytes with a `Cache-Control` header.
+pub async fn put_cached(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+    cache_control: Option<&str>,
+) -> Result<(), BlobError> {
+    put(
+        client,
+        bucket,
+        key,
+        ByteStream::from(bytes),
+        content_type,
+        cache_control,
+    )
+    .await
+}
+
+async fn put(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: ByteStream,
+    content_type: &str,
+    cache_control: Option<&str>,
+) -> Result<(), BlobError> {
     client
         .put_object()
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
-        .body(ByteStream::from(bytes))
+        .set_cache_control(cache_control.map(str::to_owned))
+        .body(body)
         .send()
         .await
         .map_err(|e| classify(e, bucket, key))?;
     Ok(())
+}
+
+/// Deletes `keys` (up to 1,000 per request, as S3 allows). Returns how many were deleted.
+pub async fn delete_keys(
+    client: &Client,
+    bucket: &str,
+    keys: &[String],
+) -> Result<usize, BlobError> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let mut n = 0;
+    for chunk in keys.chunks(1000) {
+        let ids = chunk
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BlobError::Fatal {
+                bucket: bucket.to_string(),
+                key: chunk[0].clone(),
+                source: Box::new(e),
+            })?;
+        let delete = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| BlobError::Fatal {
+                bucket: bucket.to_string(),
+                key: chunk[0].clone(),
+                source: Box::new(e),
+            })?;
+        let out = client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify(e, bucket, &chunk[0]))?;
+        n += chunk.len() - out.errors().len();
+    }
+    Ok(n)
 }
 
 /// The content type S3 should serve a file of the stream with.

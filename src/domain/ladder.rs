@@ -95,8 +95,17 @@ pub struct Rendition {
     pub video_kbps: u32,
 }
 
-/// The picture as a viewer sees it: coded size with rotation applied.
-pub fn display_size(width: u32, height: u32, rotation_deg: i32) -> (u32, u32) {
+/// The picture as a viewer sees it, in square pixels: the coded width stretched by the sample
+/// aspect ratio (`sar` = num/den: PAL DV 16:9 is 720x576 at 64:45, shown 1024x576), then
+/// rotation applied. Renditions are chosen and scaled from this, so they keep the display
+/// aspect with square pixels.
+pub fn display_size(width: u32, height: u32, sar: (u32, u32), rotation_deg: i32) -> (u32, u32) {
+    let (n, d) = sar;
+    let width = if n > 0 && d > 0 && n != d {
+        even(f64::from(width) * f64::from(n) / f64::from(d))
+    } else {
+        width
+    };
     if rotation_deg.rem_euclid(180) == 90 {
         (height, width)
     } else {
@@ -178,8 +187,13 @@ mod tests {
     fn portrait_rotation_and_odd_sizes() {
         let l = Ladder::default();
         // A phone video stored 1920x1080 with a 90° rotation is displayed portrait.
-        let (w, h) = display_size(1920, 1080, -90);
+        let (w, h) = display_size(1920, 1080, (1, 1), -90);
         assert_eq!((w, h), (1080, 1920));
+        // Anamorphic: PAL DV 16:9 and HDV 1080 come out at their display aspect.
+        assert_eq!(display_size(720, 576, (64, 45), 0), (1024, 576));
+        assert_eq!(display_size(1440, 1080, (4, 3), 0), (1920, 1080));
+        let r = select(&l, 1024, 576);
+        assert_eq!((r[0].width, r[0].height), (960, 540));
         let r = select(&l, w, h);
         assert_eq!((r[0].width, r[0].height), (1080, 1920));
         assert!(r.iter().all(|x| x.height > x.width));

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod ladder;
 pub mod lease;
+pub mod level;
 pub mod state;
 pub mod video;
 

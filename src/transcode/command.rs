@@ -1,29 +1,70 @@
 //! The ffmpeg command: one process that decodes the source once and encodes every rendition.
 //!
-//! H.264 High (level 4.1, yuv420p whatever the source) + AAC-LC 48 kHz stereo, capped VBR,
-//! an IDR every 2 s forced at exact times with scene-cut keyframes off, so that 6 s segments
-//! line up across renditions; constant frame rate; VOD playlists.
+//! H.264 High (each rendition at the level its size, rate and bitrate need, at most 5.2,
+//! Apple's ceiling),
+//! yuv420p whatever the source, capped VBR, an IDR every 2 s forced at exact times with
+//! scene-cut keyframes off, so that 6 s segments line up across renditions; constant frame rate
+//! at the source's real cadence; AAC-LC 48 kHz stereo. Playlists are written as EVENT playlists,
+//! rewritten after every closed segment, so segments can be uploaded while ffmpeg runs (a VOD
+//! playlist is only written at exit); the copies fleet publishes are marked VOD.
 
-use super::probe::Probe;
+use super::probe::{AudioStream, Hdr, Probe};
 use crate::domain::ladder::{display_size, select, Ladder, Rendition};
+use crate::domain::level::{self, Level};
 use std::path::Path;
 
 /// Segment length, seconds (Apple's recommendation).
 pub const SEGMENT_SECONDS: u32 = 6;
 /// Keyframe interval, seconds: segments are cut on these.
 pub const GOP_SECONDS: u32 = 2;
+/// Encoder maxrate as a share of a rung's target bitrate, in percent (capped VBR).
+const MAXRATE_PCT: u32 = 107;
+
+/// How the source's audio is published.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioLayout {
+    /// No audio.
+    None,
+    /// One track, muxed into every variant (one request per segment, what every player
+    /// expects). For an audio-only source, the source's default track.
+    Muxed(u32),
+    /// Two or more tracks (a second language, the presenter's mic): each an alternate audio
+    /// rendition of one group, the source's default first; video variants carry no audio.
+    Group(Vec<AudioTrack>),
+}
+
+/// One alternate audio rendition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioTrack {
+    /// Stream index in the source.
+    pub index: u32,
+    /// Folder name (`audio_0`, …).
+    pub folder: String,
+    /// NAME in the master: the track's title, else its language, else "Track N"; unique.
+    pub name: String,
+    /// LANGUAGE (RFC 5646: the two-letter code where one exists).
+    pub language: Option<String>,
+    /// DEFAULT=YES: the source's default track, or the first.
+    pub default: bool,
+}
 
 /// What ffmpeg will make.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Video renditions (empty for an audio-only source).
+    /// Absolute index of the video stream to encode.
+    pub video_index: Option<u32>,
+    /// Video renditions (empty for an audio-only source), sizes fitted to their level.
     pub renditions: Vec<Rendition>,
-    /// Whether every rendition carries the source's audio.
-    pub audio: bool,
-    /// Output frame rate as a number per rendition (same order).
+    /// Output frame rate per rendition (same order).
     pub fps: Vec<f64>,
-    /// Tone-map HDR to SDR (BT.709).
-    pub tonemap: bool,
+    /// H.264 level per rendition (same order).
+    pub levels: Vec<Level>,
+    /// Deinterlace (bwdif, one frame per field) before anything else.
+    pub deinterlace: bool,
+    /// Tone-map HDR to SDR (BT.709), after downscaling to the largest rendition.
+    pub tonemap: Option<Hdr>,
+    /// The audio.
+    pub audio: AudioLayout,
     /// AAC bitrate, kb/s.
     pub audio_kbps: u32,
     /// x264 preset.
@@ -31,7 +72,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Folder names of the variants, in ffmpeg's order.
+    /// Folder names of the video variants (or `audio` for an audio-only source), in ffmpeg's
+    /// order.
     pub fn variant_names(&self) -> Vec<String> {
         if self.renditions.is_empty() {
             vec!["audio".to_string()]
@@ -39,45 +81,228 @@ impl Plan {
             self.renditions.iter().map(|r| r.name.clone()).collect()
         }
     }
+
+    /// Every folder ffmpeg writes: the variants, then the alternate audio renditions.
+    pub fn folders(&self) -> Vec<String> {
+        let mut v = self.variant_names();
+        if let AudioLayout::Group(ts) = &self.audio {
+            v.extend(ts.iter().map(|t| t.folder.clone()));
+        }
+        v
+    }
 }
 
-/// Decides the renditions for `probe` from `ladder`.
-pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str) -> Plan {
-    let (renditions, fps, tonemap) = match &probe.video {
-        Some(v) => {
-            let (w, h) = display_size(v.width, v.height, v.rotation);
-            let rs = select(ladder, w, h);
-            let src_fps = v.fps.min(60.0);
-            // Level 4.1 allows 1080p at 30 fps: halve higher rates above 720p.
-            let fps = rs
-                .iter()
-                .map(|r| {
-                    if r.width.min(r.height) > 720 && src_fps > 30.5 {
-                        src_fps / 2.0
-                    } else {
-                        src_fps
-                    }
-                })
-                .collect();
-            (rs, fps, v.hdr)
-        }
-        None => (Vec::new(), Vec::new(), false),
+/// Rates players and encoders know; a measured cadence within 2% of one is that one.
+const STANDARD_RATES: [f64; 9] = [
+    24000.0 / 1001.0,
+    24.0,
+    25.0,
+    30000.0 / 1001.0,
+    30.0,
+    48.0,
+    50.0,
+    60000.0 / 1001.0,
+    60.0,
+];
+
+/// The rate the picture really moves at, at most 60: twice the frame rate of an interlaced
+/// source (one frame per field), the measured `cadence` of a variable-frame-rate one (not its
+/// average: idle stretches of a screen recording would cut 60 fps motion to 14), else the
+/// average. Above 60 it is divided down (120 → 60, 100 → 50).
+pub fn source_rate(v: &super::probe::VideoStream, cadence: Option<f64>) -> f64 {
+    let raw = if v.interlaced {
+        v.fps * 2.0
+    } else {
+        cadence.unwrap_or(v.fps)
     };
+    let snapped = STANDARD_RATES
+        .iter()
+        .copied()
+        .min_by(|a, b| (raw - a).abs().total_cmp(&(raw - b).abs()))
+        .filter(|r| (raw - r).abs() <= r * 0.02)
+        .unwrap_or(raw);
+    if snapped > 60.5 {
+        snapped / (snapped / 60.0).ceil()
+    } else {
+        snapped
+    }
+}
+
+/// Whether a video's average rate is far enough below its nominal rate that its real cadence
+/// must be measured ([`super::probe::cadence`]).
+pub fn looks_variable(v: &super::probe::VideoStream) -> bool {
+    !v.interlaced && v.nominal_fps.is_some_and(|n| n > v.fps * 1.1)
+}
+
+/// Decides the renditions for `probe` from `ladder`; `cadence` is the measured rate of a
+/// variable-frame-rate source.
+pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) -> Plan {
+    let mut renditions = Vec::new();
+    let (mut fps, mut levels) = (Vec::new(), Vec::new());
+    if let Some(v) = &probe.video {
+        let (w, h) = display_size(v.width, v.height, v.sar, v.rotation);
+        let rate = source_rate(v, cadence);
+        for mut r in select(ladder, w, h) {
+            let maxrate = u64::from(r.video_kbps * MAXRATE_PCT / 100);
+            // A ladder whose bitrate no level allows is kept at the ceiling's level and size:
+            // ladder files are checked for that when loaded.
+            let f = level::fit(r.width, r.height, rate, maxrate, level::APPLE_CEILING).unwrap_or(
+                level::Fitted {
+                    width: r.width,
+                    height: r.height,
+                    fps: rate,
+                    level: level::by_idc(level::APPLE_CEILING).expect("in the table"),
+                },
+            );
+            (r.width, r.height) = (f.width, f.height);
+            renditions.push(r);
+            fps.push(f.fps);
+            levels.push(f.level);
+        }
+    }
     Plan {
+        video_index: probe.video.as_ref().map(|v| v.index),
         renditions,
-        audio: probe.has_audio,
         fps,
-        tonemap,
+        levels,
+        deinterlace: probe.video.as_ref().is_some_and(|v| v.interlaced),
+        tonemap: probe.video.as_ref().and_then(|v| v.hdr.clone()),
+        audio: audio_layout(probe),
         audio_kbps: ladder.audio_kbps,
         preset: preset.to_string(),
     }
+}
+
+fn audio_layout(probe: &Probe) -> AudioLayout {
+    match probe.audio.as_slice() {
+        [] => AudioLayout::None,
+        [only] => AudioLayout::Muxed(only.index),
+        [first, ..] if probe.video.is_none() => AudioLayout::Muxed(first.index),
+        tracks => {
+            let mut names: Vec<String> = Vec::new();
+            let ts = tracks
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let name = unique(&mut names, track_name(i, a));
+                    AudioTrack {
+                        index: a.index,
+                        folder: format!("audio_{i}"),
+                        name,
+                        language: a.language.as_deref().map(bcp47),
+                        default: i == 0,
+                    }
+                })
+                .collect();
+            AudioLayout::Group(ts)
+        }
+    }
+}
+
+fn track_name(i: usize, a: &AudioStream) -> String {
+    a.title
+        .clone()
+        .or_else(|| a.language.as_deref().map(language_name))
+        .unwrap_or_else(|| format!("Track {}", i + 1))
+        .replace('"', "'")
+}
+
+fn unique(seen: &mut Vec<String>, name: String) -> String {
+    let mut n = name.clone();
+    let mut k = 2;
+    while seen.contains(&n) {
+        n = format!("{name} ({k})");
+        k += 1;
+    }
+    seen.push(n.clone());
+    n
+}
+
+/// ISO 639-2 (what containers carry) to the two-letter ISO 639-1 code RFC 5646 prefers,
+/// for the languages a course library holds; others pass as they are (still valid tags).
+const LANGUAGES: [(&str, &str, &str); 20] = [
+    ("eng", "en", "English"),
+    ("fra", "fr", "Français"),
+    ("fre", "fr", "Français"),
+    ("deu", "de", "Deutsch"),
+    ("ger", "de", "Deutsch"),
+    ("spa", "es", "Español"),
+    ("ita", "it", "Italiano"),
+    ("por", "pt", "Português"),
+    ("nld", "nl", "Nederlands"),
+    ("dut", "nl", "Nederlands"),
+    ("rus", "ru", "Русский"),
+    ("jpn", "ja", "日本語"),
+    ("zho", "zh", "中文"),
+    ("chi", "zh", "中文"),
+    ("kor", "ko", "한국어"),
+    ("ara", "ar", "العربية"),
+    ("hin", "hi", "हिन्दी"),
+    ("pol", "pl", "Polski"),
+    ("tur", "tr", "Türkçe"),
+    ("swe", "sv", "Svenska"),
+];
+
+/// The RFC 5646 tag for a container's language code.
+pub fn bcp47(code: &str) -> String {
+    let c = code.to_ascii_lowercase();
+    LANGUAGES
+        .iter()
+        .find(|(three, two, _)| *three == c || *two == c)
+        .map_or(c, |(_, two, _)| two.to_string())
+}
+
+fn language_name(code: &str) -> String {
+    let c = code.to_ascii_lowercase();
+    LANGUAGES
+        .iter()
+        .find(|(three, two, _)| *three == c || *two == c)
+        .map_or(code.to_string(), |(_, _, name)| name.to_string())
 }
 
 fn s(x: impl ToString) -> String {
     x.to_string()
 }
 
-/// The full argv (program first) that turns `input` into `out_dir/<variant>/index.m3u8`.
+/// The filter graph: deinterlace, (HDR: downscale to the largest rendition, then tone-map),
+/// 8-bit 4:2:0, then one branch per rendition at its rate and size, square pixels.
+fn filter_graph(plan: &Plan, index: u32) -> String {
+    let n = plan.renditions.len();
+    let mut chain = Vec::new();
+    if plan.deinterlace {
+        chain.push("bwdif=mode=send_field:parity=auto:deint=all".to_string());
+    }
+    if let Some(h) = &plan.tonemap {
+        // Tone mapping costs per pixel and zscale runs on one thread: do it at the largest
+        // rendition's size, not the source's (4K HDR to a 1080p top rung: a quarter of the
+        // work). Untagged primaries/matrix of a PQ/HLG source are BT.2020, which is what PQ
+        // and HLG are defined with; without them zscale finds "no path between colorspaces".
+        let top = &plan.renditions[0];
+        chain.push(format!("scale={}:{}:flags=bicubic", top.width, top.height));
+        // Tag the frames fully first (setparams), so that every zscale step knows where it
+        // starts from.
+        chain.push(format!(
+            "setparams=color_trc={}:color_primaries={}:colorspace={},\
+             zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,\
+             tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
+            h.transfer,
+            h.primaries.as_deref().unwrap_or("bt2020"),
+            h.matrix.as_deref().unwrap_or("bt2020nc"),
+        ));
+    }
+    chain.push("format=yuv420p".into());
+    let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:{index}]{},split={n}{splits}", chain.join(","));
+    for (i, r) in plan.renditions.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]fps={:.4},scale={}:{}:flags=bicubic,setsar=1[v{i}]",
+            plan.fps[i], r.width, r.height
+        ));
+    }
+    graph
+}
+
+/// The full argv (program first) that turns `input` into `out_dir/<folder>/index.m3u8`.
 pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     let mut a: Vec<String> = [
         "ffmpeg",
@@ -90,29 +315,18 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     .map(s)
     .to_vec();
     a.extend(["-i".into(), input.display().to_string()]);
-    let n = plan.renditions.len();
-    if n > 0 {
-        let tonemap = if plan.tonemap {
-            "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,\
-             zscale=t=bt709:m=bt709:r=tv,"
-        } else {
-            ""
-        };
-        let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
-        let mut graph = format!("[0:v:0]{tonemap}format=yuv420p,split={n}{splits}");
-        for (i, r) in plan.renditions.iter().enumerate() {
-            graph.push_str(&format!(
-                ";[s{i}]fps={:.4},scale={}:{}:flags=bicubic,setsar=1[v{i}]",
-                plan.fps[i], r.width, r.height
-            ));
-        }
-        a.extend(["-filter_complex".into(), graph]);
+    if let (Some(index), false) = (plan.video_index, plan.renditions.is_empty()) {
+        a.extend(["-filter_complex".into(), filter_graph(plan, index)]);
     }
+    let muxed = match plan.audio {
+        AudioLayout::Muxed(i) => Some(i),
+        _ => None,
+    };
     let mut stream_map = Vec::new();
     for (i, r) in plan.renditions.iter().enumerate() {
         a.extend(["-map".into(), format!("[v{i}]")]);
-        if plan.audio {
-            a.extend(["-map".into(), "0:a:0".into()]);
+        if let Some(ai) = muxed {
+            a.extend(["-map".into(), format!("0:{ai}")]);
         }
         let gop = (plan.fps[i] * f64::from(GOP_SECONDS)).round() as u32;
         let k = r.video_kbps;
@@ -122,32 +336,42 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             format!("-b:v:{i}"),
             format!("{k}k"),
             format!("-maxrate:v:{i}"),
-            format!("{}k", k * 107 / 100),
+            format!("{}k", k * MAXRATE_PCT / 100),
             format!("-bufsize:v:{i}"),
             format!("{}k", k * 3 / 2),
             format!("-g:v:{i}"),
             s(gop),
             format!("-keyint_min:v:{i}"),
             s(gop),
+            format!("-level:v:{i}"),
+            plan.levels[i].name(),
         ]);
-        stream_map.push(if plan.audio {
+        stream_map.push(if muxed.is_some() {
             format!("v:{i},a:{i},name:{}", r.name)
         } else {
             format!("v:{i},name:{}", r.name)
         });
     }
-    if n == 0 {
-        a.extend(["-map".into(), "0:a:0".into()]);
-        stream_map.push("a:0,name:audio".into());
-    } else {
+    match &plan.audio {
+        AudioLayout::Muxed(ai) if plan.renditions.is_empty() => {
+            a.extend(["-map".into(), format!("0:{ai}")]);
+            stream_map.push("a:0,name:audio".into());
+        }
+        AudioLayout::Group(ts) => {
+            for (j, t) in ts.iter().enumerate() {
+                a.extend(["-map".into(), format!("0:{}", t.index)]);
+                stream_map.push(format!("a:{j},name:{}", t.folder));
+            }
+        }
+        _ => {}
+    }
+    if !plan.renditions.is_empty() {
         a.extend(
             [
                 "-preset",
                 &plan.preset,
                 "-profile:v",
                 "high",
-                "-level:v",
-                "4.1",
                 "-pix_fmt",
                 "yuv420p",
                 "-sc_threshold",
@@ -158,7 +382,7 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             .map(s),
         );
     }
-    if plan.audio {
+    if plan.audio != AudioLayout::None {
         a.extend(
             [
                 "-c:a",
@@ -181,8 +405,10 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             "hls",
             "-hls_time",
             &SEGMENT_SECONDS.to_string(),
+            // EVENT, not VOD: ffmpeg rewrites an EVENT playlist after every segment it closes
+            // (a VOD one only at exit), which is what lets segments go up while it runs.
             "-hls_playlist_type",
-            "vod",
+            "event",
             "-hls_list_size",
             "0",
             "-hls_segment_type",
@@ -208,21 +434,33 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcode::probe::{Probe, VideoStream};
+    use crate::transcode::probe::{AudioStream, Probe, VideoStream};
 
     fn probe(w: u32, h: u32, fps: f64, audio: bool) -> Probe {
         Probe {
             video: Some(VideoStream {
+                index: 0,
                 width: w,
                 height: h,
-                rotation: 0,
-                frame_rate: None,
+                sar: (1, 1),
                 fps,
-                hdr: false,
+                ..Default::default()
             }),
-            has_audio: audio,
+            audio: if audio {
+                vec![AudioStream {
+                    index: 1,
+                    channels: 2,
+                    ..Default::default()
+                }]
+            } else {
+                Vec::new()
+            },
             duration_s: Some(10.0),
         }
+    }
+
+    fn arg<'a>(a: &'a [String], flag: &str) -> &'a str {
+        &a[a.iter().position(|x| x == flag).unwrap() + 1]
     }
 
     #[test]
@@ -231,33 +469,124 @@ mod tests {
             &probe(1920, 1080, 60.0, true),
             &Ladder::default(),
             "veryfast",
+            None,
         );
         assert_eq!(p.renditions.len(), 5);
-        assert_eq!(p.fps[0], 30.0, "1080p60 is halved to stay within level 4.1");
-        assert_eq!(p.fps[1], 60.0);
+        assert_eq!(p.fps[0], 60.0, "1080p60 keeps its rate at level 4.2");
+        let levels: Vec<u8> = p.levels.iter().map(|l| l.idc).collect();
+        // 540p60 and 360p60 need 3.2 and 3.1 (MaxMBPS), 240p60 fits 3.0.
+        assert_eq!(levels, [42, 32, 32, 31, 30]);
         let a = argv(&p, Path::new("/in.mp4"), Path::new("/out"));
         assert_eq!(a.iter().filter(|x| *x == "-i").count(), 1);
-        let map = &a[a.iter().position(|x| x == "-var_stream_map").unwrap() + 1];
-        assert_eq!(map, "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p v:4,a:4,name:240p");
+        assert_eq!(arg(&a, "-var_stream_map"), "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p v:4,a:4,name:240p");
         assert!(a.contains(&"-sc_threshold".to_string()));
-        let gop0 = &a[a.iter().position(|x| x == "-g:v:0").unwrap() + 1];
-        let gop1 = &a[a.iter().position(|x| x == "-g:v:1").unwrap() + 1];
-        assert_eq!((gop0.as_str(), gop1.as_str()), ("60", "120"));
+        assert_eq!((arg(&a, "-g:v:0"), arg(&a, "-level:v:0")), ("120", "4.2"));
+        assert_eq!(arg(&a, "-level:v:4"), "3.0");
+        assert_eq!(arg(&a, "-hls_playlist_type"), "event");
+        assert!(arg(&a, "-filter_complex").starts_with("[0:0]format=yuv420p,split=5"));
     }
 
     #[test]
     fn audio_only_and_video_only() {
         let mut p = probe(640, 360, 30.0, false);
-        let v = plan(&p, &Ladder::default(), "veryfast");
+        let v = plan(&p, &Ladder::default(), "veryfast", None);
         let a = argv(&v, Path::new("i"), Path::new("o"));
-        assert!(!a.contains(&"0:a:0".to_string()));
+        assert!(!a.iter().any(|x| x.starts_with("0:")));
         assert!(!a.contains(&"aac".to_string()));
+        p = probe(640, 360, 30.0, true);
         p.video = None;
-        p.has_audio = true;
-        let au = plan(&p, &Ladder::default(), "veryfast");
+        let au = plan(&p, &Ladder::default(), "veryfast", None);
         assert_eq!(au.variant_names(), ["audio"]);
         let a = argv(&au, Path::new("i"), Path::new("o"));
         assert!(!a.contains(&"-filter_complex".to_string()));
+        assert_eq!(arg(&a, "-map"), "0:1");
         assert!(a.contains(&"a:0,name:audio".to_string()));
+    }
+
+    #[test]
+    fn the_chosen_streams_are_mapped_by_index() {
+        // Cover art is stream 0, the video stream 2, two audio tracks 3 (default) and 1.
+        let mut p = probe(720, 576, 25.0, false);
+        let v = p.video.as_mut().unwrap();
+        (v.index, v.sar, v.interlaced) = (2, (64, 45), true);
+        let track = |index, lang: &str, default| AudioStream {
+            index,
+            channels: 1,
+            language: Some(lang.into()),
+            default,
+            ..Default::default()
+        };
+        p.audio = vec![track(3, "eng", true), track(1, "fra", false)];
+        let pl = plan(&p, &Ladder::default(), "veryfast", None);
+        // PAL 16:9 anamorphic: 1024x576 displayed, so the 540p rung is 960x540.
+        assert_eq!(
+            (pl.renditions[0].width, pl.renditions[0].height),
+            (960, 540)
+        );
+        assert_eq!(pl.fps[0], 50.0, "one frame per field");
+        assert_eq!(pl.folders(), ["540p", "360p", "240p", "audio_0", "audio_1"]);
+        let AudioLayout::Group(ts) = &pl.audio else {
+            panic!("two tracks make a group")
+        };
+        assert_eq!(
+            (
+                ts[0].name.as_str(),
+                ts[0].language.as_deref(),
+                ts[0].default
+            ),
+            ("English", Some("en"), true)
+        );
+        assert_eq!(ts[1].language.as_deref(), Some("fr"));
+        let a = argv(&pl, Path::new("i"), Path::new("o"));
+        let g = arg(&a, "-filter_complex");
+        assert!(g.starts_with("[0:2]bwdif=mode=send_field"), "{g}");
+        assert_eq!(
+            arg(&a, "-var_stream_map"),
+            "v:0,name:540p v:1,name:360p v:2,name:240p a:0,name:audio_0 a:1,name:audio_1"
+        );
+        let maps: Vec<&String> = a
+            .iter()
+            .skip_while(|x| *x != "-map")
+            .step_by(2)
+            .skip(1)
+            .collect();
+        assert!(maps.is_empty() || !maps.iter().any(|m| *m == "0:v:0"));
+        assert!(a.contains(&"0:3".to_string()) && a.contains(&"0:1".to_string()));
+    }
+
+    #[test]
+    fn variable_rate_sources_keep_their_motion() {
+        let mut p = probe(1280, 720, 14.2, false);
+        p.video.as_mut().unwrap().nominal_fps = Some(60.0);
+        let v = p.video.as_ref().unwrap();
+        assert!(looks_variable(v));
+        assert_eq!(
+            source_rate(v, Some(60.3)),
+            60.0,
+            "snapped to a standard rate"
+        );
+        assert!((source_rate(v, Some(59.7)) - 60000.0 / 1001.0).abs() < 1e-9);
+        assert_eq!(source_rate(v, Some(120.0)), 60.0);
+        assert_eq!(source_rate(v, Some(100.0)), 50.0);
+        assert!((source_rate(v, None) - 14.2).abs() < 1e-9);
+        let pl = plan(&p, &Ladder::default(), "veryfast", Some(59.94));
+        assert!((pl.fps[0] - 59.94).abs() < 0.01);
+    }
+
+    #[test]
+    fn hdr_tagged_by_transfer_only_is_tone_mapped_after_downscaling() {
+        let mut p = probe(3840, 2160, 24.0, false);
+        p.video.as_mut().unwrap().hdr = Some(Hdr {
+            transfer: "smpte2084".into(),
+            primaries: None,
+            matrix: None,
+        });
+        let pl = plan(&p, &Ladder::default(), "veryfast", None);
+        let a = argv(&pl, Path::new("i"), Path::new("o"));
+        let g = arg(&a, "-filter_complex");
+        let scale = g.find("scale=1920:1080").unwrap();
+        let tonemap = g.find("tonemap").unwrap();
+        assert!(scale < tonemap, "{g}");
+        assert!(g.contains("setparams=color_trc=smpte2084:color_primaries=bt2020:colorspace=bt2020nc,zscale=t=linear"), "{g}");
     }
 }

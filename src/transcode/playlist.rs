@@ -1,7 +1,7 @@
 //! Playlists: reading ffmpeg's media playlists, and writing a master playlist that tells the
-//! truth: BANDWIDTH from the measured peak segment bitrate, AVERAGE-BANDWIDTH from the mean
-//! (Apple rejects declared values more than 10% off, and ffmpeg 5.1 writes a nominal guess),
-//! CODECS from the actual bitstream.
+//! truth: BANDWIDTH from the measured peak segment bit rate as RFC 8216 §4.1 defines it,
+//! AVERAGE-BANDWIDTH from the mean (Apple rejects declared values more than 10% off, and
+//! ffmpeg 5.1 writes a nominal guess), CODECS from the actual bitstream.
 
 use std::fmt::Write;
 
@@ -38,22 +38,46 @@ pub fn is_complete(playlist: &str) -> bool {
     playlist.lines().any(|l| l.trim() == "#EXT-X-ENDLIST")
 }
 
-/// Peak and average bitrate (bits/s) from segment sizes and durations.
-pub fn bitrates(sizes_and_durations: &[(u64, f64)]) -> (u64, u64) {
-    let peak = sizes_and_durations
-        .iter()
-        .filter(|(_, d)| *d > 0.0)
-        .map(|(b, d)| (*b as f64 * 8.0 / d).ceil() as u64)
-        .max()
-        .unwrap_or(0);
-    let bytes: u64 = sizes_and_durations.iter().map(|(b, _)| b).sum();
-    let secs: f64 = sizes_and_durations.iter().map(|(_, d)| d).sum();
-    let avg = if secs > 0.0 {
-        (bytes as f64 * 8.0 / secs).ceil() as u64
-    } else {
-        0
-    };
-    (peak, avg)
+/// The target duration a media playlist declares, seconds.
+pub fn target_duration(playlist: &str) -> Option<f64> {
+    playlist
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// The copy of a finished EVENT playlist that fleet publishes: the same segments, marked VOD
+/// (ffmpeg writes EVENT so that it rewrites the playlist after every segment).
+pub fn as_vod(playlist: &str) -> String {
+    playlist.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD")
+}
+
+/// Peak and average bit rate (bits/s) of segments given as (bytes, seconds), in playlist
+/// order. The peak is RFC 8216 §4.1's peak segment bit rate: the largest bit rate of any run
+/// of contiguous segments lasting 0.5 to 1.5 times the target duration, so that a short last
+/// segment (a few frames, all overhead) does not inflate it; if no run qualifies (a stream
+/// shorter than half the target), the whole stream's rate.
+pub fn bitrates(segments: &[(u64, f64)], target: f64) -> (u64, u64) {
+    let rate = |bytes: u64, secs: f64| (bytes as f64 * 8.0 / secs).ceil() as u64;
+    let bytes: u64 = segments.iter().map(|(b, _)| b).sum();
+    let secs: f64 = segments.iter().map(|(_, d)| d).sum();
+    let avg = if secs > 0.0 { rate(bytes, secs) } else { 0 };
+    let (lo, hi) = (0.5 * target, 1.5 * target);
+    let mut peak = None;
+    for i in 0..segments.len() {
+        let (mut b, mut d) = (0u64, 0f64);
+        for &(sb, sd) in &segments[i..] {
+            b += sb;
+            d += sd;
+            if d > hi + 1e-9 {
+                break;
+            }
+            if d >= lo - 1e-9 && d > 0.0 {
+                peak = peak.max(Some(rate(b, d)));
+            }
+        }
+    }
+    (peak.unwrap_or(avg), avg)
 }
 
 /// One variant of the master playlist.
@@ -61,9 +85,9 @@ pub fn bitrates(sizes_and_durations: &[(u64, f64)]) -> (u64, u64) {
 pub struct Variant {
     /// URI of its media playlist, relative to the master.
     pub uri: String,
-    /// Peak segment bitrate, bits/s.
+    /// Peak segment bit rate, bits/s (with an audio group: plus the group's largest peak).
     pub bandwidth: u64,
-    /// Mean bitrate, bits/s.
+    /// Mean bitrate, bits/s (likewise).
     pub average_bandwidth: u64,
     /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
@@ -73,12 +97,69 @@ pub struct Variant {
     pub frame_rate: Option<f64>,
 }
 
-/// The master playlist, highest bandwidth first.
-pub fn master(variants: &[Variant]) -> String {
+/// One alternate audio rendition (`EXT-X-MEDIA:TYPE=AUDIO`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioMedia {
+    /// URI of its media playlist, relative to the master.
+    pub uri: String,
+    /// NAME, unique in the group.
+    pub name: String,
+    /// LANGUAGE, if known.
+    pub language: Option<String>,
+    /// DEFAULT=YES.
+    pub default: bool,
+}
+
+/// GROUP-ID of the alternate audio renditions.
+pub const AUDIO_GROUP: &str = "audio";
+
+/// Apple's authoring spec (1.32): players start with the first variant listed, and it should
+/// be the one averaging about 2 Mb/s.
+const START_AVERAGE_BPS: f64 = 2_000_000.0;
+
+/// The order variants are listed in: the one averaging nearest 2 Mb/s first (where playback
+/// starts), then the others from the highest BANDWIDTH down.
+pub fn listing_order(variants: &[Variant]) -> Vec<Variant> {
     let mut v = variants.to_vec();
     v.sort_by_key(|x| std::cmp::Reverse(x.bandwidth));
+    let start = v
+        .iter()
+        .enumerate()
+        .min_by(|(_, a), (_, b)| {
+            let da = (a.average_bandwidth as f64 - START_AVERAGE_BPS).abs();
+            let db = (b.average_bandwidth as f64 - START_AVERAGE_BPS).abs();
+            da.total_cmp(&db)
+        })
+        .map(|(i, _)| i);
+    if let Some(i) = start {
+        let first = v.remove(i);
+        v.insert(0, first);
+    }
+    v
+}
+
+/// The master playlist: alternate audio first (if any), then the variants in
+/// [`listing_order`]. `CLOSED-CAPTIONS=NONE` on every variant: fleet publishes no captions,
+/// and RFC 8216 wants NONE on all of them or none.
+pub fn master(variants: &[Variant], audio: &[AudioMedia]) -> String {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for x in v {
+    for a in audio {
+        let _ = write!(
+            m,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"",
+            a.name
+        );
+        if let Some(l) = &a.language {
+            let _ = write!(m, ",LANGUAGE=\"{l}\"");
+        }
+        let _ = writeln!(
+            m,
+            ",DEFAULT={},AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}\"",
+            if a.default { "YES" } else { "NO" },
+            a.uri
+        );
+    }
+    for x in listing_order(variants) {
         let _ = write!(
             m,
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"",
@@ -89,6 +170,10 @@ pub fn master(variants: &[Variant]) -> String {
         }
         if let Some(f) = x.frame_rate {
             let _ = write!(m, ",FRAME-RATE={f:.3}");
+        }
+        m.push_str(",CLOSED-CAPTIONS=NONE");
+        if !audio.is_empty() {
+            let _ = write!(m, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
         let _ = write!(m, "\n{}\n", x.uri);
     }
@@ -131,28 +216,63 @@ mod tests {
     }
 
     #[test]
-    fn bandwidth_is_the_peak_and_average_the_mean() {
-        let (peak, avg) = bitrates(&[(750_000, 6.0), (1_500_000, 6.0), (100_000, 2.0)]);
+    fn bandwidth_is_the_rfc_8216_peak_and_average_the_mean() {
+        let (peak, avg) = bitrates(&[(750_000, 6.0), (1_500_000, 6.0), (100_000, 2.0)], 6.0);
+        // Runs of 3-9 s: [6] 1.0 Mb/s, [6] 2.0, [6+2] 1.6: the single 6 s segment wins.
         assert_eq!(peak, 2_000_000);
         assert_eq!(avg, (2_350_000.0 * 8.0 / 14.0_f64).ceil() as u64);
+        // A 12.04 s static clip: the 0.04 s tail segment, alone 10x the rate of the others,
+        // is only counted together with its neighbour.
+        let segs = [(60_000, 6.0), (60_000, 6.0), (5_000, 0.04)];
+        let (peak, _) = bitrates(&segs, 6.0);
+        assert_eq!(peak, (65_000.0 * 8.0 / 6.04_f64).ceil() as u64);
+        assert!(peak < (5_000.0 * 8.0 / 0.04) as u64);
+        // Shorter than half the target: the whole stream.
+        assert_eq!(bitrates(&[(1_000, 2.0)], 6.0).0, 4_000);
     }
 
     #[test]
-    fn master_lists_variants_highest_first() {
-        let v = |uri: &str, bw| Variant {
+    fn master_starts_near_two_megabits_then_lists_highest_first() {
+        let v = |uri: &str, bw: u64| Variant {
             uri: uri.into(),
             bandwidth: bw,
-            average_bandwidth: bw / 2,
+            average_bandwidth: bw * 9 / 10,
             codecs: format!("{},{}", avc1("High", 31), AAC_LC),
             resolution: Some((1280, 720)),
             frame_rate: Some(30.0),
         };
-        let m = master(&[v("lo/index.m3u8", 100), v("hi/index.m3u8", 900)]);
+        let vs = [
+            v("240/index.m3u8", 500_000),
+            v("1080/index.m3u8", 5_800_000),
+            v("540/index.m3u8", 2_100_000),
+            v("720/index.m3u8", 3_400_000),
+        ];
+        let m = master(&vs, &[]);
         assert!(m.starts_with("#EXTM3U\n"));
-        let hi = m.find("hi/index.m3u8").unwrap();
-        let lo = m.find("lo/index.m3u8").unwrap();
-        assert!(hi < lo);
-        assert!(m.contains("BANDWIDTH=900,AVERAGE-BANDWIDTH=450,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000"));
+        let order: Vec<&str> = m.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            order,
+            [
+                "540/index.m3u8",
+                "1080/index.m3u8",
+                "720/index.m3u8",
+                "240/index.m3u8"
+            ]
+        );
+        assert!(m.contains("BANDWIDTH=5800000,AVERAGE-BANDWIDTH=5220000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,CLOSED-CAPTIONS=NONE\n"));
         assert_eq!(avc1("Constrained Baseline", 30), "avc1.42e01e");
+        let audio = [AudioMedia {
+            uri: "t1/audio_0/index.m3u8".into(),
+            name: "English".into(),
+            language: Some("en".into()),
+            default: true,
+        }];
+        let m = master(&vs[..1], &audio);
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"t1/audio_0/index.m3u8\"\n"));
+        assert!(m.contains("CLOSED-CAPTIONS=NONE,AUDIO=\"audio\"\n"));
+        assert_eq!(
+            as_vod("#EXT-X-PLAYLIST-TYPE:EVENT\n"),
+            "#EXT-X-PLAYLIST-TYPE:VOD\n"
+        );
     }
 }

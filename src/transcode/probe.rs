@@ -6,31 +6,78 @@ use std::path::Path;
 use tokio::process::Command;
 
 /// What fleet needs to know about a source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Probe {
-    /// The first video stream, if any.
+    /// The video stream to encode, if any (see [`parse`] for how it is chosen).
     pub video: Option<VideoStream>,
-    /// Whether there is an audio stream.
-    pub has_audio: bool,
+    /// Every audio stream, in the order to publish them: the source's default first.
+    pub audio: Vec<AudioStream>,
     /// Duration in seconds, if known.
     pub duration_s: Option<f64>,
 }
 
-/// The first video stream.
-#[derive(Debug, Clone, PartialEq)]
+impl Probe {
+    /// Whether there is any audio.
+    pub fn has_audio(&self) -> bool {
+        !self.audio.is_empty()
+    }
+}
+
+/// The video stream chosen for encoding.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VideoStream {
+    /// Absolute stream index in the file (`-map 0:<index>`): `0:v:0` would count cover art.
+    pub index: u32,
     /// Coded width.
     pub width: u32,
     /// Coded height.
     pub height: u32,
+    /// Sample (pixel) aspect ratio, `(1, 1)` when unknown.
+    pub sar: (u32, u32),
     /// Rotation from the display matrix, degrees.
     pub rotation: i32,
     /// Average frame rate as ffprobe states it (`30000/1001`), if sane.
     pub frame_rate: Option<String>,
-    /// Frames per second as a number (30 when unknown).
+    /// Frames per second as a number (30 when unknown): the average.
     pub fps: f64,
-    /// Whether the transfer function is HDR (PQ or HLG).
-    pub hdr: bool,
+    /// The container's nominal rate (`r_frame_rate`), if sane: above the average for a
+    /// variable-frame-rate source.
+    pub nominal_fps: Option<f64>,
+    /// Interlaced (field order other than progressive).
+    pub interlaced: bool,
+    /// HDR transfer, if any: the tone mapper needs it even when primaries and matrix are
+    /// untagged.
+    pub hdr: Option<Hdr>,
+    /// Duration of this stream, seconds, if the container states it.
+    pub duration_s: Option<f64>,
+}
+
+/// How an HDR source is tagged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hdr {
+    /// `smpte2084` (PQ) or `arib-std-b67` (HLG).
+    pub transfer: String,
+    /// Primaries if tagged (`bt2020`).
+    pub primaries: Option<String>,
+    /// Matrix if tagged (`bt2020nc`).
+    pub matrix: Option<String>,
+}
+
+/// One audio stream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AudioStream {
+    /// Absolute stream index in the file.
+    pub index: u32,
+    /// Channels.
+    pub channels: u32,
+    /// ISO 639 language tag, if tagged and not `und`.
+    pub language: Option<String>,
+    /// Title tag, if any.
+    pub title: Option<String>,
+    /// The source marks it as the default track.
+    pub default: bool,
+    /// Duration of this stream, seconds, if stated.
+    pub duration_s: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -45,14 +92,23 @@ struct RawFormat {
     duration: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawStream {
+    #[serde(default)]
+    index: u32,
     codec_type: Option<String>,
+    codec_name: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
+    sample_aspect_ratio: Option<String>,
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
+    field_order: Option<String>,
     color_transfer: Option<String>,
+    color_primaries: Option<String>,
+    color_space: Option<String>,
+    channels: Option<u32>,
+    nb_frames: Option<String>,
     duration: Option<String>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
@@ -61,10 +117,12 @@ struct RawStream {
     disposition: Option<Disposition>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Disposition {
     #[serde(default)]
     attached_pic: u8,
+    #[serde(default)]
+    default: u8,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +134,29 @@ fn rate(s: &str) -> Option<f64> {
     let (n, d) = s.split_once('/').unwrap_or((s, "1"));
     let v = n.parse::<f64>().ok()? / d.parse::<f64>().ok()?;
     (v.is_finite() && v > 0.5 && v < 1000.0).then_some(v)
+}
+
+fn ratio(s: &str) -> Option<(u32, u32)> {
+    let (n, d) = s.split_once(':')?;
+    let (n, d) = (n.parse().ok()?, d.parse().ok()?);
+    (n > 0 && d > 0).then_some((n, d))
+}
+
+fn seconds(s: &Option<String>) -> Option<f64> {
+    s.as_deref()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+}
+
+/// Codecs that carry still pictures (cover art, a slide as a track): never "the video" while
+/// a moving stream exists. MJPEG counts only as a single frame: cameras record MJPEG video.
+fn is_still(s: &RawStream) -> bool {
+    let one_frame = s.nb_frames.as_deref() == Some("1");
+    match s.codec_name.as_deref() {
+        Some("png" | "bmp" | "gif" | "webp" | "tiff" | "apng") => true,
+        Some("mjpeg") => one_frame,
+        _ => one_frame,
+    }
 }
 
 /// Runs ffprobe on `path`. A file ffprobe cannot read, or one with neither video nor audio,
@@ -110,62 +191,144 @@ pub async fn probe(path: &Path) -> Result<Probe, TranscodeError> {
     parse(&out.stdout)
 }
 
-/// Parses ffprobe's JSON.
+/// Parses ffprobe's JSON. The video stream is the first one that moves: attached pictures
+/// (`disposition.attached_pic`, cover art) and still-image tracks (a PNG track first in an MKV)
+/// are passed over while a moving stream exists.
 pub fn parse(json: &[u8]) -> Result<Probe, TranscodeError> {
     let raw: Raw = serde_json::from_slice(json)
         .map_err(|e| TranscodeError::InvalidInput(format!("ffprobe output unreadable: {e}")))?;
-    let video = raw
+    let pictures: Vec<&RawStream> = raw
         .streams
         .iter()
-        .find(|s| {
+        .filter(|s| {
             s.codec_type.as_deref() == Some("video")
                 && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0)
                 && s.width.unwrap_or(0) > 0
         })
-        .map(|s| {
-            let rotation = s
-                .side_data_list
-                .iter()
-                .find_map(|d| d.rotation.as_ref().and_then(|r| r.as_f64()))
-                .or_else(|| s.tags.get("rotate").and_then(|r| r.parse().ok()))
-                .unwrap_or(0.0) as i32;
-            let fr = [&s.avg_frame_rate, &s.r_frame_rate]
-                .into_iter()
-                .flatten()
-                .find(|r| rate(r).is_some())
-                .cloned();
-            VideoStream {
-                width: s.width.unwrap_or(0),
-                height: s.height.unwrap_or(0),
-                rotation,
-                fps: fr.as_deref().and_then(rate).unwrap_or(30.0),
-                frame_rate: fr,
-                hdr: matches!(
-                    s.color_transfer.as_deref(),
-                    Some("smpte2084" | "arib-std-b67")
-                ),
-            }
-        });
-    let has_audio = raw
+        .collect();
+    let chosen = pictures
+        .iter()
+        .find(|s| !is_still(s))
+        .or_else(|| pictures.first());
+    let video = chosen.map(|s| video_stream(s));
+    let mut audio: Vec<AudioStream> = raw
         .streams
         .iter()
-        .any(|s| s.codec_type.as_deref() == Some("audio"));
-    if video.is_none() && !has_audio {
+        .filter(|s| s.codec_type.as_deref() == Some("audio"))
+        .map(|s| AudioStream {
+            index: s.index,
+            channels: s.channels.unwrap_or(2),
+            language: s
+                .tags
+                .get("language")
+                .filter(|l| !l.is_empty() && l.as_str() != "und")
+                .cloned(),
+            title: s.tags.get("title").filter(|t| !t.is_empty()).cloned(),
+            default: s.disposition.as_ref().is_some_and(|d| d.default == 1),
+            duration_s: seconds(&s.duration),
+        })
+        .collect();
+    // The source's default track first (a stable sort keeps the file's order otherwise).
+    audio.sort_by_key(|a| !a.default);
+    if video.is_none() && audio.is_empty() {
         return Err(TranscodeError::InvalidInput(
             "the source has neither a video nor an audio stream".into(),
         ));
     }
     let duration_s = raw
         .format
-        .and_then(|f| f.duration)
-        .or_else(|| raw.streams.iter().find_map(|s| s.duration.clone()))
-        .and_then(|d| d.parse::<f64>().ok())
-        .filter(|d| d.is_finite() && *d > 0.0);
+        .as_ref()
+        .and_then(|f| seconds(&f.duration))
+        .or_else(|| raw.streams.iter().find_map(|s| seconds(&s.duration)));
     Ok(Probe {
         video,
-        has_audio,
+        audio,
         duration_s,
     })
+}
+
+fn video_stream(s: &RawStream) -> VideoStream {
+    let rotation = s
+        .side_data_list
+        .iter()
+        .find_map(|d| d.rotation.as_ref().and_then(|r| r.as_f64()))
+        .or_else(|| s.tags.get("rotate").and_then(|r| r.parse().ok()))
+        .unwrap_or(0.0) as i32;
+    let fr = [&s.avg_frame_rate, &s.r_frame_rate]
+        .into_iter()
+        .flatten()
+        .find(|r| rate(r).is_some())
+        .cloned();
+    let hdr = match s.color_transfer.as_deref() {
+        Some(t @ ("smpte2084" | "arib-std-b67")) => Some(Hdr {
+            transfer: t.to_string(),
+            primaries: s.color_primaries.clone().filter(|p| p != "unknown"),
+            matrix: s.color_space.clone().filter(|m| m != "unknown"),
+        }),
+        _ => None,
+    };
+    VideoStream {
+        index: s.index,
+        width: s.width.unwrap_or(0),
+        height: s.height.unwrap_or(0),
+        sar: s
+            .sample_aspect_ratio
+            .as_deref()
+            .and_then(ratio)
+            .unwrap_or((1, 1)),
+        rotation,
+        fps: fr.as_deref().and_then(rate).unwrap_or(30.0),
+        frame_rate: fr,
+        nominal_fps: s.r_frame_rate.as_deref().and_then(rate),
+        interlaced: matches!(s.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt")),
+        hdr,
+        duration_s: seconds(&s.duration),
+    }
+}
+
+/// The frame rate a variable-frame-rate video really moves at: the rate of its shortest
+/// common frame interval (the 25th percentile of the gaps between frame timestamps, over the
+/// first `window_s` seconds), so idle stretches of a screen recording do not drag it down to
+/// the average. Reads packet timestamps only (no decoding). `None` if ffprobe finds too few.
+pub async fn cadence(
+    path: &Path,
+    index: u32,
+    window_s: u32,
+) -> Result<Option<f64>, TranscodeError> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams"])
+        .arg(index.to_string())
+        .args(["-read_intervals", &format!("%+{window_s}")])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| TranscodeError::Local {
+            program: "ffprobe",
+            source,
+        })?;
+    let pts: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    Ok(cadence_of(pts))
+}
+
+/// [`cadence`]'s arithmetic on presentation timestamps (any order: B-frames reorder them).
+pub fn cadence_of(mut pts: Vec<f64>) -> Option<f64> {
+    pts.sort_by(f64::total_cmp);
+    let mut gaps: Vec<f64> = pts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 1e-4)
+        .collect();
+    if gaps.len() < 8 {
+        return None;
+    }
+    gaps.sort_by(f64::total_cmp);
+    let g = gaps[gaps.len() / 4];
+    rate(&format!("{}", 1.0 / g))
 }
 
 #[cfg(test)]
@@ -179,13 +342,11 @@ mod tests {
              "color_transfer":"smpte2084","side_data_list":[{"rotation":-90}]},
             {"codec_type":"audio"}],"format":{"duration":"12.5"}}"#)
         .unwrap();
-        let v = p.video.unwrap();
-        assert_eq!(
-            (v.width, v.height, v.rotation, v.hdr),
-            (1920, 1080, -90, true)
-        );
+        let v = p.video.clone().unwrap();
+        assert_eq!((v.width, v.height, v.rotation), (1920, 1080, -90));
+        assert_eq!(v.hdr.unwrap().transfer, "smpte2084");
         assert!((v.fps - 29.97).abs() < 0.01);
-        assert!(p.has_audio);
+        assert!(p.has_audio());
         assert_eq!(p.duration_s, Some(12.5));
     }
 
@@ -196,6 +357,47 @@ mod tests {
             Err(TranscodeError::InvalidInput(_))
         ));
         let audio_only = parse(br#"{"streams":[{"codec_type":"audio"}]}"#).unwrap();
-        assert!(audio_only.video.is_none() && audio_only.has_audio);
+        assert!(audio_only.video.is_none() && audio_only.has_audio());
+    }
+
+    #[test]
+    fn cover_art_and_still_tracks_are_not_the_video() {
+        let p = parse(br#"{"streams":[
+            {"index":0,"codec_type":"video","codec_name":"png","width":500,"height":500,"disposition":{"attached_pic":1}},
+            {"index":1,"codec_type":"video","codec_name":"png","width":500,"height":500,"disposition":{"default":1}},
+            {"index":2,"codec_type":"video","codec_name":"h264","width":720,"height":576,
+             "sample_aspect_ratio":"64:45","field_order":"tt","avg_frame_rate":"25/1","r_frame_rate":"25/1"},
+            {"index":3,"codec_type":"audio","channels":1,"tags":{"language":"fra"}},
+            {"index":4,"codec_type":"audio","channels":2,"tags":{"language":"eng"},"disposition":{"default":1}}
+            ],"format":{"duration":"3.0"}}"#)
+        .unwrap();
+        let v = p.video.unwrap();
+        assert_eq!((v.index, v.sar, v.interlaced), (2, (64, 45), true));
+        let langs: Vec<_> = p
+            .audio
+            .iter()
+            .map(|a| (a.index, a.language.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            langs,
+            [(4, "eng".to_string()), (3, "fra".to_string())],
+            "default first"
+        );
+    }
+
+    #[test]
+    fn cadence_is_the_common_short_interval_not_the_average() {
+        // 1 s at 60 fps, then 3 s at 1 fps, twice: about 16 fps on average.
+        let mut pts = Vec::new();
+        for block in 0..2 {
+            let t0 = block as f64 * 4.0;
+            pts.extend((0..60).map(|i| t0 + i as f64 / 60.0));
+            pts.extend((1..4).map(|i| t0 + i as f64));
+        }
+        let avg = pts.len() as f64 / 8.0;
+        assert!(avg < 20.0);
+        let c = cadence_of(pts).unwrap();
+        assert!((c - 60.0).abs() < 0.5, "{c}");
+        assert_eq!(cadence_of(vec![0.0, 1.0]), None);
     }
 }

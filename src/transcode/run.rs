@@ -2,7 +2,7 @@
 //! pipe never fills, killed at once on cancellation (and on drop).
 
 use crate::domain::Progress;
-use crate::error::TranscodeError;
+use crate::error::{Fault, TranscodeError};
 use std::collections::VecDeque;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -69,10 +69,45 @@ pub async fn run(
         Ok(())
     } else {
         Err(TranscodeError::Ffmpeg {
+            fault: classify(&stderr_tail),
             status: status.to_string(),
             stderr_tail,
             argv: argv.to_vec(),
         })
+    }
+}
+
+/// What ffmpeg's stderr says about whose fault a failed run is. Messages that come from the
+/// source (it cannot be decoded, or holds something no filter can convert) fail the video at
+/// once: the same input fails the same way on every machine. A full disk is this machine's.
+/// Anything else (killed, out of memory, an I/O hiccup) may pass and is retried within the
+/// attempt budget.
+pub fn classify(stderr_tail: &str) -> Fault {
+    const LOCAL: [&str; 3] = [
+        "No space left on device",
+        "Disk quota exceeded",
+        "Read-only file system",
+    ];
+    const INPUT: [&str; 12] = [
+        "Invalid data found",
+        "moov atom not found",
+        "could not find codec",
+        "Invalid NAL",
+        "Decoder (codec",
+        "No decoder for",
+        "Unsupported codec",
+        "no path between colorspaces",
+        "No path between",
+        "Impossible to convert between the formats",
+        "does not contain any stream",
+        "Error while decoding stream",
+    ];
+    if LOCAL.iter().any(|p| stderr_tail.contains(p)) {
+        Fault::Local
+    } else if INPUT.iter().any(|p| stderr_tail.contains(p)) {
+        Fault::Input
+    } else {
+        Fault::Transient
     }
 }
 
@@ -99,6 +134,22 @@ pub fn parse_progress_line(line: &str, duration_s: Option<f64>, p: &mut Progress
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_are_classed_by_whose_fault_they_are() {
+        let c = |s| classify(s);
+        assert_eq!(
+            c("Decoder (codec av1) not found for input stream #0:0"),
+            Fault::Input
+        );
+        assert_eq!(c("code 3074: no path between colorspaces"), Fault::Input);
+        assert_eq!(
+            c("[hls @ 0x1] seg_00003.ts: No space left on device"),
+            Fault::Local
+        );
+        assert_eq!(c("Killed"), Fault::Transient);
+        assert_eq!(c(""), Fault::Transient);
+    }
 
     #[test]
     fn progress_lines() {

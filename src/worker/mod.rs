@@ -4,6 +4,7 @@
 
 pub mod heartbeat;
 pub mod job;
+mod phases;
 pub mod upload;
 
 use crate::domain::ladder::Ladder;
@@ -38,6 +39,8 @@ pub struct WorkerConfig {
     pub disk_reserve_bytes: u64,
     /// x264 preset.
     pub preset: String,
+    /// Cache-Control of what is published.
+    pub cache: upload::CacheControl,
     /// Longest wait between claims when there is nothing to do.
     pub idle_backoff_max: Duration,
     /// Consecutive local failures after which the worker stops claiming.

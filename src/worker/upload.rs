@@ -1,19 +1,63 @@
-//! Uploading a stream while ffmpeg writes it. A segment is uploaded once its rendition's
-//! playlist lists it (ffmpeg rewrites the playlist, atomically with `temp_file`, only after a
-//! segment is closed); playlists go up after all their segments; the master goes up last, from
-//! the job.
+//! Uploading a stream while ffmpeg writes it. ffmpeg writes EVENT playlists, rewritten
+//! (atomically, with `temp_file`) after every segment it closes, and renames a segment into
+//! place before listing it; so a segment is uploaded as soon as its rendition's playlist lists
+//! it, and deleted from local disk once uploaded (all but each rendition's first, kept for the
+//! CODECS probe). Local disk holds the source plus a few segments per rendition, whatever the
+//! video's length. Playlists go up, marked VOD, after ffmpeg exits; the master goes up last,
+//! from the job.
 
-use super::job::JobError;
 use crate::blob;
-use crate::transcode::playlist::{self, Segment};
+use crate::error::JobError;
+use crate::transcode::playlist;
 use futures::{StreamExt, TryStreamExt};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Uploads in flight per job.
 const PARALLEL_PUTS: usize = 8;
+/// How often the output folder is swept while ffmpeg runs.
+const SWEEP: Duration = Duration::from_millis(250);
+
+/// `Cache-Control` of what is published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheControl {
+    /// Segments and media playlists: written once under an attempt's own `t<token>/` prefix
+    /// and never changed, so cacheable for good.
+    pub media: String,
+    /// The master playlist: replaced when a video is redone (`fleet-admin retry`, audit).
+    pub master: String,
+}
+
+impl Default for CacheControl {
+    fn default() -> Self {
+        Self {
+            media: "public, max-age=31536000, immutable".into(),
+            master: "public, max-age=60".into(),
+        }
+    }
+}
+
+/// One rendition as published: what the master needs.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Folder name.
+    pub folder: String,
+    /// Segments in order: (bytes, seconds).
+    pub segments: Vec<(u64, f64)>,
+    /// EXT-X-TARGETDURATION, seconds.
+    pub target: f64,
+    /// The first segment, still on local disk, for the CODECS probe.
+    pub first_segment: PathBuf,
+}
+
+impl Published {
+    /// Total duration, seconds.
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().map(|(_, d)| d).sum()
+    }
+}
 
 /// Follows one job's output folder.
 #[derive(Debug)]
@@ -23,30 +67,42 @@ pub struct Uploader {
     /// Key prefix of this attempt's renditions: `<out prefix>/t<token>`.
     remote: String,
     local: PathBuf,
-    variants: Vec<String>,
-    uploaded: HashSet<(String, String)>,
+    folders: Vec<String>,
+    cache: CacheControl,
+    /// Uploaded segments, by folder: file name → size.
+    uploaded: HashMap<String, HashMap<String, u64>>,
+    /// Most segment files seen on local disk at once, across folders (for the benchmark).
+    peak_local_segments: usize,
 }
 
 impl Uploader {
-    /// An uploader of `local/<variant>/…` to `s3://bucket/remote/<variant>/…`.
+    /// An uploader of `local/<folder>/…` to `s3://bucket/remote/<folder>/…`.
     pub fn new(
         s3: aws_sdk_s3::Client,
         bucket: String,
         remote: String,
         local: PathBuf,
-        variants: Vec<String>,
+        folders: Vec<String>,
+        cache: CacheControl,
     ) -> Self {
         Self {
             s3,
             bucket,
             remote,
             local,
-            variants,
-            uploaded: HashSet::new(),
+            folders,
+            cache,
+            uploaded: HashMap::new(),
+            peak_local_segments: 0,
         }
     }
 
-    /// Uploads finished segments every half second until `encoded` fires.
+    /// Most segment files that were on local disk at once.
+    pub fn peak_local_segments(&self) -> usize {
+        self.peak_local_segments
+    }
+
+    /// Uploads finished segments as they are listed until `encoded` fires.
     pub async fn follow(
         &mut self,
         encoded: &CancellationToken,
@@ -56,85 +112,110 @@ impl Uploader {
             tokio::select! {
                 _ = encoded.cancelled() => return Ok(()),
                 _ = job.cancelled() => return Err(JobError::Cancelled),
-                _ = tokio::time::sleep(Duration::from_millis(500)) => self.sweep().await?,
+                _ = tokio::time::sleep(SWEEP) => self.sweep().await?,
             }
         }
     }
 
-    async fn playlist(&self, variant: &str) -> Option<String> {
-        tokio::fs::read_to_string(self.local.join(variant).join("index.m3u8"))
+    async fn playlist(&self, folder: &str) -> Option<String> {
+        tokio::fs::read_to_string(self.local.join(folder).join("index.m3u8"))
             .await
             .ok()
     }
 
-    /// Uploads every listed segment not uploaded yet.
+    /// Uploads every listed segment not uploaded yet, then deletes it locally.
     async fn sweep(&mut self) -> Result<(), JobError> {
         let mut todo = Vec::new();
-        for v in &self.variants {
-            if let Some(p) = self.playlist(v).await {
-                for s in playlist::segments(&p) {
-                    if !self.uploaded.contains(&(v.clone(), s.uri.clone())) {
-                        todo.push((v.clone(), s.uri));
-                    }
+        let mut on_disk = 0;
+        for f in &self.folders {
+            let Some(p) = self.playlist(f).await else {
+                continue;
+            };
+            let done = self.uploaded.get(f);
+            let segs = playlist::segments(&p);
+            for (i, s) in segs.iter().enumerate() {
+                if done.is_none_or(|d| !d.contains_key(&s.uri)) {
+                    todo.push((f.clone(), s.uri.clone(), i == 0));
                 }
             }
+            // Listed and not uploaded, plus the one ffmpeg is writing.
+            on_disk += segs.len() - done.map_or(0, |d| d.len()) + 1;
         }
+        self.peak_local_segments = self.peak_local_segments.max(on_disk);
         let this = &*self;
-        let done: Vec<(String, String)> = futures::stream::iter(todo)
-            .map(|(v, uri)| async move {
-                let key = format!("{}/{v}/{uri}", this.remote);
-                let path = this.local.join(&v).join(&uri);
-                blob::upload(
+        let done: Vec<(String, String, u64)> = futures::stream::iter(todo)
+            .map(|(f, uri, first)| async move {
+                let key = format!("{}/{f}/{uri}", this.remote);
+                let path = this.local.join(&f).join(&uri);
+                let len = tokio::fs::metadata(&path)
+                    .await
+                    .map_err(|e| JobError::local(format!("reading segment {uri}: {e}")))?
+                    .len();
+                blob::upload_cached(
                     &this.s3,
                     &this.bucket,
                     &key,
                     &path,
                     blob::content_type(&uri),
+                    Some(&this.cache.media),
                 )
                 .await
                 .map_err(JobError::output)?;
-                Ok::<_, JobError>((v, uri))
+                if !first {
+                    // ffmpeg never reads a closed segment again.
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+                Ok::<_, JobError>((f, uri, len))
             })
             .buffer_unordered(PARALLEL_PUTS)
             .try_collect()
             .await?;
-        self.uploaded.extend(done);
+        for (f, uri, len) in done {
+            self.uploaded.entry(f).or_default().insert(uri, len);
+        }
         Ok(())
     }
 
-    /// After ffmpeg exited: uploads what is left, then each complete playlist. Returns every
-    /// variant's segments with their local sizes, for the master playlist.
-    pub async fn finish(&mut self) -> Result<Vec<(String, Vec<(Segment, u64)>)>, JobError> {
+    /// After ffmpeg exited: uploads what is left, then each complete playlist, marked VOD.
+    pub async fn finish(&mut self) -> Result<Vec<Published>, JobError> {
         self.sweep().await?;
         let mut out = Vec::new();
-        for v in self.variants.clone() {
-            let p = self.playlist(&v).await.unwrap_or_default();
+        for f in self.folders.clone() {
+            let p = self.playlist(&f).await.unwrap_or_default();
             let segs = playlist::segments(&p);
             if !playlist::is_complete(&p) || segs.is_empty() {
-                return Err(JobError::Transient(
-                    format!("ffmpeg left an incomplete playlist for {v}"),
-                    None,
-                ));
+                return Err(JobError::Transient {
+                    message: format!("ffmpeg left an incomplete playlist for {f}"),
+                    argv: None,
+                });
             }
-            let mut sized = Vec::with_capacity(segs.len());
-            for s in segs {
-                let len = tokio::fs::metadata(self.local.join(&v).join(&s.uri))
-                    .await
-                    .map_err(|e| JobError::Local(format!("reading segment {}: {e}", s.uri), None))?
-                    .len();
-                sized.push((s, len));
-            }
-            let key = format!("{}/{v}/index.m3u8", self.remote);
-            blob::put_bytes(
+            let sizes = self.uploaded.get(&f);
+            let segments = segs
+                .iter()
+                .map(|s| {
+                    let size = sizes.and_then(|m| m.get(&s.uri)).copied();
+                    size.map(|b| (b, s.duration)).ok_or_else(|| {
+                        JobError::local(format!("segment {f}/{} was never uploaded", s.uri))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let key = format!("{}/{f}/index.m3u8", self.remote);
+            blob::put_cached(
                 &self.s3,
                 &self.bucket,
                 &key,
-                p.into_bytes(),
+                playlist::as_vod(&p).into_bytes(),
                 blob::content_type(&key),
+                Some(&self.cache.media),
             )
             .await
             .map_err(JobError::output)?;
-            out.push((v, sized));
+            out.push(Published {
+                target: playlist::target_duration(&p).unwrap_or(6.0),
+                first_segment: self.local.join(&f).join(&segs[0].uri),
+                folder: f,
+                segments,
+            });
         }
         Ok(out)
     }

@@ -1,0 +1,449 @@
+//! The phases of one job, each testable on its own: fetch the source (and decide the plan),
+//! encode and upload at once, verify what was encoded against what the source claims, publish
+//! the master. Each returns a [`JobError`] that says whose fault a failure is.
+
+use super::heartbeat::Heartbeat;
+use super::job::JobCtx;
+use super::upload::{Published, Uploader};
+use super::WorkerConfig;
+use crate::blob;
+use crate::domain::Progress;
+use crate::error::JobError;
+use crate::store::{Completion, Lease};
+use crate::transcode::command::{self, AudioLayout, Plan};
+use crate::transcode::playlist::{self, AudioMedia, Variant};
+use crate::transcode::probe::{self, Probe};
+use crate::transcode::{codecs, run};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Working room a job needs on local disk beyond its source: the segments on their way up
+/// (a few per rendition) and ffmpeg's temporary files. Segments are deleted once uploaded, so
+/// this does not grow with the video's length.
+const WORK_ROOM: u64 = 256 << 20;
+/// Frame timestamps read to measure a variable frame rate, seconds of the source.
+const CADENCE_WINDOW_S: u32 = 600;
+
+/// One job in flight: what every phase needs.
+#[derive(Debug)]
+pub struct Job<'a> {
+    /// The worker's clients and settings.
+    pub ctx: &'a JobCtx,
+    /// The lease held.
+    pub lease: &'a Lease,
+    /// Fires when the lease is lost, its deadline passes, or shutdown stops the job.
+    pub cancel: &'a CancellationToken,
+    /// Progress for the heartbeat and the drain watch.
+    pub progress: &'a watch::Sender<Progress>,
+    /// The heartbeat, for the self-fencing deadline.
+    pub hb: &'a Heartbeat,
+}
+
+impl Job<'_> {
+    /// Runs `fut` unless the job is cancelled first.
+    async fn unless_cancelled<T>(
+        &self,
+        fut: impl Future<Output = Result<T, JobError>>,
+    ) -> Result<T, JobError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(JobError::Cancelled),
+            r = fut => r,
+        }
+    }
+
+    fn phase(&self, phase: &str, percent: Option<f64>) {
+        self.progress.send_replace(Progress {
+            phase: phase.into(),
+            percent,
+            ..Default::default()
+        });
+    }
+}
+
+/// A job's own folder under the work dir (removed when dropped).
+pub fn job_dir(cfg: &WorkerConfig) -> Result<tempfile::TempDir, JobError> {
+    tempfile::Builder::new()
+        .prefix(&format!("job-{}-", std::process::id()))
+        .tempdir_in(&cfg.work_dir)
+        .map_err(|e| {
+            JobError::local(format!(
+                "cannot create a job folder in {}: {e}",
+                cfg.work_dir.display()
+            ))
+        })
+}
+
+/// The source on local disk, what it is, and what will be made of it.
+#[derive(Debug)]
+pub struct Source {
+    /// Local copy.
+    pub path: PathBuf,
+    /// What ffprobe says.
+    pub probe: Probe,
+    /// The renditions and the ffmpeg plan.
+    pub plan: Plan,
+}
+
+/// Whether the work dir can hold a `size`-byte source: `Ok` if it can now; the video's fault
+/// if it never could on this worker (its disk, less the reserve, is smaller than the job);
+/// this machine's trouble if it could but the disk is full now.
+pub fn disk_check(
+    size: u64,
+    free: u64,
+    total: u64,
+    reserve: u64,
+    dir: &Path,
+) -> Result<(), JobError> {
+    let need = size.saturating_add(WORK_ROOM);
+    let dir = dir.display();
+    if reserve < total && need > total - reserve {
+        return Err(JobError::Video {
+            permanent: false,
+            message: format!(
+                "the source needs {need} bytes of disk ({size} + {WORK_ROOM} working room), more \
+                 than this worker's work dir {dir} can ever hold ({total} bytes, {reserve} kept \
+                 free): give workers bigger disks"
+            ),
+            argv: None,
+        });
+    }
+    if free < need.saturating_add(reserve) {
+        return Err(JobError::local(format!(
+            "not enough disk in {dir}: {free} bytes free, {need} needed for a {size}-byte \
+             source and {reserve} kept free"
+        )));
+    }
+    Ok(())
+}
+
+/// Phase 1: download the source at full speed, probe it and decide the plan.
+pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError> {
+    let (v, cfg, s3) = (&job.lease.video, &job.ctx.cfg, &job.ctx.s3);
+    let size = job
+        .unless_cancelled(async {
+            blob::size(s3, &v.src_bucket, &v.src_key)
+                .await
+                .map_err(JobError::source)
+        })
+        .await?;
+    if size == 0 {
+        return Err(JobError::invalid("the source object is empty (0 bytes)"));
+    }
+    let free = fs4::available_space(dir).unwrap_or(u64::MAX);
+    let total = fs4::total_space(dir).unwrap_or(u64::MAX);
+    disk_check(size, free, total, cfg.disk_reserve_bytes, &cfg.work_dir)?;
+    let path = dir.join("source");
+    job.unless_cancelled(async {
+        blob::download(s3, &v.src_bucket, &v.src_key, size, &path)
+            .await
+            .map_err(JobError::source)
+    })
+    .await?;
+    job.phase("encode", Some(0.0));
+    let probe = job
+        .unless_cancelled(async { Ok(probe::probe(&path).await?) })
+        .await?;
+    let cadence = match &probe.video {
+        Some(vs) if command::looks_variable(vs) => {
+            let c = job
+                .unless_cancelled(async {
+                    Ok(probe::cadence(&path, vs.index, CADENCE_WINDOW_S).await?)
+                })
+                .await?;
+            info!(average = vs.fps, cadence = ?c, "variable frame rate");
+            c
+        }
+        _ => None,
+    };
+    let plan = command::plan(&probe, &cfg.ladder, &cfg.preset, cadence);
+    Ok(Source { path, probe, plan })
+}
+
+/// What ffmpeg made and the uploader published.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The ffmpeg argv, for the item.
+    pub argv: Vec<String>,
+    /// Every folder's published playlist, in [`Plan::folders`] order.
+    pub renditions: Vec<Published>,
+}
+
+/// Phase 2: run ffmpeg, uploading each segment as soon as it is closed.
+pub async fn encode_and_upload(
+    job: &Job<'_>,
+    source: &Source,
+    dir: &Path,
+) -> Result<Encoded, JobError> {
+    let (v, plan) = (&job.lease.video, &source.plan);
+    let out = dir.join("out");
+    for name in plan.folders() {
+        tokio::fs::create_dir_all(out.join(&name))
+            .await
+            .map_err(|e| JobError::local(format!("creating output folder: {e}")))?;
+    }
+    let argv = command::argv(plan, &source.path, &out);
+    let mut uploader = Uploader::new(
+        job.ctx.s3.clone(),
+        v.out_bucket.clone(),
+        format!("{}/t{}", v.out_prefix, job.lease.token),
+        out,
+        plan.folders(),
+        job.ctx.cfg.cache.clone(),
+    );
+    // The time before ffmpeg starts is fleet's overhead on top of the encode; the worker
+    // benchmark reads it from this line.
+    info!("ffmpeg starting");
+    let encode = job.cancel.child_token();
+    let encoded = CancellationToken::new();
+    let (ff, up) = tokio::join!(
+        async {
+            let r = run::run(&argv, source.probe.duration_s, job.progress, &encode).await;
+            encoded.cancel();
+            r
+        },
+        async {
+            let r = uploader.follow(&encoded, job.cancel).await;
+            if r.is_err() {
+                encode.cancel();
+            }
+            r
+        }
+    );
+    up?;
+    ff.map_err(|e| JobError::from(e).with_argv(&argv))?;
+    job.phase("upload", Some(100.0));
+    let renditions = job.unless_cancelled(uploader.finish()).await?;
+    info!(
+        peak_local_segments = uploader.peak_local_segments(),
+        "segments uploaded"
+    );
+    Ok(Encoded { argv, renditions })
+}
+
+/// Phase 3: what was encoded must last as long as what the source claims. A truncated or
+/// partly undecodable source still probes with its full duration (a faststart MP4 keeps its
+/// index) and ffmpeg can exit 0 after decoding a fraction of it: that is a failed video, not a
+/// short stream. Each rendition is compared with its own stream's stated duration (else the
+/// file's), within a tenth of it, at least 1 s and at most a segment.
+pub fn verify(source: &Source, encoded: &Encoded) -> Result<(), JobError> {
+    let (probe, plan) = (&source.probe, &source.plan);
+    let file = probe.duration_s;
+    for (folder, r) in plan.folders().iter().zip(&encoded.renditions) {
+        let track = match &plan.audio {
+            AudioLayout::Group(ts) if !plan.renditions.is_empty() => {
+                ts.iter().find(|t| &t.folder == folder)
+            }
+            _ => None,
+        };
+        let expected = match (track, &plan.audio) {
+            (Some(t), _) => probe
+                .audio
+                .iter()
+                .find(|a| a.index == t.index)
+                .and_then(|a| a.duration_s)
+                .or(file),
+            // Video-only variants (no audio, or audio in a group): the video stream's own.
+            (None, AudioLayout::None | AudioLayout::Group(_)) if !plan.renditions.is_empty() => {
+                probe.video.as_ref().and_then(|v| v.duration_s).or(file)
+            }
+            _ => file,
+        };
+        let Some(expected) = expected else {
+            continue;
+        };
+        let got = r.duration();
+        let tolerance = (expected * 0.1).clamp(1.0, f64::from(command::SEGMENT_SECONDS));
+        if got + tolerance < expected {
+            return Err(JobError::invalid(format!(
+                "decoded {got:.1} s of {expected:.1} s ({folder}): the source is truncated or \
+                 partly undecodable"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Phase 4: the master playlist, from what was measured (RFC 8216 peak, mean, the bitstream's
+/// CODECS), written last and only while the lease is certainly ours.
+pub async fn publish(
+    job: &Job<'_>,
+    source: &Source,
+    encoded: &Encoded,
+) -> Result<Completion, JobError> {
+    let (v, plan, token) = (&job.lease.video, &source.plan, job.lease.token);
+    // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
+    let all_codecs = futures::future::try_join_all(
+        encoded
+            .renditions
+            .iter()
+            .map(|r| codecs::of_segment(&r.first_segment)),
+    )
+    .await?;
+    let rates: Vec<(u64, u64)> = encoded
+        .renditions
+        .iter()
+        .map(|r| playlist::bitrates(&r.segments, r.target))
+        .collect();
+    let nv = plan.variant_names().len();
+    // With an audio group, each variant's BANDWIDTH is the largest playable combination: its
+    // video plus the group's largest audio (Apple 9.13, RFC 8216 §4.3.4.2).
+    let (audio_peak, audio_avg) = rates[nv..]
+        .iter()
+        .fold((0, 0), |(p, a), r| (p.max(r.0), a.max(r.1)));
+    let grouped = matches!(plan.audio, AudioLayout::Group(_)) && !plan.renditions.is_empty();
+    let mut variants = Vec::new();
+    for (i, name) in plan.variant_names().iter().enumerate() {
+        let mut codecs = all_codecs[i].clone();
+        if grouped {
+            codecs.push(',');
+            codecs.push_str(playlist::AAC_LC);
+        }
+        let r = plan.renditions.get(i);
+        variants.push(Variant {
+            uri: format!("t{token}/{name}/index.m3u8"),
+            bandwidth: rates[i].0 + audio_peak,
+            average_bandwidth: rates[i].1 + audio_avg,
+            codecs,
+            resolution: r.map(|r| (r.width, r.height)),
+            frame_rate: r.map(|_| plan.fps[i]),
+        });
+    }
+    let audio: Vec<AudioMedia> = match &plan.audio {
+        AudioLayout::Group(ts) if grouped => ts
+            .iter()
+            .map(|t| AudioMedia {
+                uri: format!("t{token}/{}/index.m3u8", t.folder),
+                name: t.name.clone(),
+                language: t.language.clone(),
+                default: t.default,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let master = playlist::master(&variants, &audio);
+    // Publish only while the lease is certainly ours, and bound the write by the deadline: a
+    // stale holder's master must never replace the winner's (and if it ever did, it would
+    // point at its own complete set).
+    let deadline = job.hb.deadline();
+    if job.cancel.is_cancelled() || Instant::now() + Duration::from_millis(200) >= deadline {
+        return Err(JobError::Cancelled);
+    }
+    let key = format!("{}/master.m3u8", v.out_prefix);
+    let put = blob::put_cached(
+        &job.ctx.s3,
+        &v.out_bucket,
+        &key,
+        master.into_bytes(),
+        blob::content_type(&key),
+        Some(&job.ctx.cfg.cache.master),
+    );
+    job.unless_cancelled(async {
+        match tokio::time::timeout_at(deadline, put).await {
+            Ok(r) => r.map_err(JobError::output),
+            Err(_) => Err(JobError::Cancelled),
+        }
+    })
+    .await?;
+    Ok(Completion {
+        output: format!("s3://{}/{key}", v.out_bucket),
+        ffmpeg_args: encoded.argv.clone(),
+        duration_s: source.probe.duration_s,
+    })
+}
+
+/// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt
+/// older than `token`: `t<N>/<folder>/index.m3u8` or `t<N>/<folder>/seg_NNNNN.ts`, N < token.
+/// Anything else under the prefix (another video's stream nested below it) is left alone.
+pub fn superseded(rest: &str, token: u64) -> bool {
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [t, folder, file] = parts.as_slice() else {
+        return false;
+    };
+    let older = t
+        .strip_prefix('t')
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n < token);
+    let seg = file
+        .strip_prefix("seg_")
+        .and_then(|f| f.strip_suffix(".ts"))
+        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()));
+    older && !folder.is_empty() && (*file == "index.m3u8" || seg)
+}
+
+/// After `done`: deletes what earlier attempts (lost, failed, released) uploaded, so the
+/// bucket holds one stream per video. Best effort: a failure leaves garbage, never a broken
+/// stream (the master points at this attempt's renditions only).
+pub async fn remove_superseded(ctx: &JobCtx, lease: &Lease) {
+    let v = &lease.video;
+    let prefix = format!("{}/t", v.out_prefix);
+    let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &prefix).await {
+        Ok(k) => k,
+        Err(e) => {
+            warn!(error = %e, "could not list superseded attempts");
+            return;
+        }
+    };
+    let base = format!("{}/", v.out_prefix);
+    let old: Vec<String> = keys
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.strip_prefix(&base)
+                .is_some_and(|r| superseded(r, lease.token))
+        })
+        .collect();
+    if old.is_empty() {
+        return;
+    }
+    match blob::delete_keys(&ctx.s3, &v.out_bucket, &old).await {
+        Ok(n) => info!(deleted = n, "removed superseded attempts' renditions"),
+        Err(e) => warn!(error = %e, "could not remove superseded attempts"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_older_attempts_renditions_are_superseded() {
+        assert!(superseded("t1/720p/seg_00000.ts", 3));
+        assert!(superseded("t2/audio_0/index.m3u8", 3));
+        assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");
+        assert!(!superseded("t4/720p/index.m3u8", 3), "never a newer one");
+        // Another video's stream nested under this prefix (source "a/t1/x.mp4").
+        assert!(!superseded("t1/master.m3u8", 3));
+        assert!(!superseded("t1/x/master.m3u8", 3));
+        assert!(!superseded("t1/x/t2/720p/seg_00000.ts", 3));
+        assert!(!superseded("t1/720p/notes.txt", 3));
+        assert!(!superseded("tx/720p/index.m3u8", 3));
+    }
+
+    #[test]
+    fn a_video_larger_than_the_disk_is_its_own_fault_a_full_disk_is_the_machines() {
+        let dir = Path::new("/w");
+        let gb = 1u64 << 30;
+        assert!(disk_check(gb, 10 * gb, 20 * gb, 64 << 20, dir).is_ok());
+        assert!(matches!(
+            disk_check(30 * gb, 10 * gb, 20 * gb, 64 << 20, dir),
+            Err(JobError::Video {
+                permanent: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            disk_check(5 * gb, 2 * gb, 20 * gb, 64 << 20, dir),
+            Err(JobError::Local { .. })
+        ));
+        // A reserve larger than the disk is the machine's configuration, not the video.
+        assert!(matches!(
+            disk_check(1 << 20, 8 << 20, 8 << 20, 64 << 20, dir),
+            Err(JobError::Local { .. })
+        ));
+    }
+}
