@@ -78,9 +78,36 @@ async fn stage(env: &Env, files: &[PathBuf]) -> (String, DynamoStore) {
     (table, store)
 }
 
-/// Runs one fleet-worker to exhaustion; returns wall time and its JSON log lines.
-fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_json::Value>) {
+/// Bytes under `dir`, recursively (files that vanish while walking count as 0).
+fn du(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+/// Runs one fleet-worker to exhaustion; returns wall time, its JSON log lines and the most
+/// bytes its work dir held at once (sampled every 20 ms).
+fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_json::Value>, u64) {
     let t = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (done, work) = (done.clone(), work.to_path_buf());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(du(&work));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_fleet-worker"))
         .args(["--table", table, "--exit-when-idle", "--log-format", "json"])
         .args(["--concurrency", &concurrency.to_string()])
@@ -92,6 +119,8 @@ fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_
         .output()
         .unwrap();
     let took = t.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak_disk = sampler.join().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -102,7 +131,7 @@ fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_
         .chain(String::from_utf8_lossy(&out.stderr).lines())
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    (took, logs)
+    (took, logs, peak_disk)
 }
 
 fn log_ms(logs: &[serde_json::Value], message: &str) -> Vec<f64> {
@@ -160,10 +189,11 @@ async fn run() {
     );
 
     let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
-    let (mut in_worker_encode, mut tail) = (vec![], vec![]);
+    let (mut in_worker_encode, mut tail, mut disk) = (vec![], vec![], vec![]);
     for round in 0..3 {
         let (table, store) = stage(&env, std::slice::from_ref(&src)).await;
-        let (took, logs) = worker(&table, &dir.path().join(format!("work{round}")), 1);
+        let (took, logs, peak) = worker(&table, &dir.path().join(format!("work{round}")), 1);
+        disk.push(peak as f64);
         let items = fleet::admin::report::scan_all(store.client(), &table)
             .await
             .unwrap()
@@ -225,12 +255,41 @@ async fn run() {
         median(tail)
     );
 
+    let bare_out = du(&dir.path().join("bare0"));
+    println!(
+        "peak local disk per job: median {:.1} MB for a {:.1} MB source whose stream is {:.1} MB \
+         (bare ffmpeg's output folder): source + {:.1} MB",
+        median(disk.clone()) / 1e6,
+        size as f64 / 1e6,
+        bare_out as f64 / 1e6,
+        (median(disk) - size as f64) / 1e6
+    );
+    // The same figure for a video ten times longer: segments leave the disk as they go up, so
+    // the job's disk is its source plus a few segments, whatever the length.
+    let long_s = 300;
+    let long = clip(dir.path(), "bench long.mp4", "1280x720", long_s);
+    let long_size = std::fs::metadata(&long).unwrap().len();
+    let (table, _) = stage(&env, std::slice::from_ref(&long)).await;
+    let (took, logs, peak) = worker(&table, &dir.path().join("work-long"), 1);
+    let segs = logs
+        .iter()
+        .find(|l| l["message"] == "segments uploaded")
+        .and_then(|l| l["peak_local_segments"].as_u64());
+    println!(
+        "{long_s} s clip ({:.1} MB) in {:.1} s: peak local disk {:.1} MB = source + {:.1} MB; \
+         at most {segs:?} segment files on disk at once",
+        long_size as f64 / 1e6,
+        took.as_secs_f64(),
+        peak as f64 / 1e6,
+        (peak as f64 - long_size as f64) / 1e6
+    );
+
     let clips: Vec<PathBuf> = (0..4)
         .map(|i| clip(dir.path(), &format!("slot {i}.mp4"), "1280x720", 10))
         .collect();
     for slots in [1, 2] {
         let (table, _) = stage(&env, &clips).await;
-        let (took, _) = worker(&table, &dir.path().join(format!("slots{slots}")), slots);
+        let (took, _, _) = worker(&table, &dir.path().join(format!("slots{slots}")), slots);
         println!(
             "{slots} slot(s): 4 clips of 10 s 720p in {:.1} s: {:.2} videos/min",
             took.as_secs_f64(),

@@ -94,6 +94,7 @@ pub async fn run(
         cancel: &cancel,
         progress: &ptx,
         hb: &hb,
+        started: Instant::now(),
     };
     let result = pipeline(&job).await;
     watcher.abort();
@@ -112,7 +113,7 @@ pub async fn run(
 /// The phases, in order.
 async fn pipeline(job: &Job<'_>) -> Result<Completion, JobError> {
     let dir = phases::job_dir(&job.ctx.cfg)?;
-    let started = Instant::now();
+    let started = job.started;
     let source = fetch_source(job, dir.path()).await?;
     info!(
         ms = started.elapsed().as_millis() as u64,

@@ -42,6 +42,8 @@ pub struct Job<'a> {
     pub progress: &'a watch::Sender<Progress>,
     /// The heartbeat, for the self-fencing deadline.
     pub hb: &'a Heartbeat,
+    /// When the job started (after the claim), for the timing log lines.
+    pub started: Instant,
 }
 
 impl Job<'_> {
@@ -197,7 +199,10 @@ pub async fn encode_and_upload(
     );
     // The time before ffmpeg starts is fleet's overhead on top of the encode; the worker
     // benchmark reads it from this line.
-    info!("ffmpeg starting");
+    info!(
+        ms = job.started.elapsed().as_millis() as u64,
+        "ffmpeg starting"
+    );
     let encode = job.cancel.child_token();
     let encoded = CancellationToken::new();
     let (ff, up) = tokio::join!(
