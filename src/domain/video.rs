@@ -27,6 +27,11 @@ pub struct VideoItem {
     /// video's fault).
     #[serde(default)]
     pub attempts: u32,
+    /// Attempts that ended with a lapsed lease (the holder crashed, was killed or stalled),
+    /// counted by the claimer that took the video over: with `attempts` it tells an operator
+    /// what happened, not just how often.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lapsed: u32,
     /// Source bucket.
     pub src_bucket: String,
     /// Source key, byte for byte as S3 listed it.
@@ -79,6 +84,10 @@ pub struct VideoItem {
     pub duration_s: Option<f64>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What a holder is doing, as the report shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Progress {
@@ -114,6 +123,7 @@ pub fn seeded(
         state: VideoState::Pending,
         rev: 1,
         token: 0,
+        lapsed: 0,
         attempts: 0,
         src_bucket: src.bucket.clone(),
         src_key: src.key.clone(),
@@ -170,7 +180,9 @@ pub fn decide(
 /// The version a successful claim by `holder` at `now` writes.
 pub fn claimed(item: &VideoItem, holder: &str, now: EpochMs, t: &LeaseTimings) -> VideoItem {
     let expires = t.expiry_from(now);
+    let took_over = item.state == VideoState::InProgress;
     VideoItem {
+        lapsed: item.lapsed + u32::from(took_over),
         state: VideoState::InProgress,
         rev: item.rev + 1,
         token: item.token + 1,
@@ -185,13 +197,19 @@ pub fn claimed(item: &VideoItem, holder: &str, now: EpochMs, t: &LeaseTimings) -
     }
 }
 
-/// The version that gives up on a video whose every attempt ended with a lapsed lease.
+/// The version that gives up on a video whose attempts are used up and whose last lease
+/// lapsed. The message says how the attempts ended: lapsed leases, and the last recorded
+/// error of the others.
 pub fn abandoned(item: &VideoItem, now: EpochMs) -> VideoItem {
-    let previous = item
-        .error
-        .as_deref()
-        .map(|e| format!("; last error: {e}"))
-        .unwrap_or_default();
+    let lapsed = item.lapsed + u32::from(item.state == VideoState::InProgress);
+    let others = item.attempts.saturating_sub(lapsed);
+    let mut how = format!("{lapsed} ended with a lapsed lease (worker crashed, killed or stalled)");
+    if others > 0 {
+        let last = item.error.as_deref().unwrap_or("no error recorded");
+        how.push_str(&format!(
+            ", {others} failed or were given back (last error: {last})"
+        ));
+    }
     VideoItem {
         state: VideoState::Failed,
         rev: item.rev + 1,
@@ -201,10 +219,8 @@ pub fn abandoned(item: &VideoItem, now: EpochMs) -> VideoItem {
         progress: None,
         finished_at: Some(now),
         error_kind: Some(FailureKind::Abandoned.as_str().to_string()),
-        error: Some(format!(
-            "gave up after {} attempts: the lease lapsed without completion (worker crashed, killed or stalled){previous}",
-            item.attempts
-        )),
+        lapsed,
+        error: Some(format!("gave up after {} attempts: {how}", item.attempts)),
         ..item.clone()
     }
 }

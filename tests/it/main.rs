@@ -6,4 +6,5 @@ mod arm64;
 mod claim;
 mod common;
 mod processes;
+mod sources;
 mod worker;

@@ -1,28 +1,13 @@
 //! fleet-worker processes against DynamoDB Local, the S3 server and real ffmpeg.
 
+use crate::common::eventually;
 use crate::common::media::{self, Clip};
-use crate::common::{self, eventually, fresh_table, store};
-use fleet::domain::keys::S3Uri;
+use crate::common::stage::{stage_files, Stage};
 use fleet::domain::VideoState;
-use fleet::store::dynamo::DynamoStore;
 use std::path::PathBuf;
 use std::time::Duration;
 
-struct Stage {
-    s3: aws_sdk_s3::Client,
-    store: DynamoStore,
-    table: String,
-    input: S3Uri,
-    output: S3Uri,
-    dir: tempfile::TempDir,
-}
-
 async fn stage(name: &str, clips: &[Clip], extra: &[(String, Vec<u8>)]) -> Stage {
-    let cfg = common::sdk().await;
-    let s3 = fleet::aws::s3(&cfg);
-    let table = fresh_table(&cfg, name).await;
-    let store = store(&cfg, &table);
-    let (ib, ob) = media::buckets(&s3).await;
     let dir = tempfile::tempdir().unwrap();
     let clips_dir = dir.path().join("clips");
     std::fs::create_dir_all(&clips_dir).unwrap();
@@ -35,57 +20,7 @@ async fn stage(name: &str, clips: &[Clip], extra: &[(String, Vec<u8>)]) -> Stage
         std::fs::write(&p, bytes).unwrap();
         files.push((name.clone(), p));
     }
-    let input = S3Uri {
-        bucket: ib,
-        key: "AI CERTs/Videos/".into(),
-    };
-    let output = S3Uri {
-        bucket: ob,
-        key: "hls/".into(),
-    };
-    let summary = media::upload_and_seed(&store, &s3, &files, &input, &output).await;
-    assert_eq!(summary.added as usize, files.len());
-    Stage {
-        s3,
-        store,
-        table,
-        input,
-        output,
-        dir,
-    }
-}
-
-impl Stage {
-    fn pk(&self, name: &str) -> String {
-        format!("s3://{}/{}{name}", self.input.bucket, self.input.key)
-    }
-
-    fn work(&self, n: &str) -> PathBuf {
-        self.dir.path().join(format!("work-{n}"))
-    }
-
-    async fn state(&self, name: &str) -> fleet::domain::VideoItem {
-        self.store
-            .get(&self.pk(name))
-            .await
-            .unwrap()
-            .expect("seeded")
-    }
-
-    /// Downloads the published stream of `name` into a fresh folder.
-    async fn fetch(&self, name: &str) -> PathBuf {
-        let item = self.state(name).await;
-        let local = self.dir.path().join("fetched").join(&item.out_prefix);
-        let n = media::download_prefix(
-            &self.s3,
-            &self.output.bucket,
-            &format!("{}/", item.out_prefix),
-            &local,
-        )
-        .await;
-        assert!(n > 2, "nothing published for {name}");
-        local
-    }
+    stage_files(name, dir, &files).await
 }
 
 async fn wait_ok(child: &mut tokio::process::Child, what: &str) {

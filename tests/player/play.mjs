@@ -6,7 +6,10 @@
 //
 // Each directory is served over HTTP on 127.0.0.1 (a player loads a stream over HTTP, not from
 // files); hls.js is locked to one level at a time, so a rendition that cannot play cannot hide
-// behind another one.
+// behind another one. A master with alternate audio (EXT-X-MEDIA:TYPE=AUDIO) also has each of
+// its audio renditions played to its end, selected in turn with the last (smallest) video level;
+// those reports carry `audioTrack` and pass only if every audio fragment loaded came from the
+// selected rendition.
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -88,7 +91,8 @@ try {
       // Stalls on a busy machine are recoverable; anything else (a parsing error, say) is not.
       const serious = r.errors.filter((e) => !/buffer(Stalled|Nudge|SeekOverHole)/.test(e));
       const ok = r.ok && serious.length === 0 && r.fragLevels.every((l) => l === r.level) &&
-        (!r.declared || (r.width === r.declared[0] && r.height === r.declared[1]));
+        (!r.declared || (r.width === r.declared[0] && r.height === r.declared[1])) &&
+        (r.audioTrack === undefined || (r.audioFrags > 0 && r.foreignAudioFrags.length === 0));
       if (!ok) failed++;
       console.log(JSON.stringify({ ...r, ok }));
     }
@@ -99,36 +103,62 @@ try {
 }
 process.exit(failed ? 1 : 0);
 
-// Runs in the page: plays each level of `master` to its end, one at a time.
+// Runs in the page: plays each level of `master` to its end, one at a time, then each
+// alternate audio rendition (if any) with the last level.
 async function playAll(master) {
   const Hls = window.Hls;
-  if (!Hls.isSupported()) return [{ level: -1, ok: false, why: "MSE unsupported", fragLevels: [] }];
-  const count = await new Promise((resolve) => {
+  if (!Hls.isSupported()) return [{ level: -1, ok: false, why: "MSE unsupported", fragLevels: [], errors: [] }];
+  const { count, tracks } = await new Promise((resolve) => {
     const h = new Hls();
-    h.on(Hls.Events.MANIFEST_PARSED, (_, d) => { resolve(d.levels.length); h.destroy(); });
-    h.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) { resolve(0); h.destroy(); } });
+    h.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
+      resolve({
+        count: d.levels.length,
+        tracks: (d.audioTracks || []).map((t) => ({ name: t.name, lang: t.lang, url: t.url })),
+      });
+      h.destroy();
+    });
+    h.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) { resolve({ count: 0, tracks: [] }); h.destroy(); } });
     h.loadSource(master);
   });
-  if (count === 0) return [{ level: -1, ok: false, why: "manifest not parsed", fragLevels: [] }];
+  if (count === 0) return [{ level: -1, ok: false, why: "manifest not parsed", fragLevels: [], errors: [] }];
   const out = [];
-  for (let level = 0; level < count; level++) {
-    out.push(await new Promise((resolve) => {
+  for (let level = 0; level < count; level++) out.push(await playOne(level, undefined));
+  // Only alternate renditions with their own playlist: audio muxed into the video is played above.
+  for (let t = 0; t < tracks.length; t++) {
+    if (tracks[t].url) out.push(await playOne(count - 1, t));
+  }
+  return out;
+
+  function playOne(level, audioTrack) {
+    return new Promise((resolve) => {
       const video = document.createElement("video");
       video.muted = true;
       document.body.appendChild(video);
       const hls = new Hls({ startLevel: level, capLevelToPlayerSize: false });
       const frags = new Set();
       const errors = [];
+      let audioFrags = 0;
+      const foreignAudioFrags = [];
+      // The selected rendition's folder: its segments live beside its playlist.
+      const audioBase = audioTrack === undefined ? null
+        : tracks[audioTrack].url.slice(0, tracks[audioTrack].url.lastIndexOf("/") + 1);
       let declared = null;
       let done = false;
       const finish = (ok, why) => {
         if (done) return;
         done = true;
-        resolve({
+        const r = {
           level, ok, why, declared, errors, fragLevels: [...frags],
           currentTime: video.currentTime, duration: video.duration,
           width: video.videoWidth, height: video.videoHeight,
-        });
+        };
+        if (audioTrack !== undefined) {
+          Object.assign(r, {
+            audioTrack, name: tracks[audioTrack].name, lang: tracks[audioTrack].lang,
+            audioFrags, foreignAudioFrags,
+          });
+        }
+        resolve(r);
         hls.destroy();
         video.remove();
       };
@@ -139,7 +169,21 @@ async function playAll(master) {
         video.playbackRate = 4;
         video.play().catch((e) => errors.push("play: " + e));
       });
-      hls.on(Hls.Events.FRAG_LOADED, (_, d) => frags.add(d.frag.level));
+      // hls.js lists a level's audio group once the level is chosen: select the rendition then.
+      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, (_, d) => {
+        if (audioTrack === undefined) return;
+        const i = d.audioTracks.findIndex((t) => t.url === tracks[audioTrack].url);
+        if (i < 0) errors.push("audio rendition not offered: " + tracks[audioTrack].url);
+        else if (hls.audioTrack !== i) hls.audioTrack = i;
+      });
+      hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
+        if (d.frag.type === "audio") {
+          audioFrags++;
+          if (!d.frag.url.startsWith(audioBase)) foreignAudioFrags.push(d.frag.url);
+        } else {
+          frags.add(d.frag.level);
+        }
+      });
       hls.on(Hls.Events.ERROR, (_, d) => {
         errors.push(`${d.type}/${d.details}${d.fatal ? " (fatal)" : ""}`);
         if (d.fatal) finish(false, d.details);
@@ -150,7 +194,6 @@ async function playAll(master) {
       setTimeout(() => finish(false, "timeout"), 90000);
       hls.loadSource(master);
       hls.attachMedia(video);
-    }));
+    });
   }
-  return out;
 }

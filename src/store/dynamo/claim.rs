@@ -12,36 +12,62 @@ use crate::store::Lease;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 use rand::seq::SliceRandom;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 impl DynamoStore {
-    /// Tries the shards in order from a random one until a claim is won.
+    /// Tries the shards in order from a random one until a claim is won. One shard's error
+    /// (a throttled Query, a failed abandon, an ambiguous claim) does not stop the others:
+    /// it is logged and the next shard is tried; the error is returned only if no shard
+    /// could be read at all, so the slot backs off instead of spinning on a broken table.
     pub(super) async fn claim_one(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
         let shards = self.shards();
         let start = rand::random_range(0..shards);
+        let (mut read, mut last_err) = (0, None);
         for i in 0..shards {
             let shard = shard_name((start + i) % shards);
-            let mut keys = self.candidates(&shard).await?;
-            if keys.is_empty() {
-                continue;
-            }
-            keys.shuffle(&mut rand::rng());
-            keys.truncate(self.cfg.read.max(1));
-            let items = self.read_consistently(keys).await?;
-            for item in items {
-                let now = self.clock.now_ms();
-                match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
-                    ClaimDecision::Claim => {
-                        if let Some(lease) = self.try_claim(&item, holder).await? {
-                            return Ok(Some(lease));
-                        }
-                    }
-                    ClaimDecision::Exhausted => self.abandon(&item).await?,
-                    ClaimDecision::NotReady | ClaimDecision::Held | ClaimDecision::Closed => {}
+            match self.claim_in(&shard, holder).await {
+                Ok(Some(lease)) => return Ok(Some(lease)),
+                Ok(None) => read += 1,
+                Err(e) => {
+                    warn!(%shard, error = %crate::error::chain(&e), "claim: shard skipped");
+                    last_err = Some(e);
                 }
             }
         }
-        Ok(None)
+        match last_err {
+            Some(e) if read == 0 => Err(e),
+            _ => Ok(None),
+        }
+    }
+
+    /// One shard: its oldest claimable candidates, a random few read consistently, tried in
+    /// random order. An item that cannot be decoded is skipped (`fleet-admin audit` reports
+    /// it); an abandon that fails is left to the next claimer.
+    async fn claim_in(&self, shard: &str, holder: &str) -> Result<Option<Lease>, StoreError> {
+        let mut keys = self.candidates(shard).await?;
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        keys.shuffle(&mut rand::rng());
+        keys.truncate(self.cfg.read.max(1));
+        let mut failed = None;
+        for item in self.read_consistently(keys).await? {
+            let now = self.clock.now_ms();
+            match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
+                ClaimDecision::Claim => match self.try_claim(&item, holder).await {
+                    Ok(Some(lease)) => return Ok(Some(lease)),
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
+                },
+                ClaimDecision::Exhausted => {
+                    if let Err(e) = self.abandon(&item).await {
+                        warn!(video = %item.pk, error = %crate::error::chain(&e), "could not give up on a video; the next claimer will");
+                    }
+                }
+                ClaimDecision::NotReady | ClaimDecision::Held | ClaimDecision::Closed => {}
+            }
+        }
+        failed.map_or(Ok(None), Err)
     }
 
     /// Whether any shard of the sparse index holds an open video: one item per shard at most.
@@ -118,7 +144,16 @@ impl DynamoStore {
             .responses
             .and_then(|mut r| r.remove(self.table()))
             .unwrap_or_default();
-        items.into_iter().map(|i| self.decode(i)).collect()
+        Ok(items
+            .into_iter()
+            .filter_map(|i| match self.decode(i) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    warn!(error = %crate::error::chain(&e), "claim: skipping an item that cannot be decoded");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// One compare-and-swap. `Ok(None)` is a lost race, an outcome rather than an error.
@@ -172,15 +207,25 @@ impl DynamoStore {
             }
             Err(e) if e.is_retryable() => {
                 // Ambiguous: read back and adopt the claim if it is ours, rather than orphan
-                // the video for a whole lease.
-                match self.get_consistent(lease.id()).await {
-                    Ok(Some(cur)) if is_ours(&cur, &lease) => {
-                        ClaimStats::bump(&self.stats.adopted);
-                        ClaimStats::bump(&self.stats.won);
-                        Ok(Some(lease))
+                // the video for a whole lease. The read-back is retried (it may be throttled
+                // too) while the claim would still be valid.
+                let mut pause = std::time::Duration::from_millis(100);
+                while Instant::now() + pause < lease.deadline {
+                    match self.get_consistent(lease.id()).await {
+                        Ok(Some(cur)) if is_ours(&cur, &lease) => {
+                            ClaimStats::bump(&self.stats.adopted);
+                            ClaimStats::bump(&self.stats.won);
+                            return Ok(Some(lease));
+                        }
+                        Ok(_) => return Ok(None),
+                        Err(r) if r.is_retryable() => {
+                            tokio::time::sleep(pause.mul_f64(rand::random_range(0.5..=1.0))).await;
+                            pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                        }
+                        Err(_) => break,
                     }
-                    _ => Err(e),
                 }
+                Err(e)
             }
             Err(e) => Err(e),
         }

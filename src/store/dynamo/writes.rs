@@ -24,15 +24,18 @@ impl DynamoStore {
         let sent = Instant::now();
         let t = &self.cfg.timings;
         let expires = t.expiry_from(self.clock.now_ms());
-        // Only attributes no index uses (and that the condition does not read): no index write,
-        // and an SDK retry of an applied heartbeat passes the condition again.
-        let mut values = vec![(":exp", n(expires))];
+        // Only attributes the condition does not read, so an SDK retry of an applied heartbeat
+        // passes the condition again. `ready_at` moves with the lease: a held video stays out
+        // of the claimers' `ready_at <= now` window for as long as it is heartbeated, so
+        // running jobs never crowd claimable videos out of a shard's first page (one index
+        // update per heartbeat is the price; docs/DESIGN.md).
+        let mut values = vec![(":exp", n(expires)), (":ready", n(t.takeover_at(expires)))];
         let update = match progress {
             Some(p) => {
                 values.push((":progress", AttributeValue::M(to_map(p)?)));
-                "SET #lease_expires = :exp, #progress = :progress"
+                "SET #lease_expires = :exp, #ready_at = :ready, #progress = :progress"
             }
-            None => "SET #lease_expires = :exp",
+            None => "SET #lease_expires = :exp, #ready_at = :ready",
         };
         match self.holder_write(lease, update, values).await? {
             Ok(()) => Ok(Renewal {

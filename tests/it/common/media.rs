@@ -1,11 +1,11 @@
 //! Clips generated with ffmpeg (never committed), buckets, worker processes, and an
 //! independent check of a published stream.
 
+use super::checks;
 use fleet::admin::seed;
 use fleet::blob;
 use fleet::domain::keys::S3Uri;
 use fleet::store::dynamo::DynamoStore;
-use fleet::transcode::playlist;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -218,9 +218,13 @@ pub struct Declared {
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
     pub codecs: String,
+    /// `CLOSED-CAPTIONS`, unquoted (`NONE`).
+    pub closed_captions: Option<String>,
+    /// `AUDIO`: the group of alternate audio renditions the variant plays with.
+    pub audio: Option<String>,
 }
 
-/// Parses a master playlist's variants.
+/// Parses a master playlist's variants (attribute values may be quoted and hold commas).
 pub fn variants(master: &str) -> Vec<Declared> {
     let lines: Vec<&str> = master.lines().collect();
     let mut out = Vec::new();
@@ -228,31 +232,70 @@ pub fn variants(master: &str) -> Vec<Declared> {
         let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") else {
             continue;
         };
+        let attrs = checks::attributes(attrs);
         let get = |k: &str| {
             attrs
-                .split(',')
-                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-                .map(|v| v.trim_matches('"').to_string())
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
         };
-        let codecs = attrs
-            .split("CODECS=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("")
-            .to_string();
+        let uri = lines[i + 1..]
+            .iter()
+            .map(|u| u.trim())
+            .find(|u| !u.is_empty() && !u.starts_with('#'))
+            .unwrap_or_else(|| panic!("no URI after {l}"));
         out.push(Declared {
-            uri: lines[i + 1].to_string(),
-            bandwidth: get("BANDWIDTH").unwrap().parse().unwrap(),
-            average: get("AVERAGE-BANDWIDTH").unwrap().parse().unwrap(),
+            uri: uri.to_string(),
+            bandwidth: get("BANDWIDTH").expect("BANDWIDTH").parse().unwrap(),
+            average: get("AVERAGE-BANDWIDTH")
+                .expect("AVERAGE-BANDWIDTH")
+                .parse()
+                .unwrap(),
             resolution: get("RESOLUTION").map(|r| {
                 let (w, h) = r.split_once('x').unwrap();
                 (w.parse().unwrap(), h.parse().unwrap())
             }),
             frame_rate: get("FRAME-RATE").map(|f| f.parse().unwrap()),
-            codecs,
+            codecs: get("CODECS").unwrap_or_default(),
+            closed_captions: get("CLOSED-CAPTIONS"),
+            audio: get("AUDIO"),
         });
     }
     out
+}
+
+/// One `#EXT-X-MEDIA:TYPE=AUDIO` line of a master playlist.
+#[derive(Debug, Clone)]
+pub struct AudioRendition {
+    pub group: String,
+    pub name: String,
+    pub language: Option<String>,
+    pub default: bool,
+    pub autoselect: bool,
+    pub channels: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// The alternate audio renditions a master lists, in order.
+pub fn audio_renditions(master: &str) -> Vec<AudioRendition> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
+        .map(checks::attributes)
+        .filter(|a| a.iter().any(|(k, v)| k == "TYPE" && v == "AUDIO"))
+        .map(|a| {
+            let get = |k: &str| a.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            AudioRendition {
+                group: get("GROUP-ID").unwrap_or_default(),
+                name: get("NAME").unwrap_or_default(),
+                language: get("LANGUAGE"),
+                default: get("DEFAULT").as_deref() == Some("YES"),
+                autoselect: get("AUTOSELECT").as_deref() == Some("YES"),
+                channels: get("CHANNELS"),
+                uri: get("URI"),
+            }
+        })
+        .collect()
 }
 
 /// ffprobe's duration of a local playlist or file, seconds.
@@ -281,8 +324,14 @@ pub fn probe_duration(path: &Path) -> f64 {
         .unwrap_or_else(|_| panic!("no duration for {}", path.display()))
 }
 
+fn ok<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Checks a downloaded stream the way a strict player would, independently of the worker's
-/// own arithmetic. Returns the variants.
+/// own arithmetic (see [`checks`]). Returns the variants.
+/// `source_display` is the source's displayed size (rotation and sample aspect ratio applied):
+/// no rendition is larger, and every RESOLUTION keeps its aspect ratio within 2%.
 /// With `expect_high`, the video must be H.264 High (the production presets); otherwise CODECS
 /// must merely agree with the bitstream (x264's ultrafast emits Constrained Baseline).
 pub fn check_stream(
@@ -297,53 +346,96 @@ pub fn check_stream(
     assert!(master.starts_with("#EXTM3U\n") && master.contains("#EXT-X-VERSION:"));
     // Every segment starts with an IDR: Apple asks for the tag so players may switch anywhere.
     assert!(master.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+    ok(checks::check_closed_captions(&master));
+    ok(checks::check_audio_groups(&master));
+    ok(checks::check_some_variant_at_most_4_1(
+        &vs.iter().map(|v| v.codecs.as_str()).collect::<Vec<_>>(),
+    ));
+    // Apple 1.32: playback starts with the first variant listed, which should be the one
+    // averaging about 2 Mb/s; the others follow from the highest BANDWIDTH down.
+    let near = |v: &Declared| (v.average as f64 - 2e6).abs();
+    assert!(
+        vs.iter().all(|v| near(&vs[0]) <= near(v)),
+        "the first variant is not the one nearest 2 Mb/s: {master}"
+    );
+    assert!(
+        vs[1..].windows(2).all(|w| w[0].bandwidth >= w[1].bandwidth),
+        "variants after the first are not highest first: {master}"
+    );
     let d = probe_duration(&dir.join("master.m3u8"));
     assert!(
         (d - source_seconds).abs() <= 6.0,
         "stream lasts {d} s, source {source_seconds} s"
     );
+    // Alternate audio: each rendition complete, AAC at 48 kHz, no picture, the source's length;
+    // its group's highest peak and mean go into every variant that plays with it.
+    let mut groups: std::collections::HashMap<String, (f64, f64)> = Default::default();
+    for a in audio_renditions(&master) {
+        let uri = a.uri.clone().expect("checked: every rendition has a URI");
+        let path = dir.join(&uri);
+        let m = ok(checks::read_media(&path));
+        ok(checks::check_media_playlist(&uri, &m));
+        let first = &m.files[0];
+        assert_eq!(
+            ffprobe_field(first, "a:0", "stream=codec_name"),
+            "aac",
+            "{uri}: no AAC audio in its segments"
+        );
+        assert_eq!(ffprobe_field(first, "a:0", "stream=sample_rate"), "48000");
+        if let Some(ch) = &a.channels {
+            assert_eq!(
+                &ffprobe_field(first, "a:0", "stream=channels"),
+                ch,
+                "{uri}: CHANNELS vs its segments"
+            );
+        }
+        assert_eq!(
+            ffprobe_field(first, "v:0", "stream=codec_name"),
+            "",
+            "{uri}: an audio rendition carries video"
+        );
+        let pd = probe_duration(&path);
+        assert!((pd - source_seconds).abs() <= 6.0, "{uri} lasts {pd} s");
+        let (peak, mean) = (
+            checks::rfc8216_peak(&m.segs, m.target),
+            checks::mean_rate(&m.segs),
+        );
+        let g = groups.entry(a.group.clone()).or_default();
+        *g = (g.0.max(peak), g.1.max(mean));
+    }
     let mut durations: Option<Vec<i64>> = None;
     for v in &vs {
         let pl_path = dir.join(&v.uri);
-        let pl = std::fs::read_to_string(&pl_path).unwrap_or_else(|_| panic!("{} missing", v.uri));
-        assert!(
-            playlist::is_complete(&pl),
-            "{} is not a complete VOD playlist",
-            v.uri
-        );
-        let segs = playlist::segments(&pl);
-        let base = pl_path.parent().unwrap();
-        apple_media_rules(&pl, &v.uri);
-        let (mut peak, mut total_bits, mut total_seconds) = (0f64, 0f64, 0f64);
-        for s in &segs {
-            let bytes = std::fs::metadata(base.join(&s.uri))
-                .expect("segment uploaded")
-                .len();
-            peak = peak.max(bytes as f64 * 8.0 / s.duration);
-            total_bits += bytes as f64 * 8.0;
-            total_seconds += s.duration;
-        }
-        let mean = total_bits / total_seconds;
+        let m = ok(checks::read_media(&pl_path));
+        ok(checks::check_media_playlist(&v.uri, &m));
+        let first = &m.files[0];
+        let own_peak = checks::rfc8216_peak(&m.segs, m.target);
+        let (audio_peak, audio_mean) = match &v.audio {
+            Some(g) => groups[g],
+            None => (0.0, 0.0),
+        };
+        // RFC 8216 §4.3.4.2: the peak of the variant with the richest audio it can play with.
+        ok(checks::check_declared(
+            &format!("{}: BANDWIDTH (RFC 8216 peak)", v.uri),
+            v.bandwidth,
+            own_peak + audio_peak,
+        ));
+        let mean = checks::mean_rate(&m.segs) + audio_mean;
         assert!(
             (v.average as f64 - mean).abs() <= mean * 0.10,
             "{}: AVERAGE-BANDWIDTH {} vs measured mean {mean}",
             v.uri,
             v.average
         );
-        if v.codecs.contains("mp4a") {
-            let rate = ffprobe_field(&base.join(&segs[0].uri), "a:0", "stream=sample_rate");
+        assert!(v.average <= v.bandwidth && v.average > 0);
+        if v.codecs.contains("mp4a") && v.audio.is_none() {
+            let rate = ffprobe_field(first, "a:0", "stream=sample_rate");
             assert_eq!(rate, "48000", "{}: AAC at 48 kHz", v.uri);
         }
-        let declared = v.bandwidth as f64;
-        assert!(
-            declared >= peak * 0.999 && declared <= peak * 1.10,
-            "{}: BANDWIDTH {declared} vs measured peak {peak}",
-            v.uri
-        );
-        assert!(v.average <= v.bandwidth && v.average > 0);
-        let durs: Vec<i64> = segs
+        let durs: Vec<i64> = m
+            .segs
             .iter()
-            .map(|s| (s.duration * 10.0).round() as i64)
+            .map(|s| (s.seconds * 10.0).round() as i64)
             .collect();
         match &durations {
             None => durations = Some(durs),
@@ -359,15 +451,21 @@ pub fn check_stream(
             );
             assert_eq!((w % 2, h % 2), (0, 0));
             assert_eq!(w > h, sw > sh, "aspect flipped");
+            ok(checks::check_display_aspect(
+                &v.uri,
+                (w, h),
+                f64::from(sw) / f64::from(sh),
+            ));
         }
         if v.resolution.is_some() {
-            // Apple's authoring spec: FRAME-RATE on every video variant, at most 60, and
-            // H.264 at level 4.1 or below.
+            // Apple's authoring spec: FRAME-RATE on every video variant, at most 60.
             let fps = v.frame_rate.expect("FRAME-RATE declared for video");
             assert!(fps > 0.0 && fps <= 60.0, "{}: FRAME-RATE {fps}", v.uri);
-            let level = u32::from_str_radix(&v.codecs[9..11], 16).unwrap();
-            assert!(level <= 41, "{}: level {level} above 4.1", v.uri);
-            let first = base.join(&segs[0].uri);
+            ok(checks::check_square_pixels(&v.uri, first));
+            // The level: CODECS = bitstream, at most 5.2, true for size, rate and peak.
+            ok(checks::check_h264_level(
+                &v.uri, &v.codecs, first, fps, own_peak,
+            ));
             let out = Command::new("ffprobe")
                 .args([
                     "-v",
@@ -379,7 +477,7 @@ pub fn check_stream(
                     "-of",
                     "default=nw=1:nk=1",
                 ])
-                .arg(&first)
+                .arg(first)
                 .output()
                 .unwrap();
             let txt = String::from_utf8_lossy(&out.stdout);
@@ -440,29 +538,6 @@ pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
     reports
 }
 
-/// The media-playlist rules of RFC 8216 and Apple's HLS authoring spec a strict player (Safari)
-/// enforces: a VOD playlist that ends, a target duration no segment exceeds (rounded), at most
-/// the 6 s Apple recommends.
-fn apple_media_rules(pl: &str, uri: &str) {
-    assert!(pl.starts_with("#EXTM3U"), "{uri}: no #EXTM3U");
-    assert!(pl.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{uri}: not VOD");
-    let target: f64 = pl
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
-        .unwrap_or_else(|| panic!("{uri}: no EXT-X-TARGETDURATION"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(target <= 6.0, "{uri}: target duration {target} above 6 s");
-    for s in playlist::segments(pl) {
-        assert!(
-            s.duration.round() <= target,
-            "{uri}: segment of {} s exceeds the target duration {target}",
-            s.duration
-        );
-    }
-}
-
 /// One field of one stream of a media file, as ffprobe prints it (first occurrence: an MPEG-TS
 /// file lists its streams again under its program).
 pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
@@ -486,6 +561,27 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+/// Every line ffprobe prints for `entry` of `stream` (no counting of packets).
+pub fn ffprobe_lines(path: &Path, stream: &str, entry: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            entry,
+        ])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
 }
 
 /// Video frames per second of a rendition as played: packets over duration (constant frame

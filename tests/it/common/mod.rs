@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: the local stack's clients, unique names, seeding.
 
+pub mod checks;
 pub mod faults;
+pub mod hostile;
 pub mod media;
+pub mod stage;
 
 use aws_config::SdkConfig;
 use fleet::clock::{self, SharedClock};

@@ -1,0 +1,78 @@
+//! A staged job: fresh table and buckets, source files uploaded and seeded, and the reads a
+//! test makes afterwards (an item, a published stream).
+
+use super::{fresh_table, media, store};
+use fleet::domain::keys::S3Uri;
+use fleet::store::dynamo::DynamoStore;
+use std::path::PathBuf;
+
+pub struct Stage {
+    pub s3: aws_sdk_s3::Client,
+    pub store: DynamoStore,
+    pub table: String,
+    pub input: S3Uri,
+    pub output: S3Uri,
+    /// Holds the clips, the workers' work dirs and fetched streams; removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+/// Uploads `files` (name in the bucket, local path) under a fresh input prefix and seeds them
+/// into a fresh table. `dir` becomes the stage's folder.
+pub async fn stage_files(name: &str, dir: tempfile::TempDir, files: &[(String, PathBuf)]) -> Stage {
+    let cfg = super::sdk().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let table = fresh_table(&cfg, name).await;
+    let store = store(&cfg, &table);
+    let (ib, ob) = media::buckets(&s3).await;
+    let input = S3Uri {
+        bucket: ib,
+        key: "AI CERTs/Videos/".into(),
+    };
+    let output = S3Uri {
+        bucket: ob,
+        key: "hls/".into(),
+    };
+    let summary = media::upload_and_seed(&store, &s3, files, &input, &output).await;
+    assert_eq!(summary.added as usize, files.len());
+    Stage {
+        s3,
+        store,
+        table,
+        input,
+        output,
+        dir,
+    }
+}
+
+impl Stage {
+    pub fn pk(&self, name: &str) -> String {
+        format!("s3://{}/{}{name}", self.input.bucket, self.input.key)
+    }
+
+    pub fn work(&self, n: &str) -> PathBuf {
+        self.dir.path().join(format!("work-{n}"))
+    }
+
+    pub async fn state(&self, name: &str) -> fleet::domain::VideoItem {
+        self.store
+            .get(&self.pk(name))
+            .await
+            .unwrap()
+            .expect("seeded")
+    }
+
+    /// Downloads the published stream of `name` into a fresh folder.
+    pub async fn fetch(&self, name: &str) -> PathBuf {
+        let item = self.state(name).await;
+        let local = self.dir.path().join("fetched").join(&item.out_prefix);
+        let n = media::download_prefix(
+            &self.s3,
+            &self.output.bucket,
+            &format!("{}/", item.out_prefix),
+            &local,
+        )
+        .await;
+        assert!(n > 2, "nothing published for {name}");
+        local
+    }
+}
