@@ -111,6 +111,16 @@ pub enum TranscodeError {
         #[source]
         source: std::io::Error,
     },
+    /// ffmpeg's output time did not advance for the stall limit: killed.
+    #[error("ffmpeg stalled: no progress for {seconds:.0} s (at {at:?} %)")]
+    Stalled {
+        /// The limit, seconds.
+        seconds: f64,
+        /// How far it had got, percent.
+        at: Option<f64>,
+        /// The argv.
+        argv: Vec<String>,
+    },
     /// Stopped because the job was cancelled (lease lost, shutdown).
     #[error("cancelled")]
     Cancelled,
@@ -306,6 +316,10 @@ impl From<TranscodeError> for JobError {
             TranscodeError::Cancelled => Self::Cancelled,
             TranscodeError::InvalidInput(m) => Self::invalid(m),
             TranscodeError::Local { .. } => Self::local(chain(&e)),
+            TranscodeError::Stalled { ref argv, .. } => Self::Transient {
+                argv: Some(argv.clone()),
+                message: e.to_string(),
+            },
             TranscodeError::Ffmpeg {
                 fault, ref argv, ..
             } => {

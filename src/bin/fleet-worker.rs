@@ -56,6 +56,10 @@ struct Args {
     /// the segments on their way up).
     #[arg(long, env = "FLEET_DISK_RESERVE_MB", default_value_t = 64)]
     disk_reserve_mb: u64,
+    /// Kill and retry a job whose ffmpeg makes no progress for this long, seconds (well above
+    /// the longest normal pause: opening a huge file, a slow first frame).
+    #[arg(long, env = "FLEET_STALL_SECONDS", default_value_t = 300.0)]
+    stall_seconds: f64,
     /// Cache-Control of segments and media playlists (never changed once written).
     #[arg(
         long,
@@ -131,6 +135,7 @@ impl TryFrom<Args> for Settings {
                 work_dir: a.work_dir,
                 disk_reserve_bytes: a.disk_reserve_mb.saturating_mul(1 << 20),
                 preset: a.preset,
+                stall: secs("stall-seconds", a.stall_seconds)?,
                 cache: CacheControl {
                     media: a.cache_control_media,
                     master: a.cache_control_master,

@@ -8,17 +8,21 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
+use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Lines of stderr kept for the error record.
 const TAIL_LINES: usize = 20;
 
-/// Runs `argv` to completion, publishing progress, or kills it when `cancel` fires.
+/// Runs `argv` to completion, publishing progress, or kills it when `cancel` fires, or when
+/// its output time has not advanced for `stall` (a hung ffmpeg would otherwise hold its video
+/// for ever while the worker heartbeats on).
 pub async fn run(
     argv: &[String],
     duration_s: Option<f64>,
     progress: &watch::Sender<Progress>,
     cancel: &CancellationToken,
+    stall: Duration,
 ) -> Result<(), TranscodeError> {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -48,14 +52,29 @@ pub async fn run(
         phase: "encode".into(),
         ..Default::default()
     };
+    let (mut out_time, mut moved) = (None, Instant::now());
     let status = loop {
         tokio::select! {
             _ = cancel.cancelled() => {
                 let _ = child.kill().await;
                 return Err(TranscodeError::Cancelled);
             }
+            _ = tokio::time::sleep_until(moved + stall) => {
+                let _ = child.kill().await;
+                return Err(TranscodeError::Stalled {
+                    seconds: stall.as_secs_f64(),
+                    at: current.percent,
+                    argv: argv.to_vec(),
+                });
+            }
             line = stdout.next_line() => match line {
                 Ok(Some(l)) => {
+                    if let Some(t) = l.strip_prefix("out_time_us=") {
+                        if out_time != Some(t.to_string()) {
+                            out_time = Some(t.to_string());
+                            moved = Instant::now();
+                        }
+                    }
                     if parse_progress_line(&l, duration_s, &mut current) {
                         progress.send_replace(current.clone());
                     }

@@ -5,13 +5,15 @@
 use crate::domain::{LeaseTimings, Progress};
 use crate::error::StoreError;
 use crate::store::{Lease, VideoStore};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{debug, error, warn};
 
 /// Why the heartbeat task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +24,24 @@ pub enum HeartbeatEnd {
     Lost(String),
     /// No heartbeat was confirmed before the local deadline: we stopped ourselves.
     Expired,
+    /// The task panicked: the lease can no longer be vouched for, so the job was stopped.
+    Panicked(String),
+}
+
+impl HeartbeatEnd {
+    /// Whether the lease may have been lost: the job must publish and mark nothing.
+    pub fn lease_gone(&self) -> bool {
+        !matches!(self, Self::Stopped)
+    }
 }
 
 /// A running heartbeat.
 #[derive(Debug)]
 pub struct Heartbeat {
     stop: CancellationToken,
-    task: JoinHandle<HeartbeatEnd>,
+    /// Aborted when dropped: a job that ends without `stop` (a panic, an early return) never
+    /// leaves a task extending a lease nobody works on.
+    task: AbortOnDropHandle<HeartbeatEnd>,
     deadline: watch::Receiver<Instant>,
 }
 
@@ -44,7 +57,8 @@ impl Heartbeat {
     ) -> Self {
         let stop = CancellationToken::new();
         let (deadline_tx, deadline) = watch::channel(lease.deadline);
-        let task = tokio::spawn(beat(
+        let on_panic = job.clone();
+        let beating = beat(
             store,
             lease,
             timings,
@@ -52,7 +66,24 @@ impl Heartbeat {
             job,
             stop.clone(),
             deadline_tx,
-        ));
+        );
+        // A panic inside the task is a failure of the lease, not a quiet stop: the job is
+        // cancelled and publishes nothing.
+        let task = AbortOnDropHandle::new(tokio::spawn(async move {
+            match AssertUnwindSafe(beating).catch_unwind().await {
+                Ok(end) => end,
+                Err(panic) => {
+                    on_panic.cancel();
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    error!(panic = %what, "heartbeat task panicked: stopping the job");
+                    HeartbeatEnd::Panicked(what)
+                }
+            }
+        }));
         Self {
             stop,
             task,
@@ -69,7 +100,10 @@ impl Heartbeat {
     /// write (complete, fail, release) is sent: a released lease is never extended again.
     pub async fn stop(self) -> HeartbeatEnd {
         self.stop.cancel();
-        self.task.await.unwrap_or(HeartbeatEnd::Stopped)
+        match self.task.await {
+            Ok(end) => end,
+            Err(e) => HeartbeatEnd::Panicked(e.to_string()),
+        }
     }
 }
 

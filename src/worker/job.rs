@@ -98,12 +98,29 @@ pub async fn run(
     };
     let result = pipeline(&job).await;
     watcher.abort();
+    let deadline = hb.deadline();
     let hb_end = hb.stop().await;
-    if matches!(hb_end, HeartbeatEnd::Lost(_) | HeartbeatEnd::Expired) {
+    if hb_end.lease_gone() {
         warn!(?hb_end, "lease gone: publishing nothing");
+        if hb_end == HeartbeatEnd::Expired {
+            // We stopped ourselves without knowing whether anyone took over. A release is
+            // fenced on our token, so it can only succeed if nobody did, and then it hands
+            // the video on now instead of after lease + skew.
+            let _ = ctx
+                .store
+                .release(&lease, "the lease could not be renewed in time")
+                .await;
+        }
         return JobEnd::LeaseLost;
     }
-    let end = record(ctx.store.as_ref(), &lease, result, stop.get().copied()).await;
+    let end = record(
+        ctx.store.as_ref(),
+        &lease,
+        result,
+        stop.get().copied(),
+        deadline,
+    )
+    .await;
     if end == JobEnd::Done {
         phases::remove_superseded(ctx, &lease).await;
     }
@@ -127,12 +144,35 @@ async fn pipeline(job: &Job<'_>) -> Result<Completion, JobError> {
     Ok(done)
 }
 
+/// Retries a final write on throttling and transient errors, with jittered backoff, until the
+/// lease's local deadline: a throttled `complete` must not throw away a published stream. Past
+/// the deadline the write is still fenced (conditioned on our token), so the last try is as
+/// safe as the first.
+async fn until_deadline<T, F, Fut>(deadline: Instant, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Err(e) if e.is_retryable() && Instant::now() + pause < deadline => {
+                warn!(error = %chain(&e), "final write failed, retrying");
+                tokio::time::sleep(pause.mul_f64(rand::random_range(0.5..=1.0))).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Writes the one outcome of a job to the table.
 async fn record(
     store: &dyn VideoStore,
     lease: &Lease,
     result: Result<Completion, JobError>,
     stop: Option<StopReason>,
+    deadline: Instant,
 ) -> JobEnd {
     let failure = |kind, message, ffmpeg_args| Failure {
         kind,
@@ -147,7 +187,7 @@ async fn record(
         }
     };
     match result {
-        Ok(done) => match store.complete(lease, &done).await {
+        Ok(done) => match until_deadline(deadline, || store.complete(lease, &done)).await {
             Ok(()) => JobEnd::Done,
             Err(e) => lost(e, "mark done"),
         },
@@ -155,7 +195,7 @@ async fn record(
             None => JobEnd::LeaseLost,
             Some(reason) => {
                 let why = format!("worker shutting down ({reason:?})");
-                match store.release(lease, &why).await {
+                match until_deadline(deadline, || store.release(lease, &why)).await {
                     Ok(()) => JobEnd::Released,
                     Err(e) => match lost(e, "release") {
                         JobEnd::LeaseLost => JobEnd::LeaseLost,
@@ -166,7 +206,7 @@ async fn record(
         },
         Err(JobError::Local { message, .. }) => {
             error!(error = %message, "local trouble: giving the video back");
-            if let Err(e) = store.release(lease, &message).await {
+            if let Err(e) = until_deadline(deadline, || store.release(lease, &message)).await {
                 error!(error = %chain(&e), "release failed");
             }
             JobEnd::Local(message)
@@ -184,7 +224,8 @@ async fn record(
                 JobError::Cancelled | JobError::Local { .. } => unreachable!("matched above"),
             };
             warn!(error = %message, kind = kind.as_str(), "attempt failed");
-            match store.fail(lease, &failure(kind, message, argv)).await {
+            let f = failure(kind, message, argv);
+            match until_deadline(deadline, || store.fail(lease, &f)).await {
                 Ok(state) => JobEnd::Failed(state),
                 Err(e) => lost(e, "record the failure"),
             }

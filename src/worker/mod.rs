@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub disk_reserve_bytes: u64,
     /// x264 preset.
     pub preset: String,
+    /// A job whose ffmpeg makes no progress for this long is killed and retried.
+    pub stall: Duration,
     /// Cache-Control of what is published.
     pub cache: upload::CacheControl,
     /// Longest wait between claims when there is nothing to do.

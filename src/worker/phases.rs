@@ -207,7 +207,14 @@ pub async fn encode_and_upload(
     let encoded = CancellationToken::new();
     let (ff, up) = tokio::join!(
         async {
-            let r = run::run(&argv, source.probe.duration_s, job.progress, &encode).await;
+            let r = run::run(
+                &argv,
+                source.probe.duration_s,
+                job.progress,
+                &encode,
+                job.ctx.cfg.stall,
+            )
+            .await;
             encoded.cancel();
             r
         },

@@ -384,30 +384,6 @@ fn walk(dir: &Path, depth: u32, counts: &mut HashMap<String, usize>, any: &mut b
     }
 }
 
-/// Live (not zombie) `ffmpeg` children of `pid`, from every thread's `children` list.
-fn ffmpeg_children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for t in tasks.flatten() {
-        let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        for child in list
-            .split_whitespace()
-            .filter_map(|c| c.parse::<u32>().ok())
-        {
-            let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start());
-            let alive = state.is_some_and(|s| !s.starts_with('Z') && !s.starts_with('X'));
-            if comm.trim() == "ffmpeg" && alive {
-                out.push(child);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_go_up_while_ffmpeg_runs_and_leave_the_local_disk() {
     let c = Clip::new("lecture 60 s.mp4", "640x360", "30", 60.0);
@@ -438,7 +414,7 @@ async fn segments_go_up_while_ffmpeg_runs_and_leave_the_local_disk() {
         },
     )
     .await;
-    let encoding = ffmpeg_children(pid);
+    let encoding = media::ffmpeg_children(pid);
     assert!(
         !encoding.is_empty(),
         "{first} appeared in the bucket only once ffmpeg had exited: segments must go up while \

@@ -265,7 +265,81 @@ async fn a_killed_workers_video_is_finished_by_another_after_expiry() {
     assert_eq!(item.state, VideoState::Done);
     assert!(item.token > held.token);
     assert_ne!(item.holder, held.holder);
+    assert_eq!(item.lapsed, 1, "the takeover counted the lapsed lease");
     media::check_stream(&st.fetch(c.name).await, c.seconds, Some(c.display()), false);
+    // The dead attempt had uploaded segments under its own t<token>/; once the video is done
+    // they are removed, and only the winner's renditions remain.
+    let keys = fleet::blob::list_keys(&st.s3, &st.output.bucket, &format!("{}/", item.out_prefix))
+        .await
+        .unwrap();
+    let base = format!("{}/", item.out_prefix);
+    assert!(
+        keys.iter()
+            .any(|(k, _)| k.starts_with(&format!("{base}t{}/", item.token))),
+        "the winner's renditions are there"
+    );
+    let stale: Vec<_> = keys
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{base}t{}/", held.token)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "superseded attempt left behind: {stale:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_ffmpeg_is_killed_and_its_video_retried_with_the_reason() {
+    let c = long_clip();
+    let st = stage("stall", std::slice::from_ref(&c), &[]).await;
+    let mut w = media::worker(
+        &st.table,
+        &st.work("a"),
+        &["--exit-when-idle", "--stall-seconds", "3"],
+    )
+    .env("FLEET_X264_PRESET", "fast")
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = w.id().unwrap();
+    wait_encoding(&st, c.name).await;
+    // Freeze ffmpeg itself: the worker and its heartbeat go on, so only the stall limit can
+    // free the video.
+    let ff = eventually(Duration::from_secs(30), "ffmpeg running", || async {
+        media::ffmpeg_children(pid).first().copied()
+    })
+    .await;
+    assert!(std::process::Command::new("kill")
+        .args(["-STOP", &ff.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    let mut pipe = w.stderr.take().unwrap();
+    let (status, _) = tokio::time::timeout(Duration::from_secs(240), async {
+        tokio::join!(w.wait(), pipe.read_to_string(&mut stderr))
+    })
+    .await
+    .expect("the worker finished");
+    assert!(status.unwrap().success(), "{stderr}");
+    let item = st.state(c.name).await;
+    assert_eq!(
+        (item.state, item.attempts, item.lapsed),
+        (VideoState::Done, 2, 0),
+        "killed after the stall, retried, done: {stderr}"
+    );
+    assert!(
+        stderr.contains("ffmpeg stalled: no progress for 3 s"),
+        "{stderr}"
+    );
+    // The frozen ffmpeg was killed, not left behind.
+    assert!(
+        !std::path::Path::new(&format!("/proc/{ff}/comm")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{ff}/stat")).unwrap_or_default();
+            stat.contains(") Z")
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -592,3 +592,27 @@ pub fn measured_fps(playlist: &Path) -> f64 {
         .unwrap_or(0.0);
     packets / probe_duration(playlist)
 }
+
+/// Live (not zombie) `ffmpeg` children of `pid`, from every thread's `children` list.
+pub fn ffmpeg_children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        for child in list
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start());
+            let alive = state.is_some_and(|s| !s.starts_with('Z') && !s.starts_with('X'));
+            if comm.trim() == "ffmpeg" && alive {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
