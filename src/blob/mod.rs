@@ -116,45 +116,75 @@ pub async fn download(
         .map(|i| async move {
             let start = i * PART;
             let end = (start + PART).min(size) - 1;
-            let out = client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .range(format!("bytes={start}-{end}"))
-                .send()
-                .await
-                .map_err(|e| classify(e, bucket, key))?;
-            let mut body = out.body;
-            let mut f = tokio::fs::OpenOptions::new()
-                .write(true)
-                .open(dest)
-                .await
-                .map_err(local)?;
-            f.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(local)?;
-            let mut written = 0u64;
-            while let Some(chunk) = body.try_next().await.map_err(|e| BlobError::Transient {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                source: Box::new(e),
-            })? {
-                f.write_all(&chunk).await.map_err(local)?;
-                written += chunk.len() as u64;
+            // The SDK retries a request that fails; a body cut off mid-stream (a reset
+            // connection) it cannot, so a part is fetched again a few times here.
+            let mut pause = std::time::Duration::from_millis(200);
+            for attempt in 1.. {
+                match get_range(client, bucket, key, dest, start, end).await {
+                    Err(BlobError::Transient { .. }) if attempt < PART_ATTEMPTS => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    r => return r,
+                }
             }
-            f.flush().await.map_err(local)?;
-            if written != end - start + 1 {
-                return Err(BlobError::Transient {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                    source: format!("range {start}-{end} returned {written} bytes").into(),
-                });
-            }
-            Ok::<u64, BlobError>(written)
+            unreachable!("the loop returns")
         })
         .buffer_unordered(PARALLEL_GETS)
         .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
         .await
+}
+
+/// Tries per part of a download.
+const PART_ATTEMPTS: u32 = 4;
+
+/// One ranged GET, written at its offset of `dest`.
+async fn get_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    dest: &Path,
+    start: u64,
+    end: u64,
+) -> Result<u64, BlobError> {
+    let local = |source| BlobError::Local {
+        path: dest.display().to_string(),
+        source,
+    };
+    let transient = |source: BoxError| BlobError::Transient {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        source,
+    };
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={start}-{end}"))
+        .send()
+        .await
+        .map_err(|e| classify(e, bucket, key))?;
+    let mut body = out.body;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(dest)
+        .await
+        .map_err(local)?;
+    f.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(local)?;
+    let mut written = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(|e| transient(Box::new(e)))? {
+        f.write_all(&chunk).await.map_err(local)?;
+        written += chunk.len() as u64;
+    }
+    f.flush().await.map_err(local)?;
+    if written != end - start + 1 {
+        return Err(transient(
+            format!("range {start}-{end} returned {written} bytes").into(),
+        ));
+    }
+    Ok(written)
 }
 
 /// Uploads a local file.

@@ -80,6 +80,22 @@ pub fn bitrates(segments: &[(u64, f64)], target: f64) -> (u64, u64) {
     (peak.unwrap_or(avg), avg)
 }
 
+/// Declared BANDWIDTHs for a ladder's peaks, largest picture first: each rung's own peak,
+/// raised just above the next smaller rung's where that stays within Apple's 10% of its
+/// peak. A static or very simple picture can measure a higher rung a hair below a lower one
+/// (same keyframes, all overhead); players pick rungs by BANDWIDTH, so a bigger picture should
+/// not look cheaper. Where the gap is more than 10%, the measurement stands.
+pub fn ladder_bandwidths(peaks: &[u64]) -> Vec<u64> {
+    let mut out = peaks.to_vec();
+    for i in (0..out.len().saturating_sub(1)).rev() {
+        let floor = out[i + 1] + 1;
+        if out[i] < floor && floor as f64 <= peaks[i] as f64 * 1.10 {
+            out[i] = floor;
+        }
+    }
+    out
+}
+
 /// One variant of the master playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
@@ -229,6 +245,18 @@ mod tests {
         assert!(peak < (5_000.0 * 8.0 / 0.04) as u64);
         // Shorter than half the target: the whole stream.
         assert_eq!(bitrates(&[(1_000, 2.0)], 6.0).0, 4_000);
+    }
+
+    #[test]
+    fn a_bigger_picture_never_declares_less_when_the_truth_allows() {
+        // 720p measured a hair under 540p: raised just above it (within 10%).
+        assert_eq!(
+            ladder_bandwidths(&[1_027_734, 1_030_742, 500_000]),
+            [1_030_743, 1_030_742, 500_000]
+        );
+        // More than 10% apart: the measurement stands.
+        assert_eq!(ladder_bandwidths(&[800, 1_000]), [800, 1_000]);
+        assert_eq!(ladder_bandwidths(&[]), Vec::<u64>::new());
     }
 
     #[test]

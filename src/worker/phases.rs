@@ -337,6 +337,11 @@ pub async fn publish(
             .collect(),
         _ => Vec::new(),
     };
+    let declared =
+        playlist::ladder_bandwidths(&variants.iter().map(|v| v.bandwidth).collect::<Vec<_>>());
+    for (v, bw) in variants.iter_mut().zip(declared) {
+        v.bandwidth = bw;
+    }
     let master = playlist::master(&variants, &audio);
     // Publish only while the lease is certainly ours, and bound the write by the deadline: a
     // stale holder's master must never replace the winner's (and if it ever did, it would

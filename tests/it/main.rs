@@ -6,5 +6,6 @@ mod arm64;
 mod claim;
 mod common;
 mod processes;
+mod resilience;
 mod sources;
 mod worker;

@@ -4,6 +4,8 @@ pub mod checks;
 pub mod faults;
 pub mod hostile;
 pub mod media;
+pub mod proxy;
+pub mod servers;
 pub mod stage;
 
 use aws_config::SdkConfig;

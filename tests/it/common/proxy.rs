@@ -1,0 +1,135 @@
+//! A TCP fault proxy between worker processes and a real server, on 127.0.0.1: every chunk
+//! is delayed by a latency, and a connection is reset (RST) at random with a set probability
+//! per chunk. Faults at the connection level, where the SDKs meet them in production.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the proxy does to traffic; changeable while it runs.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Delay before each chunk is forwarded, milliseconds.
+    pub latency_ms: AtomicU64,
+    /// Chance, in parts per 10,000, that a chunk resets its connection instead.
+    pub reset_per_10k: AtomicU32,
+    /// Connections reset so far.
+    pub resets: AtomicU64,
+    /// Requests for objects of this bucket (path-style) are answered `403 AccessDenied` by
+    /// the proxy, as S3 answers for a bucket policy, a KMS key without a grant or an object
+    /// archived in Glacier (Garage hides buckets a key may not read behind a 404 instead).
+    pub deny_bucket: std::sync::Mutex<Option<String>>,
+    /// Requests denied so far.
+    pub denied: AtomicU64,
+}
+
+const DENIED_BODY: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+<Message>Access Denied</Message></Error>";
+
+/// The 403 answer to a request starting with `head`, if its bucket is denied.
+fn denial(f: &Faults, head: &[u8]) -> Option<String> {
+    let bucket = f.deny_bucket.lock().unwrap().clone()?;
+    let line = std::str::from_utf8(&head[..head.len().min(512)]).ok()?;
+    let (method, rest) = line.split_once(' ')?;
+    let path = rest.split(' ').next()?;
+    if !path.starts_with(&format!("/{bucket}/")) {
+        return None;
+    }
+    let body = if method == "HEAD" { "" } else { DENIED_BODY };
+    Some(format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         x-amz-request-id: fault-proxy\r\nConnection: close\r\n\r\n{body}",
+        if method == "HEAD" { 0 } else { body.len() }
+    ))
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Its faults.
+    pub faults: Arc<Faults>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// A proxy to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let faults = Arc::new(Faults::default());
+        let f = faults.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((down, _)) = listener.accept().await {
+                let f = f.clone();
+                tokio::spawn(async move {
+                    if let Ok(up) = TcpStream::connect(upstream).await {
+                        pipe(down, up, f).await;
+                    }
+                });
+            }
+        });
+        Self { addr, faults, task }
+    }
+
+    /// `http://<addr>`, for `AWS_ENDPOINT_URL_*`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
+    let (mut a, mut b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    loop {
+        // Reads are cancel-safe: whichever side speaks first is forwarded.
+        let (read, to_up) = tokio::select! {
+            r = down.read(&mut a) => (r, true),
+            r = up.read(&mut b) => (r, false),
+        };
+        let n = match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to_up {
+            if let Some(answer) = denial(&f, &a[..n]) {
+                f.denied.fetch_add(1, Ordering::Relaxed);
+                let _ = down.write_all(answer.as_bytes()).await;
+                return;
+            }
+        }
+        let latency = f.latency_ms.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        let p = f.reset_per_10k.load(Ordering::Relaxed);
+        if p > 0 && rand::random_range(0..10_000) < p {
+            f.resets.fetch_add(1, Ordering::Relaxed);
+            // Linger 0 makes the close an RST, as a crashed peer or a dropped NAT entry does
+            // (deprecated because a non-zero linger blocks on drop; zero never does).
+            #[allow(deprecated)]
+            {
+                let _ = down.set_linger(Some(Duration::ZERO));
+                let _ = up.set_linger(Some(Duration::ZERO));
+            }
+            return;
+        }
+        let sent = if to_up {
+            up.write_all(&a[..n]).await
+        } else {
+            down.write_all(&b[..n]).await
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Faults with real servers: DynamoDB Local and the S3 server restarted mid-run, latency and
+//! connection resets between the workers and both, and videos no worker can process.
+
+use crate::common::media::{self, Clip};
+use crate::common::proxy::FaultProxy;
+use crate::common::servers::{self, Dynamo, Garage};
+use crate::common::stage::{stage_files, Stage};
+use crate::common::{eventually, fast_timings, store_with, unique};
+use fleet::domain::keys::S3Uri;
+use fleet::domain::VideoState;
+use fleet::store::dynamo::{create_table, DynamoStore};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+async fn wait_ok(child: &mut tokio::process::Child, what: &str) {
+    let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not exit"))
+        .unwrap();
+    assert!(status.success(), "{what} exited with {status}");
+}
+
+fn clips(dir: &std::path::Path, n: usize, seconds: f64) -> Vec<(String, PathBuf)> {
+    (0..n)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("fault {i}.mp4").into_boxed_str());
+            let c = Clip::new(name, "640x360", "30", seconds);
+            (c.name.to_string(), c.make(dir))
+        })
+        .collect()
+}
+
+/// Every video `done` exactly once, its stream whole and pointing at the winner's renditions.
+async fn all_done_once(
+    store: &DynamoStore,
+    s3: &aws_sdk_s3::Client,
+    pks: &[String],
+    dir: &std::path::Path,
+) {
+    for pk in pks {
+        let item = store.get(pk).await.unwrap().expect("seeded");
+        assert_eq!(item.state, VideoState::Done, "{pk}: {:?}", item.error);
+        let local = dir.join("fetched").join(&item.out_prefix);
+        media::download_prefix(
+            s3,
+            &item.out_bucket,
+            &format!("{}/", item.out_prefix),
+            &local,
+        )
+        .await;
+        let master = std::fs::read_to_string(local.join("master.m3u8")).unwrap();
+        for v in media::variants(&master) {
+            assert!(
+                v.uri.starts_with(&format!("t{}/", item.token)),
+                "{pk}: {}",
+                v.uri
+            );
+        }
+        media::check_stream(&local, 12.0, Some((640, 360)), false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_and_s3_restarted_mid_run_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ddb = Dynamo::start(&dir.path().join("ddb"));
+    let mut garage = Garage::start(&dir.path().join("garage"));
+    let ddb_cfg = servers::sdk_at(&ddb.url(), servers::fleet_key()).await;
+    let s3 = fleet::aws::s3(&servers::sdk_at(&garage.url(), servers::fleet_key()).await);
+    let table = unique("restart");
+    create_table(
+        &fleet::aws::dynamodb(&ddb_cfg, Duration::from_secs(30)),
+        &table,
+    )
+    .await
+    .unwrap();
+    let store = store_with(
+        &ddb_cfg,
+        &table,
+        fast_timings(),
+        3,
+        fleet::clock::system(),
+        None,
+    );
+    let (ib, ob) = media::buckets(&s3).await;
+    let input = S3Uri {
+        bucket: ib,
+        key: "in/".into(),
+    };
+    let output = S3Uri {
+        bucket: ob.clone(),
+        key: "hls/".into(),
+    };
+    let files = clips(dir.path(), 4, 12.0);
+    media::upload_and_seed(&store, &s3, &files, &input, &output).await;
+    let pks: Vec<String> = files
+        .iter()
+        .map(|(n, _)| format!("s3://{}/in/{n}", input.bucket))
+        .collect();
+    let spawn = |n: &str| {
+        media::worker(
+            &table,
+            &dir.path().join(format!("work-{n}")),
+            &[
+                "--exit-when-idle",
+                "--lease-seconds",
+                "20",
+                "--heartbeat-seconds",
+                "2",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
+        .env("AWS_ENDPOINT_URL_S3", garage.url())
+        .env("FLEET_X264_PRESET", "medium")
+        .spawn()
+        .unwrap()
+    };
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
+    // DynamoDB goes away while videos are held and heartbeated, and comes back with its data.
+    eventually(Duration::from_secs(120), "a video encoding", || async {
+        for pk in &pks {
+            if let Ok(Some(i)) = store.get(pk).await {
+                if i.progress.is_some_and(|p| p.phase == "encode") {
+                    return Some(());
+                }
+            }
+        }
+        None
+    })
+    .await;
+    tokio::task::block_in_place(|| ddb.restart());
+    // The S3 server goes away while segments are going up.
+    eventually(Duration::from_secs(120), "segments uploading", || async {
+        let keys = fleet::blob::list_keys(&s3, &ob, "hls/").await.ok()?;
+        keys.iter().any(|(k, _)| k.ends_with(".ts")).then_some(())
+    })
+    .await;
+    tokio::task::block_in_place(|| garage.restart());
+    wait_ok(&mut a, "worker a").await;
+    wait_ok(&mut b, "worker b").await;
+    all_done_once(&store, &s3, &pks, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_connection_resets_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = clips(dir.path(), 4, 12.0);
+    let st: Stage = stage_files("resets", dir, &files).await;
+    let upstream = |var: &str| -> std::net::SocketAddr {
+        let url = std::env::var(var).unwrap();
+        url.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap()
+    };
+    let ddb = FaultProxy::start(upstream("AWS_ENDPOINT_URL_DYNAMODB")).await;
+    let s3 = FaultProxy::start(upstream("AWS_ENDPOINT_URL_S3")).await;
+    for p in [&ddb, &s3] {
+        p.faults.latency_ms.store(2, Ordering::Relaxed);
+        p.faults.reset_per_10k.store(30, Ordering::Relaxed);
+    }
+    let spawn = |n: &str| {
+        media::worker(
+            &st.table,
+            &st.work(n),
+            &[
+                "--exit-when-idle",
+                "--lease-seconds",
+                "10",
+                "--heartbeat-seconds",
+                "2",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
+        .env("AWS_ENDPOINT_URL_S3", s3.url())
+        .spawn()
+        .unwrap()
+    };
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
+    wait_ok(&mut a, "worker a").await;
+    wait_ok(&mut b, "worker b").await;
+    let resets =
+        ddb.faults.resets.load(Ordering::Relaxed) + s3.faults.resets.load(Ordering::Relaxed);
+    assert!(
+        resets > 0,
+        "the proxy reset no connection: the test proved nothing"
+    );
+    eprintln!("resets injected: {resets}");
+    let pks: Vec<String> = files.iter().map(|(n, _)| st.pk(n)).collect();
+    all_done_once(&st.store, &st.s3, &pks, st.dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_no_worker_can_process_fail_with_their_reason_and_the_rest_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = Clip::new("good.mp4", "320x180", "30", 2.0).make(dir.path());
+    let mut files = vec![("good.mp4".to_string(), good.clone())];
+    // Larger than the worker's disk can ever hold (a 300 MB tmpfs; a job needs its source
+    // plus 256 MB of working room): only where a tmpfs can be mounted.
+    let work = dir.path().join("tiny");
+    std::fs::create_dir_all(&work).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300m", "tmpfs"])
+        .arg(&work)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        let huge = dir.path().join("huge.mp4");
+        std::fs::write(&huge, vec![0u8; 60 << 20]).unwrap();
+        files.push(("huge.mp4".to_string(), huge));
+    } else {
+        eprintln!("NOTE: cannot mount a tmpfs here; the larger-than-disk video is not tested");
+    }
+    let st = stage_files("unprocessable", tempfile::tempdir().unwrap(), &files).await;
+    // A source in a bucket whose reads answer 403 (see FaultProxy::deny_bucket).
+    let denied = unique("denied");
+    fleet::blob::ensure_bucket(&st.s3, &denied).await.unwrap();
+    let denied_in = S3Uri {
+        bucket: denied.clone(),
+        key: "in/".into(),
+    };
+    let secret_file = [("secret.mp4".to_string(), good)];
+    media::upload_and_seed(&st.store, &st.s3, &secret_file, &denied_in, &st.output).await;
+    let upstream: std::net::SocketAddr = std::env::var("AWS_ENDPOINT_URL_S3")
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    *proxy.faults.deny_bucket.lock().unwrap() = Some(denied.clone());
+    let mut w = media::worker(
+        &st.table,
+        &work,
+        &["--exit-when-idle", "--disk-reserve-mb", "1"],
+    )
+    .env("AWS_ENDPOINT_URL_S3", proxy.url())
+    .spawn()
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(180), w.wait())
+        .await
+        .expect("the worker finished")
+        .unwrap();
+    if mounted {
+        let _ = std::process::Command::new("umount").arg(&work).status();
+    }
+    assert!(
+        status.success(),
+        "the videos' trouble is not the worker's: {status}"
+    );
+    assert!(proxy.faults.denied.load(Ordering::Relaxed) >= 3);
+    assert_eq!(st.state("good.mp4").await.state, VideoState::Done);
+    let secret_pk = format!("s3://{denied}/in/secret.mp4");
+    let secret = st.store.get(&secret_pk).await.unwrap().unwrap();
+    assert_eq!((secret.state, secret.attempts), (VideoState::Failed, 3));
+    let e = secret.error.unwrap_or_default();
+    assert!(
+        e.contains("source not readable") && e.contains("denied"),
+        "{e}"
+    );
+    if mounted {
+        let huge = st.state("huge.mp4").await;
+        assert_eq!((huge.state, huge.attempts), (VideoState::Failed, 3));
+        let e = huge.error.unwrap_or_default();
+        assert!(e.contains("can ever hold"), "{e}");
+    }
+}
