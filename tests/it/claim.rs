@@ -495,3 +495,75 @@ async fn throttling_and_lost_responses_are_retried_without_false_losses() {
         faults.injected()
     );
 }
+
+/// Seeds `n` pending videos that all fall in one shard of the `ready` index.
+async fn seed_in_one_shard(
+    store: &fleet::store::dynamo::DynamoStore,
+    n: usize,
+    tag: &str,
+) -> Vec<String> {
+    use fleet::domain::keys::{shard_of, S3Uri};
+    let shards = fleet::store::schema::schema().ready_shards;
+    let (mut out, mut i) = (Vec::new(), 0);
+    while out.len() < n {
+        let src = S3Uri {
+            bucket: "in".into(),
+            key: format!("{tag}/video {i}.mp4"),
+        };
+        i += 1;
+        let pk = fleet::domain::keys::video_id(&src.bucket, &src.key);
+        if shard_of(&pk, shards) != "s00" {
+            continue;
+        }
+        let item = fleet::domain::video::seeded(
+            &src,
+            "out",
+            &format!("hls/{tag}/{i}"),
+            1,
+            now_ms(),
+            shards,
+        );
+        assert!(store.insert_new(&item).await.unwrap());
+        out.push(pk);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "hidden").await;
+    let st = store(&cfg, &table);
+    // Twelve long jobs in one shard, held past their first possible takeover time (lease 3 s +
+    // skew 0.5 s) by heartbeats: more than the 8 oldest entries a claimer reads per shard.
+    seed_in_one_shard(&st, 12, "long").await;
+    let mut leases = Vec::new();
+    for i in 0..12 {
+        leases.push(
+            st.claim(&format!("long/{i}"))
+                .await
+                .unwrap()
+                .expect("claimable"),
+        );
+    }
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        for l in &leases {
+            st.heartbeat(l, None).await.expect("still ours");
+        }
+    }
+    // A video that becomes claimable now in the same shard (a retry, a release, a later seed):
+    // the next claim must find it, not the twelve live leases.
+    let fresh = seed_in_one_shard(&st, 1, "fresh").await;
+    let got = st.claim("newcomer").await.unwrap();
+    assert_eq!(
+        got.map(|l| l.id().to_string()),
+        Some(fresh[0].clone()),
+        "a claimable video is hidden behind running jobs"
+    );
+    for l in &leases {
+        st.heartbeat(l, None)
+            .await
+            .expect("the running jobs were not disturbed");
+    }
+}
