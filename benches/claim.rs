@@ -9,15 +9,13 @@ mod common;
 #[path = "support/capacity.rs"]
 mod capacity;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+#[path = "support/seed.rs"]
+mod seed;
+
 use capacity::CapacityMeter;
 use fleet::aws::ops::OpCounter;
-use fleet::domain::keys::S3Uri;
-use fleet::domain::video::seeded;
-use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig};
-use fleet::store::schema::schema;
+use fleet::store::dynamo::{DynamoStore, StoreConfig};
 use fleet::store::{Completion, VideoStore};
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,59 +24,7 @@ fn main() {
 }
 
 async fn table(cfg: &aws_config::SdkConfig, n: usize) -> String {
-    let name = common::unique("claim");
-    let client = fleet::aws::dynamodb(cfg, Duration::from_secs(30));
-    create_table(&client, &name)
-        .await
-        .expect("create table (is the local stack up?)");
-    let now = chrono::Utc::now().timestamp_millis();
-    let chunks: Vec<Vec<usize>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(25)
-        .map(|c| c.to_vec())
-        .collect();
-    futures::stream::iter(chunks)
-        .for_each_concurrent(8, |chunk| {
-            let (client, name) = (client.clone(), name.clone());
-            async move {
-                let mut reqs: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|i| {
-                        let src = S3Uri {
-                            bucket: "in".into(),
-                            key: format!("lib/video-{i:06}.mp4"),
-                        };
-                        let item = seeded(
-                            &src,
-                            "out",
-                            &format!("hls/{i}"),
-                            1 << 20,
-                            now,
-                            schema().ready_shards,
-                        );
-                        let put = PutRequest::builder()
-                            .set_item(Some(serde_dynamo::to_item(&item).unwrap()))
-                            .build()
-                            .unwrap();
-                        WriteRequest::builder().put_request(put).build()
-                    })
-                    .collect();
-                while !reqs.is_empty() {
-                    let out = client
-                        .batch_write_item()
-                        .request_items(&name, reqs)
-                        .send()
-                        .await
-                        .expect("batch write");
-                    reqs = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&name))
-                        .unwrap_or_default();
-                }
-            }
-        })
-        .await;
-    name
+    seed::table(cfg, n, "claim").await
 }
 
 fn store(

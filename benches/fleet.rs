@@ -1,0 +1,410 @@
+//! Fleet-scale benchmark of the claim engine (`cargo bench --bench fleet`, local stack
+//! running): hundreds of simulated slots against DynamoDB Local, each claiming, heartbeating,
+//! holding for a job duration drawn from a spread and completing, with some slots dying (they
+//! stop heartbeating), some releasing (drain) and some failing (retried with backoff). No
+//! ffmpeg: only the table's work. Reports, per way a video became claimable (fresh, retried,
+//! released, orphaned), the time from claimable to claimed; requests and capacity units per
+//! video; the cost of an idle poll and of an idle slot per minute; and idle polls that found
+//! nothing while a video was claimable. Under `cargo test` it does nothing.
+//!
+//! `FLEET_BENCH_SLOTS` (default 300) and `FLEET_BENCH_VIDEOS` (default 20000) change the size.
+
+#[path = "support/common.rs"]
+mod common;
+
+#[path = "support/capacity.rs"]
+mod capacity;
+
+#[path = "support/seed.rs"]
+mod seed;
+
+use capacity::CapacityMeter;
+use fleet::aws::ops::OpCounter;
+use fleet::domain::{FailureKind, LeaseTimings, RetryPolicy, VideoState};
+use fleet::store::dynamo::{DynamoStore, StoreConfig};
+use fleet::store::{Completion, Failure, VideoStore};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn main() {
+    common::bench_main("fleet", run);
+}
+
+const LEASE: Duration = Duration::from_secs(6);
+const HEARTBEAT: Duration = Duration::from_millis(1500);
+const SKEW: Duration = Duration::from_secs(1);
+/// The worker's idle backoff: 250 ms doubling to 20 s, jittered to 50-100%.
+const IDLE_MIN: Duration = Duration::from_millis(250);
+const IDLE_MAX: Duration = Duration::from_secs(20);
+
+/// How a video became claimable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    Fresh,
+    Retried,
+    Released,
+    Orphaned,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn timings() -> LeaseTimings {
+    LeaseTimings::new(LEASE, HEARTBEAT, SKEW, Duration::from_millis(300)).unwrap()
+}
+
+fn store(
+    cfg: &aws_config::SdkConfig,
+    table: &str,
+    meters: Option<(OpCounter, CapacityMeter)>,
+) -> DynamoStore {
+    let client = fleet::aws::dynamodb_with(cfg, Duration::from_secs(10), |b| match meters {
+        Some((c, m)) => b.interceptor(c).interceptor(m),
+        None => b,
+    });
+    let mut c = StoreConfig::new(table);
+    c.timings = timings();
+    c.retry = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_secs(2),
+        cap: Duration::from_secs(10),
+    };
+    DynamoStore::new(client, c, fleet::clock::system())
+}
+
+/// Shared bookkeeping of the simulation.
+#[derive(Default)]
+struct Book {
+    /// Videos claimable (or about to be), with how and since when (wall ms).
+    claimable: Mutex<HashMap<String, (Kind, i64)>>,
+    /// Claimable → claimed, ms, by kind.
+    waits: Mutex<BTreeMap<Kind, Vec<f64>>>,
+    /// Videos done or given up.
+    finished: AtomicUsize,
+    idle_polls: AtomicU64,
+    /// Idle polls made while some video had been claimable for over a second.
+    idle_polls_missing_work: AtomicU64,
+    deaths: AtomicU64,
+    releases: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Book {
+    fn became_claimable(&self, pk: &str, kind: Kind, at: i64) {
+        self.claimable
+            .lock()
+            .unwrap()
+            .insert(pk.to_string(), (kind, at));
+    }
+
+    fn claimed(&self, pk: &str) {
+        if let Some((kind, at)) = self.claimable.lock().unwrap().remove(pk) {
+            let wait = (now_ms() - at).max(0) as f64;
+            self.waits
+                .lock()
+                .unwrap()
+                .entry(kind)
+                .or_default()
+                .push(wait);
+        }
+    }
+
+    fn work_waiting(&self) -> bool {
+        let now = now_ms();
+        self.claimable
+            .lock()
+            .unwrap()
+            .values()
+            .any(|(_, at)| *at + 1000 <= now)
+    }
+}
+
+fn done() -> Completion {
+    Completion {
+        output: "s3://out/x/master.m3u8".into(),
+        ffmpeg_args: vec!["ffmpeg".into()],
+        duration_s: Some(60.0),
+    }
+}
+
+/// A job's length: mostly 1-3 s, a long tail to 8 s (a library of short clips and some long
+/// lectures, compressed in time).
+fn job_length() -> Duration {
+    let u: f64 = rand::random_range(0.0..1.0);
+    Duration::from_secs_f64(if u < 0.9 {
+        1.0 + 2.0 * u / 0.9
+    } else {
+        3.0 + 50.0 * (u - 0.9)
+    })
+}
+
+/// Holds `lease` for `d`, heartbeating; returns the last confirmed expiry, or `None` if the
+/// lease was lost.
+async fn hold(s: &DynamoStore, lease: &fleet::store::Lease, d: Duration) -> Option<i64> {
+    let end = Instant::now() + d;
+    let mut expires = lease.expires;
+    while Instant::now() + HEARTBEAT < end {
+        tokio::time::sleep(HEARTBEAT).await;
+        match s.heartbeat(lease, None).await {
+            Ok(r) => expires = r.expires,
+            Err(e) if e.is_retryable() => {}
+            Err(_) => return None,
+        }
+    }
+    tokio::time::sleep(end.saturating_duration_since(Instant::now())).await;
+    Some(expires)
+}
+
+async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, total: usize) {
+    let mut life = 0;
+    let mut idle = IDLE_MIN;
+    loop {
+        if book.finished.load(Ordering::Relaxed) >= total {
+            return;
+        }
+        let holder = format!("sim-{i}.{life}");
+        let lease = match s.claim(&holder).await {
+            Ok(Some(l)) => l,
+            Ok(None) | Err(_) => {
+                book.idle_polls.fetch_add(1, Ordering::Relaxed);
+                if book.work_waiting() {
+                    book.idle_polls_missing_work.fetch_add(1, Ordering::Relaxed);
+                }
+                if !plain.has_open_work().await.unwrap_or(true) {
+                    return;
+                }
+                tokio::time::sleep(idle.mul_f64(rand::random_range(0.5..=1.0))).await;
+                idle = (idle * 2).min(IDLE_MAX);
+                continue;
+            }
+        };
+        idle = IDLE_MIN;
+        let pk = lease.id().to_string();
+        book.claimed(&pk);
+        let d = job_length();
+        let fate: f64 = rand::random_range(0.0..1.0);
+        if fate < 0.03 {
+            // The instance dies mid-job: no more heartbeats; a new one replaces it.
+            let Some(expires) = hold(&s, &lease, d / 2).await else {
+                continue;
+            };
+            book.deaths.fetch_add(1, Ordering::Relaxed);
+            book.became_claimable(&pk, Kind::Orphaned, expires + SKEW.as_millis() as i64);
+            life += 1;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } else if fate < 0.06 {
+            // Drained (scale-in, spot): released at once.
+            if hold(&s, &lease, d / 2).await.is_none() {
+                continue;
+            }
+            if s.release(&lease, "drain").await.is_ok() {
+                book.releases.fetch_add(1, Ordering::Relaxed);
+                book.became_claimable(&pk, Kind::Released, now_ms());
+            }
+        } else if fate < 0.10 {
+            if hold(&s, &lease, d).await.is_none() {
+                continue;
+            }
+            let f = Failure {
+                kind: FailureKind::Transient,
+                message: "simulated".into(),
+                ffmpeg_args: None,
+            };
+            match s.fail(&lease, &f).await {
+                Ok(VideoState::Pending) => {
+                    book.failures.fetch_add(1, Ordering::Relaxed);
+                    let at = plain.get(&pk).await.ok().flatten().and_then(|v| v.ready_at);
+                    book.became_claimable(&pk, Kind::Retried, at.unwrap_or_else(now_ms));
+                }
+                Ok(_) => {
+                    book.finished.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {}
+            }
+        } else {
+            if hold(&s, &lease, d).await.is_none() {
+                continue;
+            }
+            if s.complete(&lease, &done()).await.is_ok() {
+                book.finished.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[((s.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// One simulated run; returns (requests per video, table units, index units per video).
+async fn simulate(cfg: &aws_config::SdkConfig, slots: usize, videos: usize) -> (f64, f64, f64) {
+    let t0 = Instant::now();
+    let table = seed::table(cfg, videos, "fleet").await;
+    let seeded = now_ms();
+    println!(
+        "\n### {slots} slots, {videos} videos (seeded in {:.1} s)\n",
+        t0.elapsed().as_secs_f64()
+    );
+    let (counter, meter) = (OpCounter::default(), CapacityMeter::default());
+    let book = Arc::new(Book::default());
+    let plain = store(cfg, &table, None);
+    // Every seeded video is claimable from its seed time.
+    {
+        let mut c = book.claimable.lock().unwrap();
+        let items = fleet::admin::report::scan_all(plain.client(), &table)
+            .await
+            .unwrap()
+            .0;
+        for v in items {
+            c.insert(v.pk, (Kind::Fresh, seeded));
+        }
+    }
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..slots)
+        .map(|i| {
+            let s = store(cfg, &table, Some((counter.clone(), meter.clone())));
+            tokio::spawn(slot(i, s, plain.clone(), book.clone(), videos))
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let items = fleet::admin::report::scan_all(plain.client(), &table)
+        .await
+        .unwrap()
+        .0;
+    let done = items.iter().filter(|v| v.state == VideoState::Done).count();
+    let failed = items
+        .iter()
+        .filter(|v| v.state == VideoState::Failed)
+        .count();
+    println!(
+        "{done} done, {failed} failed (attempts used up), {} open, in {wall:.0} s ({:.0} videos/s); \
+         {} slot deaths, {} releases, {} retried failures",
+        items.len() - done - failed,
+        (done + failed) as f64 / wall,
+        book.deaths.load(Ordering::Relaxed),
+        book.releases.load(Ordering::Relaxed),
+        book.failures.load(Ordering::Relaxed),
+    );
+    println!("\n| became claimable as | videos | wait p50 s | wait p99 s | max s |");
+    println!("|---|---:|---:|---:|---:|");
+    for (kind, w) in book.waits.lock().unwrap().iter() {
+        println!(
+            "| {kind:?} | {} | {:.2} | {:.2} | {:.2} |",
+            w.len(),
+            pct(w, 0.5) / 1000.0,
+            pct(w, 0.99) / 1000.0,
+            pct(w, 1.0) / 1000.0
+        );
+    }
+    let polls = book.idle_polls.load(Ordering::Relaxed);
+    let missing = book.idle_polls_missing_work.load(Ordering::Relaxed);
+    println!(
+        "\nidle polls: {polls}; of them while a video had been claimable for over 1 s: {missing} \
+         ({:.2}%)",
+        100.0 * missing as f64 / polls.max(1) as f64
+    );
+    let n = videos as f64;
+    let counts = counter.counts();
+    let requests: u64 = counts.values().sum();
+    println!("\nrequests per video (everything, idle polls and heartbeats included):");
+    for (op, c) in &counts {
+        println!("- {op}: {:.2}", *c as f64 / n);
+    }
+    let (mut tu, mut iu) = (0.0, 0.0);
+    for (op, (t, i)) in meter.units() {
+        println!(
+            "- {op} capacity: {:.2} table + {:.2} index units per video",
+            t / n,
+            i / n
+        );
+        tu += t;
+        iu += i;
+    }
+    println!(
+        "- total: {:.2} requests, {:.2} table units + {:.2} index units per video",
+        requests as f64 / n,
+        tu / n,
+        iu / n
+    );
+    (requests as f64 / n, tu / n, iu / n)
+}
+
+/// What one empty claim costs, and one idle slot per minute with the worker's backoff.
+async fn idle_cost(cfg: &aws_config::SdkConfig) {
+    let table = seed::table(cfg, 0, "idle").await;
+    let (counter, meter) = (OpCounter::default(), CapacityMeter::default());
+    let s = store(cfg, &table, Some((counter.clone(), meter.clone())));
+    for _ in 0..20 {
+        assert!(s.claim("idle").await.unwrap().is_none());
+    }
+    let requests: u64 = counter.counts().values().sum();
+    let units: f64 = meter.units().values().map(|(t, i)| t + i).sum();
+    println!(
+        "\nan empty claim (every shard empty): {:.1} requests, {:.1} read units",
+        requests as f64 / 20.0,
+        units / 20.0
+    );
+    counter.reset();
+    let t = Instant::now();
+    let mut idle = IDLE_MIN;
+    let mut polls = 0;
+    while t.elapsed() < Duration::from_secs(60) {
+        let _ = s.claim("idle").await;
+        polls += 1;
+        tokio::time::sleep(idle.mul_f64(rand::random_range(0.5..=1.0))).await;
+        idle = (idle * 2).min(IDLE_MAX);
+    }
+    let requests: u64 = counter.counts().values().sum();
+    println!(
+        "an idle slot's first minute with the worker's backoff (250 ms doubling to 20 s): {polls} \
+         polls, {requests} requests; at the 20 s cap, about {:.0} polls and {:.0} requests a minute",
+        60.0 / 15.0,
+        60.0 / 15.0 * requests as f64 / polls as f64
+    );
+}
+
+async fn run() {
+    let cfg = fleet::aws::sdk_config().await;
+    let slots: usize = std::env::var("FLEET_BENCH_SLOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let videos: usize = std::env::var("FLEET_BENCH_VIDEOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    println!("## fleet simulation (DynamoDB Local, this machine)");
+    println!(
+        "lease {} s, heartbeat {} s, skew {} s; fates: 3% die mid-job, 3% released, 4% fail \
+         (retry after 2 s doubling), the rest complete",
+        LEASE.as_secs_f64(),
+        HEARTBEAT.as_secs_f64(),
+        SKEW.as_secs_f64()
+    );
+    let small = simulate(&cfg, slots, videos / 10).await;
+    let large = simulate(&cfg, slots, videos).await;
+    println!(
+        "\nper video, {} vs {} videos: {:.2} vs {:.2} requests, {:.2} vs {:.2} table units, \
+         {:.2} vs {:.2} index units",
+        videos / 10,
+        videos,
+        small.0,
+        large.0,
+        small.1,
+        large.1,
+        small.2,
+        large.2
+    );
+    idle_cost(&cfg).await;
+}
