@@ -501,6 +501,16 @@ mod tests {
         assert!(!a.contains(&"-filter_complex".to_string()));
         assert_eq!(arg(&a, "-map"), "0:1");
         assert!(a.contains(&"a:0,name:audio".to_string()));
+        // Audio only, two tracks: the source's default one (listed first by the probe).
+        p.audio.push(AudioStream {
+            index: 2,
+            ..Default::default()
+        });
+        p.audio.swap(0, 1);
+        assert_eq!(
+            plan(&p, &Ladder::default(), "veryfast", None).audio,
+            AudioLayout::Muxed(2)
+        );
     }
 
     #[test]
