@@ -164,8 +164,21 @@ mod tests {
 
     #[test]
     fn shards_are_stable_and_spread() {
-        // Persisted values: these must never change.
-        assert_eq!(shard_of("s3://in/a.mp4", 16), shard_of("s3://in/a.mp4", 16));
+        // Persisted values: these must never change. FNV-1a's published 64-bit vectors:
+        // "" is the offset basis 0xcbf29ce484222325, "a" is 0xaf63dc4c8601ec8c and "foobar"
+        // is 0x85944171f73967e8; modulo 16 they are 5, 12 and 8.
+        assert_eq!(shard_of("", 16), "s05");
+        assert_eq!(shard_of("a", 16), "s12");
+        assert_eq!(shard_of("foobar", 16), "s08");
+        // Real ids, pinned from the code as it shipped (0x3a7427d7a23b7107 for the first).
+        assert_eq!(shard_of("s3://in/a.mp4", 16), "s07");
+        assert_eq!(shard_of("s3://in/a.mp4", 64), "s07");
+        assert_eq!(
+            shard_of("s3://in/AI CERTs/Videos/Kurs ü/Lektion 1+2.mp4", 16),
+            "s12"
+        );
+        // No shards is one shard, never a division by zero.
+        assert_eq!(shard_of("s3://in/a.mp4", 0), "s00");
         let mut counts = [0u32; 16];
         for i in 0..16_000 {
             let s = shard_of(&format!("s3://in/video-{i}.mp4"), 16);

@@ -81,10 +81,11 @@ mod tests {
                 k => panic!("unknown type {k}"),
             }
         }
-        assert_eq!(s.hash_key, "pk");
+        use crate::store::dynamo::attrs::{PK, READY_AT, SHARD};
+        assert_eq!(s.hash_key, PK);
         assert_eq!(
             (ready.hash_key.as_str(), ready.range_key.as_str()),
-            ("shard", "ready_at")
+            (SHARD, READY_AT)
         );
         assert_eq!(ready.projection_type, "KEYS_ONLY");
         assert!(s.ready_shards >= 1);

@@ -3,6 +3,7 @@
 
 pub mod codecs;
 pub mod command;
+pub mod iframes;
 pub mod playlist;
 pub mod probe;
 pub mod run;

@@ -126,6 +126,21 @@ pub struct AudioMedia {
     pub default: bool,
 }
 
+/// An I-frame playlist of a video variant (`EXT-X-I-FRAME-STREAM-INF`), for scrubbing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IFrameVariant {
+    /// URI of its I-frame playlist, relative to the master.
+    pub uri: String,
+    /// Peak bit rate of its I-frames, bits/s.
+    pub bandwidth: u64,
+    /// Mean bit rate of its I-frames, bits/s.
+    pub average_bandwidth: u64,
+    /// The video codec (RFC 6381).
+    pub codecs: String,
+    /// Width and height.
+    pub resolution: (u32, u32),
+}
+
 /// GROUP-ID of the alternate audio renditions.
 pub const AUDIO_GROUP: &str = "audio";
 
@@ -155,9 +170,9 @@ pub fn listing_order(variants: &[Variant]) -> Vec<Variant> {
 }
 
 /// The master playlist: alternate audio first (if any), then the variants in
-/// [`listing_order`]. `CLOSED-CAPTIONS=NONE` on every variant: fleet publishes no captions,
-/// and RFC 8216 wants NONE on all of them or none.
-pub fn master(variants: &[Variant], audio: &[AudioMedia]) -> String {
+/// [`listing_order`], then the I-frame playlists, largest first. `CLOSED-CAPTIONS=NONE` on
+/// every variant: fleet publishes no captions, and RFC 8216 wants NONE on all of them or none.
+pub fn master(variants: &[Variant], audio: &[AudioMedia], iframes: &[IFrameVariant]) -> String {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for a in audio {
         let _ = write!(
@@ -192,6 +207,16 @@ pub fn master(variants: &[Variant], audio: &[AudioMedia]) -> String {
             let _ = write!(m, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
         let _ = write!(m, "\n{}\n", x.uri);
+    }
+    let mut iframes = iframes.to_vec();
+    iframes.sort_by_key(|x| std::cmp::Reverse(x.bandwidth));
+    for x in iframes {
+        let _ = writeln!(
+            m,
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",\
+             RESOLUTION={}x{},URI=\"{}\"",
+            x.bandwidth, x.average_bandwidth, x.codecs, x.resolution.0, x.resolution.1, x.uri
+        );
     }
     m
 }
@@ -275,7 +300,7 @@ mod tests {
             v("540/index.m3u8", 2_100_000),
             v("720/index.m3u8", 3_400_000),
         ];
-        let m = master(&vs, &[]);
+        let m = master(&vs, &[], &[]);
         assert!(m.starts_with("#EXTM3U\n"));
         let order: Vec<&str> = m.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
@@ -295,7 +320,15 @@ mod tests {
             language: Some("en".into()),
             default: true,
         }];
-        let m = master(&vs[..1], &audio);
+        let iframe = IFrameVariant {
+            uri: "t1/720/iframes.m3u8".into(),
+            bandwidth: 400_000,
+            average_bandwidth: 300_000,
+            codecs: avc1("High", 31),
+            resolution: (1280, 720),
+        };
+        let m = master(&vs[..1], &audio, &[iframe]);
+        assert!(m.ends_with("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=400000,AVERAGE-BANDWIDTH=300000,CODECS=\"avc1.64001f\",RESOLUTION=1280x720,URI=\"t1/720/iframes.m3u8\"\n"));
         assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"t1/audio_0/index.m3u8\"\n"));
         assert!(m.contains("CLOSED-CAPTIONS=NONE,AUDIO=\"audio\"\n"));
         assert_eq!(

@@ -194,7 +194,10 @@ pub async fn encode_and_upload(
         v.out_bucket.clone(),
         format!("{}/t{}", v.out_prefix, job.lease.token),
         out,
-        plan.folders(),
+        (
+            plan.folders(),
+            plan.renditions.iter().map(|r| r.name.clone()).collect(),
+        ),
         job.ctx.cfg.cache.clone(),
     );
     // The time before ffmpeg starts is fleet's overhead on top of the encode; the worker
@@ -309,13 +312,29 @@ pub async fn publish(
         .fold((0, 0), |(p, a), r| (p.max(r.0), a.max(r.1)));
     let grouped = matches!(plan.audio, AudioLayout::Group(_)) && !plan.renditions.is_empty();
     let mut variants = Vec::new();
+    let mut iframes = Vec::new();
     for (i, name) in plan.variant_names().iter().enumerate() {
+        let r = plan.renditions.get(i);
+        if let (Some(r), Some(sizes)) = (r, &encoded.renditions[i].iframes) {
+            let target = sizes.iter().map(|(_, d)| *d).fold(1.0, f64::max).ceil();
+            let (bandwidth, average_bandwidth) = playlist::bitrates(sizes, target);
+            iframes.push(playlist::IFrameVariant {
+                uri: format!("t{token}/{name}/iframes.m3u8"),
+                bandwidth,
+                average_bandwidth,
+                codecs: all_codecs[i]
+                    .split(',')
+                    .find(|c| c.starts_with("avc1"))
+                    .unwrap_or_default()
+                    .to_string(),
+                resolution: (r.width, r.height),
+            });
+        }
         let mut codecs = all_codecs[i].clone();
         if grouped {
             codecs.push(',');
             codecs.push_str(playlist::AAC_LC);
         }
-        let r = plan.renditions.get(i);
         variants.push(Variant {
             uri: format!("t{token}/{name}/index.m3u8"),
             bandwidth: rates[i].0 + audio_peak,
@@ -342,7 +361,7 @@ pub async fn publish(
     for (v, bw) in variants.iter_mut().zip(declared) {
         v.bandwidth = bw;
     }
-    let master = playlist::master(&variants, &audio);
+    let master = playlist::master(&variants, &audio, &iframes);
     // Publish only while the lease is certainly ours, and bound the write by the deadline: a
     // stale holder's master must never replace the winner's (and if it ever did, it would
     // point at its own complete set).

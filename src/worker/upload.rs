@@ -8,9 +8,10 @@
 
 use crate::blob;
 use crate::error::JobError;
+use crate::transcode::iframes::{self, Entry, SegmentKeyframes};
 use crate::transcode::playlist;
 use futures::{StreamExt, TryStreamExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +51,9 @@ pub struct Published {
     pub target: f64,
     /// The first segment, still on local disk, for the CODECS probe.
     pub first_segment: PathBuf,
+    /// For a video rendition: its I-frame playlist's entries as (bytes, seconds), published
+    /// as `iframes.m3u8` beside `index.m3u8`.
+    pub iframes: Option<Vec<(u64, f64)>>,
 }
 
 impl Published {
@@ -68,21 +72,26 @@ pub struct Uploader {
     remote: String,
     local: PathBuf,
     folders: Vec<String>,
+    /// The folders holding video, whose keyframes are read for the I-frame playlists.
+    video: HashSet<String>,
     cache: CacheControl,
     /// Uploaded segments, by folder: file name → size.
     uploaded: HashMap<String, HashMap<String, u64>>,
+    /// Keyframes of the video folders' segments, by folder and segment number.
+    keyframes: HashMap<String, BTreeMap<usize, (String, SegmentKeyframes)>>,
     /// Most segment files seen on local disk at once, across folders (for the benchmark).
     peak_local_segments: usize,
 }
 
 impl Uploader {
-    /// An uploader of `local/<folder>/…` to `s3://bucket/remote/<folder>/…`.
+    /// An uploader of `local/<folder>/…` to `s3://bucket/remote/<folder>/…`; `video` names
+    /// the folders that hold video.
     pub fn new(
         s3: aws_sdk_s3::Client,
         bucket: String,
         remote: String,
         local: PathBuf,
-        folders: Vec<String>,
+        (folders, video): (Vec<String>, Vec<String>),
         cache: CacheControl,
     ) -> Self {
         Self {
@@ -91,8 +100,10 @@ impl Uploader {
             remote,
             local,
             folders,
+            video: video.into_iter().collect(),
             cache,
             uploaded: HashMap::new(),
+            keyframes: HashMap::new(),
             peak_local_segments: 0,
         }
     }
@@ -135,7 +146,7 @@ impl Uploader {
             let segs = playlist::segments(&p);
             for (i, s) in segs.iter().enumerate() {
                 if done.is_none_or(|d| !d.contains_key(&s.uri)) {
-                    todo.push((f.clone(), s.uri.clone(), i == 0));
+                    todo.push((f.clone(), s.uri.clone(), i));
                 }
             }
             // Listed and not uploaded, plus the one ffmpeg is writing.
@@ -143,14 +154,21 @@ impl Uploader {
         }
         self.peak_local_segments = self.peak_local_segments.max(on_disk);
         let this = &*self;
-        let done: Vec<(String, String, u64)> = futures::stream::iter(todo)
-            .map(|(f, uri, first)| async move {
+        type Done = (String, String, u64, usize, Option<SegmentKeyframes>);
+        let done: Vec<Done> = futures::stream::iter(todo)
+            .map(|(f, uri, n)| async move {
                 let key = format!("{}/{f}/{uri}", this.remote);
                 let path = this.local.join(&f).join(&uri);
                 let len = tokio::fs::metadata(&path)
                     .await
                     .map_err(|e| JobError::local(format!("reading segment {uri}: {e}")))?
                     .len();
+                // Keyframe positions, for the I-frame playlist, before the file goes.
+                let kf = if this.video.contains(&f) {
+                    Some(iframes::of_segment(&path).await?)
+                } else {
+                    None
+                };
                 blob::upload_cached(
                     &this.s3,
                     &this.bucket,
@@ -161,16 +179,22 @@ impl Uploader {
                 )
                 .await
                 .map_err(JobError::output)?;
-                if !first {
+                if n > 0 {
                     // ffmpeg never reads a closed segment again.
                     let _ = tokio::fs::remove_file(&path).await;
                 }
-                Ok::<_, JobError>((f, uri, len))
+                Ok::<_, JobError>((f, uri, len, n, kf))
             })
             .buffer_unordered(PARALLEL_PUTS)
             .try_collect()
             .await?;
-        for (f, uri, len) in done {
+        for (f, uri, len, n, kf) in done {
+            if let Some(kf) = kf {
+                self.keyframes
+                    .entry(f.clone())
+                    .or_default()
+                    .insert(n, (uri.clone(), kf));
+            }
             self.uploaded.entry(f).or_default().insert(uri, len);
         }
         Ok(())
@@ -198,7 +222,7 @@ impl Uploader {
                         JobError::local(format!("segment {f}/{} was never uploaded", s.uri))
                     })
                 })
-                .collect::<Result<_, _>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
             let key = format!("{}/{f}/index.m3u8", self.remote);
             blob::put_cached(
                 &self.s3,
@@ -210,13 +234,56 @@ impl Uploader {
             )
             .await
             .map_err(JobError::output)?;
+            let iframes = match self.keyframes.get(&f) {
+                Some(kf) => Some(self.publish_iframes(&f, kf, &segments).await?),
+                None => None,
+            };
             out.push(Published {
                 target: playlist::target_duration(&p).unwrap_or(6.0),
                 first_segment: self.local.join(&f).join(&segs[0].uri),
                 folder: f,
                 segments,
+                iframes,
             });
         }
         Ok(out)
+    }
+
+    /// Writes a video folder's `iframes.m3u8`; returns its entries as (bytes, seconds).
+    async fn publish_iframes(
+        &self,
+        f: &str,
+        kf: &BTreeMap<usize, (String, SegmentKeyframes)>,
+        segments: &[(u64, f64)],
+    ) -> Result<Vec<(u64, f64)>, JobError> {
+        let entries: Vec<Entry> = kf
+            .values()
+            .flat_map(|(uri, s)| {
+                s.keyframes.iter().map(|k| Entry {
+                    uri: uri.clone(),
+                    keyframe: k.clone(),
+                })
+            })
+            .collect();
+        let (Some(first), Some((uri0, seg0))) = (entries.first(), kf.values().next()) else {
+            return Err(JobError::Transient {
+                message: format!("no keyframe found in rendition {f}"),
+                argv: None,
+            });
+        };
+        let end = first.keyframe.pts + segments.iter().map(|(_, d)| d).sum::<f64>();
+        let (text, sizes) = iframes::playlist(&entries, (uri0, seg0.header), end);
+        let key = format!("{}/{f}/iframes.m3u8", self.remote);
+        blob::put_cached(
+            &self.s3,
+            &self.bucket,
+            &key,
+            text.into_bytes(),
+            blob::content_type(&key),
+            Some(&self.cache.media),
+        )
+        .await
+        .map_err(JobError::output)?;
+        Ok(sizes)
     }
 }

@@ -573,9 +573,35 @@ mod controls {
             )
         };
         // The same stream, declared right: accepted (so only BANDWIDTH can make it fail).
-        std::fs::write(stream.join("master.m3u8"), master(rfc.ceil() as u64)).unwrap();
+        let write = |m: String| {
+            std::fs::write(stream.join("master.m3u8"), media::with_iframes(&stream, &m)).unwrap()
+        };
+        write(master(rfc.ceil() as u64));
         media::check_stream(&stream, 12.04, Some((1280, 720)), false);
-        std::fs::write(stream.join("master.m3u8"), master(single.ceil() as u64)).unwrap();
+        // An I-frame playlist whose ranges miss the keyframes (shifted by one TS packet).
+        let iframes = stream.join("240p/iframes.m3u8");
+        let good = std::fs::read_to_string(&iframes).unwrap();
+        let shifted: String = good
+            .lines()
+            .map(|l| match l.strip_prefix("#EXT-X-BYTERANGE:") {
+                Some(r) => {
+                    let (len, off) = r.split_once('@').unwrap();
+                    let off: u64 = off.parse().unwrap();
+                    format!("#EXT-X-BYTERANGE:{len}@{}\n", off + 188)
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&iframes, shifted).unwrap();
+        let err = std::panic::catch_unwind(|| {
+            media::check_stream(&stream, 12.04, Some((1280, 720)), false)
+        })
+        .expect_err("I-frame ranges that miss the keyframes");
+        assert!(
+            panic_text(err).contains("keyframe"),
+            "an I-frame playlist must be true"
+        );
+        write(master(single.ceil() as u64));
         let err = std::panic::catch_unwind(|| {
             media::check_stream(&stream, 12.04, Some((1280, 720)), false)
         })
@@ -641,7 +667,9 @@ mod controls {
                 (checks::mean_rate(&v.segs) + audio_mean).ceil() as u64
             )
         };
-        let write = |m: String| std::fs::write(stream.join("master.m3u8"), m).unwrap();
+        let write = |m: String| {
+            std::fs::write(stream.join("master.m3u8"), media::with_iframes(&stream, &m)).unwrap()
+        };
         write(master(peak(&v) + audio_peak));
         media::check_stream(&stream, 3.0, Some((640, 360)), false);
         // The video's peak alone: the audio is left out of BANDWIDTH.

@@ -1,11 +1,13 @@
 //! The claim path: Query a shard of the sparse `ready` index, read candidates consistently,
 //! compare-and-swap one of them. No Scan, no single hot key, losers move on.
 
+use super::attrs::{LEASE_EXPIRES, PK, READY_AT, REV, SHARD, STATE};
+use super::expr;
 use super::sdk::{self, n, s, Item, Write};
 use super::{ClaimStats, DynamoStore};
 use crate::domain::keys::shard_name;
 use crate::domain::video::{abandoned, claimed, decide, ClaimDecision};
-use crate::domain::VideoItem;
+use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
 use crate::store::schema::READY_INDEX;
 use crate::store::Lease;
@@ -15,11 +17,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 impl DynamoStore {
-    /// Tries the shards in order from a random one until a claim is won. One shard's error
-    /// (a throttled Query, a failed abandon, an ambiguous claim) does not stop the others:
-    /// it is logged and the next shard is tried; the error is returned only if no shard
-    /// could be read at all, so the slot backs off instead of spinning on a broken table.
-    pub(super) async fn claim_one(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
+    /// `VideoStore::claim`, which forwards here. Tries the shards in order from a random one
+    /// until a claim is won. One shard's error (a throttled Query, a failed abandon, an
+    /// ambiguous claim) does not stop the others: it is logged and the next shard is tried;
+    /// the error is returned only if no shard could be read at all, so the slot backs off
+    /// instead of spinning on a broken table.
+    pub(super) async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
         let shards = self.shards();
         let start = rand::random_range(0..shards);
         let (mut read, mut last_err) = (0, None);
@@ -70,16 +73,18 @@ impl DynamoStore {
         failed.map_or(Ok(None), Err)
     }
 
-    /// Whether any shard of the sparse index holds an open video: one item per shard at most.
-    pub(super) async fn any_open(&self) -> Result<bool, StoreError> {
+    /// `VideoStore::has_open_work`: whether any shard of the sparse index holds an open
+    /// video. One item per shard at most.
+    pub(super) async fn has_open_work(&self) -> Result<bool, StoreError> {
+        let key = format!("#{SHARD} = :shard");
         for i in 0..self.shards() {
             let out = self
                 .client
                 .query()
                 .table_name(self.table())
                 .index_name(READY_INDEX)
-                .key_condition_expression("#shard = :shard")
-                .expression_attribute_names("#shard", "shard")
+                .key_condition_expression(&key)
+                .set_expression_attribute_names(expr::names(&[&key]))
                 .expression_attribute_values(":shard", s(shard_name(i)))
                 .limit(1)
                 .send()
@@ -95,14 +100,14 @@ impl DynamoStore {
     /// Keys of up to `page` videos in `shard` whose `ready_at` has passed, oldest first.
     async fn candidates(&self, shard: &str) -> Result<Vec<Item>, StoreError> {
         ClaimStats::bump(&self.stats.queries);
+        let key = format!("#{SHARD} = :shard AND #{READY_AT} <= :now");
         let out = self
             .client
             .query()
             .table_name(self.table())
             .index_name(READY_INDEX)
-            .key_condition_expression("#shard = :shard AND #ready <= :now")
-            .expression_attribute_names("#shard", "shard")
-            .expression_attribute_names("#ready", "ready_at")
+            .key_condition_expression(&key)
+            .set_expression_attribute_names(expr::names(&[&key]))
             .expression_attribute_values(":shard", s(shard))
             .expression_attribute_values(":now", n(self.clock.now_ms()))
             .limit(self.cfg.page)
@@ -113,10 +118,7 @@ impl DynamoStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|mut i| {
-                i.remove("pk")
-                    .map(|pk| Item::from([("pk".to_string(), pk)]))
-            })
+            .filter_map(|mut i| i.remove(PK).map(|pk| Item::from([(PK.to_string(), pk)])))
             .collect())
     }
 
@@ -163,17 +165,16 @@ impl DynamoStore {
         let t = &self.cfg.timings;
         let next = claimed(item, holder, now, t);
         ClaimStats::bump(&self.stats.attempted);
+        let cond = format!("#{REV} = :rev AND (#{STATE} = :pending OR #{LEASE_EXPIRES} < :cutoff)");
         let res = self
             .client
             .put_item()
             .table_name(self.table())
             .set_item(Some(self.encode(&next)?))
-            .condition_expression("#rev = :rev AND (#state = :pending OR #lease < :cutoff)")
-            .expression_attribute_names("#rev", "rev")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#lease", "lease_expires")
+            .condition_expression(&cond)
+            .set_expression_attribute_names(expr::names(&[&cond]))
             .expression_attribute_values(":rev", n(item.rev))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(VideoState::Pending.as_str()))
             .expression_attribute_values(":cutoff", n(t.takeover_cutoff(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -211,7 +212,7 @@ impl DynamoStore {
                 // too) while the claim would still be valid.
                 let mut pause = std::time::Duration::from_millis(100);
                 while Instant::now() + pause < lease.deadline {
-                    match self.get_consistent(lease.id()).await {
+                    match self.get(lease.id()).await {
                         Ok(Some(cur)) if is_ours(&cur, &lease) => {
                             ClaimStats::bump(&self.stats.adopted);
                             ClaimStats::bump(&self.stats.won);
@@ -234,13 +235,14 @@ impl DynamoStore {
     /// Marks a video whose attempts are used up `failed`, conditioned on the version read.
     async fn abandon(&self, item: &VideoItem) -> Result<(), StoreError> {
         let next = abandoned(item, self.clock.now_ms());
+        let cond = format!("#{REV} = :rev");
         let res = self
             .client
             .put_item()
             .table_name(self.table())
             .set_item(Some(self.encode(&next)?))
-            .condition_expression("#rev = :rev")
-            .expression_attribute_names("#rev", "rev")
+            .condition_expression(&cond)
+            .set_expression_attribute_names(expr::names(&[&cond]))
             .expression_attribute_values(":rev", n(item.rev))
             .send()
             .await;
@@ -252,12 +254,12 @@ impl DynamoStore {
     }
 
     /// The current item, read consistently.
-    pub(crate) async fn get_consistent(&self, pk: &str) -> Result<Option<VideoItem>, StoreError> {
+    pub async fn get(&self, pk: &str) -> Result<Option<VideoItem>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(self.table())
-            .key("pk", s(pk))
+            .key(PK, s(pk))
             .consistent_read(true)
             .send()
             .await
@@ -267,7 +269,7 @@ impl DynamoStore {
 
     pub(super) fn decode(&self, item: Item) -> Result<VideoItem, StoreError> {
         let video = item
-            .get("pk")
+            .get(PK)
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default();

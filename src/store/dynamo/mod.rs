@@ -8,8 +8,17 @@
 //!   heartbeat whose response was lost succeeds again instead of reporting a false loss.
 //! - every rejected condition returns the old item (`ALL_OLD`), which tells a lost lease from
 //!   our own retried write.
+//!
+//! Layout: the trait's verbs are inherent methods of the same name, `claim` and
+//! `has_open_work` in `claim.rs`, `heartbeat`/`complete`/`fail`/`release` in `writes.rs`;
+//! operators' writes (`insert_new`, `requeue`, `forget`, `set_paused`) in `admin.rs`;
+//! attribute names in `attrs.rs`, and the one way to build an expression in `expr.rs`;
+//! SDK errors become `StoreError`s only in `sdk.rs`.
 
+mod admin;
+pub(crate) mod attrs;
 mod claim;
+mod expr;
 mod sdk;
 mod table;
 mod writes;
@@ -18,7 +27,7 @@ pub use table::{create_table, TableStatus};
 
 use crate::clock::SharedClock;
 use crate::domain::{LeaseTimings, RetryPolicy};
-use crate::domain::{Progress, VideoItem, VideoState};
+use crate::domain::{Progress, VideoState};
 use crate::error::StoreError;
 use crate::store::schema::{schema, CONTROL_PK};
 use crate::store::{Completion, Failure, Lease, Renewal, VideoStore};
@@ -136,117 +145,15 @@ impl DynamoStore {
     fn shards(&self) -> u32 {
         schema().ready_shards
     }
-
-    /// Writes a new video unless one with its key exists: never resets a video that is in
-    /// progress, done or failed. Returns whether it was added.
-    pub async fn insert_new(&self, item: &VideoItem) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(self.encode(item)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(matches!(
-            sdk::conditional(res, "PutItem", self.table())?,
-            sdk::Write::Applied(_)
-        ))
-    }
-
-    /// The current item, read consistently.
-    pub async fn get(&self, pk: &str) -> Result<Option<VideoItem>, StoreError> {
-        self.get_consistent(pk).await
-    }
-
-    /// Puts a failed (or, with `also_done`, a done) video back to `pending` with its attempts
-    /// reset. Conditional: a video in progress is never disturbed. Returns whether it was
-    /// requeued.
-    pub async fn requeue(&self, pk: &str, also_done: bool) -> Result<bool, StoreError> {
-        use crate::domain::keys::shard_of;
-        let cond = if also_done {
-            "attribute_exists(pk) AND (#state = :failed OR #state = :done)"
-        } else {
-            "attribute_exists(pk) AND #state = :failed"
-        };
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .key("pk", sdk::s(pk))
-            .update_expression(
-                "SET #state = :pending, #attempts = :zero, #rev = #rev + :one, #shard = :shard, \
-                 #ready_at = :now REMOVE #lease_expires, #progress, #finished_at",
-            )
-            .condition_expression(cond)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#attempts", "attempts")
-            .expression_attribute_names("#rev", "rev")
-            .expression_attribute_names("#shard", "shard")
-            .expression_attribute_names("#ready_at", "ready_at")
-            .expression_attribute_names("#lease_expires", "lease_expires")
-            .expression_attribute_names("#progress", "progress")
-            .expression_attribute_names("#finished_at", "finished_at")
-            .expression_attribute_values(":pending", sdk::s("pending"))
-            .expression_attribute_values(":failed", sdk::s("failed"))
-            .expression_attribute_values(":zero", sdk::n(0))
-            .expression_attribute_values(":one", sdk::n(1))
-            .expression_attribute_values(":shard", sdk::s(shard_of(pk, self.shards())))
-            .expression_attribute_values(":now", sdk::n(self.clock.now_ms()));
-        if also_done {
-            req = req.expression_attribute_values(":done", sdk::s("done"));
-        }
-        let res = req.send().await;
-        Ok(matches!(
-            sdk::conditional(res, "UpdateItem", self.table())?,
-            sdk::Write::Applied(_)
-        ))
-    }
-
-    /// Deletes a video's item if it is still at version `rev` and no worker holds it (`audit
-    /// --fix`, for a source that is gone). Returns whether it was deleted.
-    pub async fn forget(&self, pk: &str, rev: u64) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(self.table())
-            .key("pk", sdk::s(pk))
-            .condition_expression("#rev = :rev AND #state <> :in_progress")
-            .expression_attribute_names("#rev", "rev")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":rev", sdk::n(rev))
-            .expression_attribute_values(":in_progress", sdk::s("in_progress"))
-            .send()
-            .await;
-        Ok(matches!(
-            sdk::conditional(res, "DeleteItem", self.table())?,
-            sdk::Write::Applied(_)
-        ))
-    }
-
-    /// Sets or clears the fleet-wide pause flag.
-    pub async fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(self.table())
-            .item("pk", sdk::s(CONTROL_PK))
-            .item(
-                "paused",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(paused),
-            )
-            .item("updated_at", sdk::n(self.clock.now_ms()))
-            .send()
-            .await;
-        res.map(|_| ())
-            .map_err(|e| sdk::classify(e, "PutItem", self.table()))
-    }
 }
 
+/// Each verb's body is the inherent method of the same name: `claim` and `has_open_work` in
+/// `claim.rs`, the holder's writes in `writes.rs`. `DynamoStore::verb` names the inherent
+/// method (inherent methods take precedence over a trait's), so these calls do not recurse.
 #[async_trait]
 impl VideoStore for DynamoStore {
     async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
-        self.claim_one(holder).await
+        DynamoStore::claim(self, holder).await
     }
 
     async fn heartbeat(
@@ -254,23 +161,23 @@ impl VideoStore for DynamoStore {
         lease: &Lease,
         progress: Option<&Progress>,
     ) -> Result<Renewal, StoreError> {
-        self.extend(lease, progress).await
+        DynamoStore::heartbeat(self, lease, progress).await
     }
 
     async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
-        self.finish(lease, done).await
+        DynamoStore::complete(self, lease, done).await
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<VideoState, StoreError> {
-        self.record_failure(lease, failure).await
+        DynamoStore::fail(self, lease, failure).await
     }
 
     async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        self.give_back(lease, reason).await
+        DynamoStore::release(self, lease, reason).await
     }
 
     async fn has_open_work(&self) -> Result<bool, StoreError> {
-        self.any_open().await
+        DynamoStore::has_open_work(self).await
     }
 
     async fn is_paused(&self) -> Result<bool, StoreError> {
@@ -278,13 +185,13 @@ impl VideoStore for DynamoStore {
             .client
             .get_item()
             .table_name(self.table())
-            .key("pk", sdk::s(CONTROL_PK))
+            .key(attrs::PK, sdk::s(CONTROL_PK))
             .send()
             .await
             .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
         Ok(out
             .item()
-            .and_then(|i| i.get("paused"))
+            .and_then(|i| i.get(attrs::PAUSED))
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false))

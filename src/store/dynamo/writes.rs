@@ -1,6 +1,11 @@
 //! A holder's writes: heartbeat, complete, fail, release. Each is one UpdateItem conditioned on
 //! `holder` + `token` + `in_progress`, so a stale holder's write is always rejected.
 
+use super::attrs::{
+    ATTEMPTS, DURATION_S, ERROR, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER, LEASE_EXPIRES,
+    OUTPUT, PK, PROGRESS, READY_AT, REV, SHARD, STATE, TOKEN,
+};
+use super::expr;
 use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
 use crate::domain::video::AfterFailure;
@@ -13,10 +18,14 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// The fencing condition every holder write carries.
-const HELD: &str = "#holder = :holder AND #token = :token AND #state = :in_progress";
+fn held() -> String {
+    format!("#{HOLDER} = :holder AND #{TOKEN} = :token AND #{STATE} = :in_progress")
+}
 
+/// The bodies of `VideoStore`'s holder verbs, named like them (inherent methods take
+/// precedence over the trait's, which forward here).
 impl DynamoStore {
-    pub(super) async fn extend(
+    pub(super) async fn heartbeat(
         &self,
         lease: &Lease,
         progress: Option<&Progress>,
@@ -33,11 +42,13 @@ impl DynamoStore {
         let update = match progress {
             Some(p) => {
                 values.push((":progress", AttributeValue::M(to_map(p)?)));
-                "SET #lease_expires = :exp, #ready_at = :ready, #progress = :progress"
+                format!(
+                    "SET #{LEASE_EXPIRES} = :exp, #{READY_AT} = :ready, #{PROGRESS} = :progress"
+                )
             }
-            None => "SET #lease_expires = :exp, #ready_at = :ready",
+            None => format!("SET #{LEASE_EXPIRES} = :exp, #{READY_AT} = :ready"),
         };
-        match self.holder_write(lease, update, values).await? {
+        match self.holder_write(lease, &update, values).await? {
             Ok(()) => Ok(Renewal {
                 expires,
                 deadline: sent + t.local_validity(),
@@ -46,24 +57,29 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn finish(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
+    pub(super) async fn complete(
+        &self,
+        lease: &Lease,
+        done: &Completion,
+    ) -> Result<(), StoreError> {
         let mut values = vec![
-            (":done", s("done")),
+            (":done", s(VideoState::Done.as_str())),
             (":one", n(1)),
             (":output", s(&done.output)),
             (":now", n(self.clock.now_ms())),
             (":args", string_list(&done.ffmpeg_args)),
         ];
-        let mut update = String::from(
-            "SET #state = :done, #rev = #rev + :one, #output = :output, #finished_at = :now, \
-             #ffmpeg_args = :args",
+        let mut update = format!(
+            "SET #{STATE} = :done, #{REV} = #{REV} + :one, #{OUTPUT} = :output, \
+             #{FINISHED_AT} = :now, #{FFMPEG_ARGS} = :args"
         );
         if let Some(d) = done.duration_s {
-            update.push_str(", #duration_s = :dur");
+            update.push_str(&format!(", #{DURATION_S} = :dur"));
             values.push((":dur", n(d)));
         }
-        update
-            .push_str(" REMOVE #shard, #ready_at, #lease_expires, #progress, #error, #error_kind");
+        update.push_str(&format!(
+            " REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR}, #{ERROR_KIND}"
+        ));
         match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, "done");
@@ -75,7 +91,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn record_failure(
+    pub(super) async fn fail(
         &self,
         lease: &Lease,
         failure: &Failure,
@@ -91,23 +107,27 @@ impl DynamoStore {
             (":error", s(&failure.message)),
             (":kind", s(failure.kind.as_str())),
         ];
-        let mut update = String::from(
-            "SET #state = :next, #rev = #rev + :one, #error = :error, #error_kind = :kind",
+        let mut update = format!(
+            "SET #{STATE} = :next, #{REV} = #{REV} + :one, #{ERROR} = :error, \
+             #{ERROR_KIND} = :kind"
         );
         if let Some(args) = &failure.ffmpeg_args {
-            update.push_str(", #ffmpeg_args = :args");
+            update.push_str(&format!(", #{FFMPEG_ARGS} = :args"));
             values.push((":args", string_list(args)));
         }
         let state = match next {
             AfterFailure::RetryAt(at) => {
-                update.push_str(", #ready_at = :at REMOVE #lease_expires, #progress");
+                update.push_str(&format!(
+                    ", #{READY_AT} = :at REMOVE #{LEASE_EXPIRES}, #{PROGRESS}"
+                ));
                 values.push((":at", n(at)));
                 VideoState::Pending
             }
             AfterFailure::GiveUp => {
-                update.push_str(
-                    ", #finished_at = :now REMOVE #shard, #ready_at, #lease_expires, #progress",
-                );
+                update.push_str(&format!(
+                    ", #{FINISHED_AT} = :now \
+                     REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}"
+                ));
                 values.push((":now", n(now)));
                 VideoState::Failed
             }
@@ -123,18 +143,21 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn give_back(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+    pub(super) async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         let values = vec![
-            (":pending", s("pending")),
+            (":pending", s(VideoState::Pending.as_str())),
             (":one", n(1)),
             (":now", n(self.clock.now_ms())),
             (":reason", s(format!("released: {reason}"))),
         ];
         // The attempt is returned: being interrupted is not the video's fault. The reason is
         // kept so that `report` shows why a video went back (a full disk, a shutdown).
-        let update = "SET #state = :pending, #rev = #rev + :one, #attempts = #attempts - :one, \
-                      #ready_at = :now, #error = :reason REMOVE #lease_expires, #progress, #error_kind";
-        match self.holder_write(lease, update, values).await? {
+        let update = format!(
+            "SET #{STATE} = :pending, #{REV} = #{REV} + :one, #{ATTEMPTS} = #{ATTEMPTS} - :one, \
+             #{READY_AT} = :now, #{ERROR} = :reason \
+             REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR_KIND}"
+        );
+        match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, reason, "released");
                 Ok(())
@@ -154,17 +177,18 @@ impl DynamoStore {
         update: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Result<(), Option<VideoItem>>, StoreError> {
+        let held = held();
         let mut req = self
             .client
             .update_item()
             .table_name(self.table())
-            .key("pk", s(lease.id()))
+            .key(PK, s(lease.id()))
             .update_expression(update)
-            .condition_expression(HELD)
-            .set_expression_attribute_names(Some(placeholders(&[update, HELD])))
+            .condition_expression(&held)
+            .set_expression_attribute_names(expr::names(&[update, &held]))
             .expression_attribute_values(":holder", s(&lease.holder))
             .expression_attribute_values(":token", n(lease.token))
-            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":in_progress", s(VideoState::InProgress.as_str()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
@@ -174,22 +198,6 @@ impl DynamoStore {
             Write::Rejected(old) => Ok(Err(old.map(|o| self.decode(o)).transpose()?)),
         }
     }
-}
-
-/// `#name` placeholders for every `#name` an expression uses (DynamoDB rejects unused ones),
-/// so attribute names never clash with DynamoDB's reserved words.
-fn placeholders(exprs: &[&str]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for e in exprs {
-        for part in e.split('#').skip(1) {
-            let name: String = part
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            out.insert(format!("#{name}"), name);
-        }
-    }
-    out
 }
 
 fn same_holder(old: &VideoItem, lease: &Lease) -> bool {
@@ -216,18 +224,4 @@ fn to_map(p: &Progress) -> Result<HashMap<String, AttributeValue>, StoreError> {
         table: String::new(),
         source,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_cover_exactly_the_names_used() {
-        let p = placeholders(&["SET #a = :x, #b_c = #b_c + :one REMOVE #d", "#a = :y"]);
-        let mut keys: Vec<_> = p.keys().cloned().collect();
-        keys.sort();
-        assert_eq!(keys, ["#a", "#b_c", "#d"]);
-        assert_eq!(p["#b_c"], "b_c");
-    }
 }

@@ -480,3 +480,151 @@ pub fn check_frame_rate(uri: &str, path: &Path, declared: f64) -> Result<f64, St
         ))
     }
 }
+
+/// One `EXT-X-I-FRAME-STREAM-INF` of a master playlist.
+#[derive(Debug)]
+pub struct IFrameInf {
+    pub uri: String,
+    pub bandwidth: u64,
+    pub resolution: (u32, u32),
+    pub codecs: String,
+}
+
+/// The I-frame playlists a master declares.
+pub fn iframe_infs(master: &str) -> Vec<IFrameInf> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-I-FRAME-STREAM-INF:"))
+        .map(|attrs| {
+            let get = |k: &str| {
+                let at = attrs
+                    .find(&format!("{k}="))
+                    .unwrap_or_else(|| panic!("no {k} in {attrs}"));
+                let rest = &attrs[at + k.len() + 1..];
+                if let Some(q) = rest.strip_prefix('"') {
+                    q.split('"').next().unwrap().to_string()
+                } else {
+                    rest.split(',').next().unwrap().to_string()
+                }
+            };
+            let (w, h) = get("RESOLUTION")
+                .split_once('x')
+                .map(|(w, h)| (w.parse().unwrap(), h.parse().unwrap()))
+                .unwrap();
+            IFrameInf {
+                uri: get("URI"),
+                bandwidth: get("BANDWIDTH").parse().unwrap(),
+                resolution: (w, h),
+                codecs: get("CODECS"),
+            }
+        })
+        .collect()
+}
+
+/// An I-frame playlist is true: VOD, `EXT-X-I-FRAMES-ONLY`, a map; its entries last as long as
+/// the rendition (`rendition_seconds`, within half a second); its BANDWIDTH covers the RFC 8216
+/// peak of its entries; and the bytes it names (map + range) decode, for the first, a middle
+/// and the last entry, as a keyframe of the declared size.
+pub fn check_iframe_playlist(
+    dir: &Path,
+    inf: &IFrameInf,
+    rendition_seconds: f64,
+) -> Result<(), String> {
+    let path = dir.join(&inf.uri);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", inf.uri))?;
+    let base = path.parent().unwrap();
+    for tag in [
+        "#EXT-X-I-FRAMES-ONLY",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-ENDLIST",
+    ] {
+        if !text.contains(tag) {
+            return Err(format!("{}: no {tag}", inf.uri));
+        }
+    }
+    let range = |s: &str| -> (u64, u64) {
+        let (len, off) = s.trim_matches('"').split_once('@').unwrap();
+        (len.parse().unwrap(), off.parse().unwrap())
+    };
+    let map = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:"))
+        .ok_or_else(|| format!("{}: no EXT-X-MAP", inf.uri))?;
+    let map_uri = map
+        .split("URI=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap();
+    let map_range = range(map.split("BYTERANGE=").nth(1).unwrap());
+    let target: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| format!("{}: no target duration", inf.uri))?;
+    let (mut entries, mut dur, mut br) = (Vec::new(), None, None);
+    for l in text.lines() {
+        if let Some(d) = l.strip_prefix("#EXTINF:") {
+            dur = d.split(',').next().and_then(|d| d.parse::<f64>().ok());
+        } else if let Some(r) = l.strip_prefix("#EXT-X-BYTERANGE:") {
+            br = Some(range(r));
+        } else if !l.starts_with('#') && !l.is_empty() {
+            let (d, r) = (dur.take().unwrap(), br.take().unwrap());
+            entries.push((l.to_string(), d, r));
+        }
+    }
+    if entries.is_empty() {
+        return Err(format!("{}: no entries", inf.uri));
+    }
+    let total: f64 = entries.iter().map(|e| e.1).sum();
+    if (total - rendition_seconds).abs() > 0.5 {
+        return Err(format!(
+            "{}: I-frames cover {total:.2} s of {rendition_seconds:.2} s",
+            inf.uri
+        ));
+    }
+    let segs: Vec<Seg> = entries
+        .iter()
+        .map(|e| Seg {
+            bytes: e.2 .0,
+            seconds: e.1,
+        })
+        .collect();
+    let peak = rfc8216_peak(&segs, target);
+    if (inf.bandwidth as f64) < peak * 0.999 {
+        return Err(format!(
+            "{}: BANDWIDTH {} below the I-frames' peak {peak:.0}",
+            inf.uri, inf.bandwidth
+        ));
+    }
+    let read = |uri: &str, (len, off): (u64, u64)| -> Vec<u8> {
+        let all = std::fs::read(base.join(uri)).unwrap();
+        all[off as usize..(off + len) as usize].to_vec()
+    };
+    let header = read(map_uri, map_range);
+    for i in [0, entries.len() / 2, entries.len() - 1] {
+        let (uri, _, r) = &entries[i];
+        let mut bytes = header.clone();
+        bytes.extend(read(uri, *r));
+        let tmp = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+        std::fs::write(tmp.path(), &bytes).unwrap();
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["frame=key_frame,pict_type,width,height", "-of", "csv=p=0"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let want = format!("1,{},{},I", inf.resolution.0, inf.resolution.1);
+        if !first.starts_with(&want) {
+            return Err(format!(
+                "{}: entry {i} ({uri} {}@{}) decodes as {first:?}, not a {want} keyframe",
+                inf.uri, r.0, r.1
+            ));
+        }
+    }
+    Ok(())
+}

@@ -348,6 +348,27 @@ pub fn check_stream(
     assert!(master.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
     ok(checks::check_closed_captions(&master));
     ok(checks::check_audio_groups(&master));
+    // Apple 6.1: an I-frame playlist per video variant, for scrubbing, and a true one.
+    let iframes = checks::iframe_infs(&master);
+    let video_variants = vs.iter().filter(|v| v.resolution.is_some()).count();
+    assert_eq!(iframes.len(), video_variants, "I-frame playlists: {master}");
+    for inf in &iframes {
+        let rendition = inf.uri.replace("iframes.m3u8", "index.m3u8");
+        let m = ok(checks::read_media(&dir.join(&rendition)));
+        let seconds: f64 = m.segs.iter().map(|s| s.seconds).sum();
+        ok(checks::check_iframe_playlist(dir, inf, seconds));
+        let declared = vs
+            .iter()
+            .find(|v| v.uri == rendition)
+            .expect("a variant per I-frame playlist");
+        assert_eq!(Some(inf.resolution), declared.resolution, "{}", inf.uri);
+        assert!(
+            declared.codecs.starts_with(&inf.codecs),
+            "{}: CODECS {}",
+            inf.uri,
+            inf.codecs
+        );
+    }
     ok(checks::check_some_variant_at_most_4_1(
         &vs.iter().map(|v| v.codecs.as_str()).collect::<Vec<_>>(),
     ));
@@ -613,6 +634,55 @@ pub fn ffmpeg_children(pid: u32) -> Vec<u32> {
                 out.push(child);
             }
         }
+    }
+    out
+}
+
+/// Adds an I-frame playlist to every video variant of a hand-made test stream (written with
+/// fleet's own keyframe reader, then checked by `check_stream` like the worker's), returning
+/// the master with its `EXT-X-I-FRAME-STREAM-INF` lines.
+pub fn with_iframes(stream: &Path, master: &str) -> String {
+    use fleet::transcode::iframes;
+    let mut out = master.to_string();
+    for v in variants(master) {
+        let Some((w, h)) = v.resolution else { continue };
+        let pl = stream.join(&v.uri);
+        let m = super::checks::read_media(&pl).unwrap();
+        let mut entries = Vec::new();
+        let mut header = 0;
+        for (i, f) in m.files.iter().enumerate() {
+            let csv = Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+                .args(["packet=pts_time,pos,flags", "-of", "csv=p=0"])
+                .arg(f)
+                .output()
+                .unwrap();
+            let size = std::fs::metadata(f).unwrap().len();
+            let kf = iframes::parse(&String::from_utf8_lossy(&csv.stdout), size);
+            if i == 0 {
+                header = kf.header;
+            }
+            let uri = f.file_name().unwrap().to_string_lossy().to_string();
+            entries.extend(kf.keyframes.into_iter().map(|k| iframes::Entry {
+                uri: uri.clone(),
+                keyframe: k,
+            }));
+        }
+        let first = m.files[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let end = entries[0].keyframe.pts + m.segs.iter().map(|s| s.seconds).sum::<f64>();
+        let (text, sizes) = iframes::playlist(&entries, (&first, header), end);
+        std::fs::write(pl.with_file_name("iframes.m3u8"), text).unwrap();
+        let (bw, avg) = fleet::transcode::playlist::bitrates(&sizes, 2.0);
+        let video = v.codecs.split(',').next().unwrap();
+        out.push_str(&format!(
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={bw},AVERAGE-BANDWIDTH={avg},CODECS=\"{video}\",\
+             RESOLUTION={w}x{h},URI=\"{}\"\n",
+            v.uri.replace("index.m3u8", "iframes.m3u8")
+        ));
     }
     out
 }
