@@ -88,6 +88,8 @@ struct Book {
     /// Idle polls made while some video had been claimable for over a second.
     idle_polls_missing_work: AtomicU64,
     deaths: AtomicU64,
+    /// Videos are still arriving (trickle runs).
+    feeding: std::sync::atomic::AtomicBool,
     releases: AtomicU64,
     failures: AtomicU64,
 }
@@ -173,7 +175,10 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
                 if book.work_waiting() {
                     book.idle_polls_missing_work.fetch_add(1, Ordering::Relaxed);
                 }
-                if !plain.has_open_work().await.unwrap_or(true) {
+                let fed = !book.feeding.load(Ordering::Relaxed);
+                if book.finished.load(Ordering::Relaxed) >= total
+                    || (fed && !plain.has_open_work().await.unwrap_or(true))
+                {
                     return;
                 }
                 tokio::time::sleep(idle.mul_f64(rand::random_range(0.5..=1.0))).await;
@@ -244,29 +249,74 @@ fn pct(v: &[f64], p: f64) -> f64 {
     s[((s.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Adds `videos` fresh videos at `rate` per second, as a library trickling in would.
+async fn trickle(plain: DynamoStore, book: Arc<Book>, videos: usize, rate: f64) {
+    let shards = fleet::store::schema::schema().ready_shards;
+    let t = Instant::now();
+    for i in 0..videos {
+        let due = t + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let src = fleet::domain::keys::S3Uri {
+            bucket: "in".into(),
+            key: format!("trickle/video-{i:06}.mp4"),
+        };
+        let item = fleet::domain::video::seeded(
+            &src,
+            "out",
+            &format!("hls/{i}"),
+            1 << 20,
+            now_ms(),
+            shards,
+        );
+        book.became_claimable(&item.pk, Kind::Fresh, now_ms());
+        plain.insert_new(&item).await.expect("seed");
+    }
+    book.feeding.store(false, Ordering::Relaxed);
+}
+
 /// One simulated run; returns (requests per video, table units, index units per video).
-async fn simulate(cfg: &aws_config::SdkConfig, slots: usize, videos: usize) -> (f64, f64, f64) {
+/// With `rate`, the table starts empty and videos arrive at that rate (no backlog: waits are
+/// the engine's); without, all are seeded first (a backlog: waits are mostly the queue's).
+async fn simulate(
+    cfg: &aws_config::SdkConfig,
+    slots: usize,
+    videos: usize,
+    rate: Option<f64>,
+) -> (f64, f64, f64) {
     let t0 = Instant::now();
-    let table = seed::table(cfg, videos, "fleet").await;
+    let table = seed::table(cfg, if rate.is_some() { 0 } else { videos }, "fleet").await;
     let seeded = now_ms();
-    println!(
-        "\n### {slots} slots, {videos} videos (seeded in {:.1} s)\n",
-        t0.elapsed().as_secs_f64()
-    );
     let (counter, meter) = (OpCounter::default(), CapacityMeter::default());
     let book = Arc::new(Book::default());
     let plain = store(cfg, &table, None);
-    // Every seeded video is claimable from its seed time.
-    {
-        let mut c = book.claimable.lock().unwrap();
-        let items = fleet::admin::report::scan_all(plain.client(), &table)
-            .await
-            .unwrap()
-            .0;
-        for v in items {
-            c.insert(v.pk, (Kind::Fresh, seeded));
+    let feeder = match rate {
+        Some(r) => {
+            book.feeding.store(true, Ordering::Relaxed);
+            println!("\n### {slots} slots, {videos} videos arriving at {r:.0}/s\n");
+            Some(tokio::spawn(trickle(
+                plain.clone(),
+                book.clone(),
+                videos,
+                r,
+            )))
         }
-    }
+        None => {
+            println!(
+                "\n### {slots} slots, a backlog of {videos} videos (seeded in {:.1} s)\n",
+                t0.elapsed().as_secs_f64()
+            );
+            // Every seeded video is claimable from its seed time.
+            let items = fleet::admin::report::scan_all(plain.client(), &table)
+                .await
+                .unwrap()
+                .0;
+            book.claimable
+                .lock()
+                .unwrap()
+                .extend(items.into_iter().map(|v| (v.pk, (Kind::Fresh, seeded))));
+            None
+        }
+    };
     let t = Instant::now();
     let tasks: Vec<_> = (0..slots)
         .map(|i| {
@@ -276,6 +326,9 @@ async fn simulate(cfg: &aws_config::SdkConfig, slots: usize, videos: usize) -> (
         .collect();
     for task in tasks {
         task.await.unwrap();
+    }
+    if let Some(f) = feeder {
+        f.await.unwrap();
     }
     let wall = t.elapsed().as_secs_f64();
     let items = fleet::admin::report::scan_all(plain.client(), &table)
@@ -392,8 +445,10 @@ async fn run() {
         HEARTBEAT.as_secs_f64(),
         SKEW.as_secs_f64()
     );
-    let small = simulate(&cfg, slots, videos / 10).await;
-    let large = simulate(&cfg, slots, videos).await;
+    // No backlog: videos arrive at about half what the slots can take.
+    simulate(&cfg, slots, videos / 4, Some(40.0)).await;
+    let small = simulate(&cfg, slots, videos / 10, None).await;
+    let large = simulate(&cfg, slots, videos, None).await;
     println!(
         "\nper video, {} vs {} videos: {:.2} vs {:.2} requests, {:.2} vs {:.2} table units, \
          {:.2} vs {:.2} index units",

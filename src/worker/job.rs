@@ -280,3 +280,57 @@ async fn drain_watch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn throttled() -> StoreError {
+        StoreError::Throttled {
+            op: "UpdateItem",
+            table: "t".into(),
+            source: "slow down".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_final_write_is_retried_until_it_lands() {
+        let tries = AtomicU32::new(0);
+        let r = until_deadline(Instant::now() + Duration::from_secs(30), || async {
+            if tries.fetch_add(1, Ordering::Relaxed) < 4 {
+                Err(throttled())
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(tries.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn it_gives_up_at_the_deadline_and_never_retries_a_lost_lease() {
+        let started = Instant::now();
+        let r: Result<(), _> = until_deadline(started + Duration::from_secs(3), || async {
+            Err(throttled())
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Throttled { .. })));
+        assert!(started.elapsed() <= Duration::from_secs(3));
+        let tries = AtomicU32::new(0);
+        let r: Result<(), _> = until_deadline(started + Duration::from_secs(30), || async {
+            tries.fetch_add(1, Ordering::Relaxed);
+            Err(StoreError::LeaseLost {
+                video: "v".into(),
+                token: 1,
+                state: None,
+                holder: None,
+                now_token: None,
+            })
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::LeaseLost { .. })));
+        assert_eq!(tries.load(Ordering::Relaxed), 1);
+    }
+}

@@ -16,21 +16,59 @@ use rand::seq::SliceRandom;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+/// Sweeps of every shard a claim makes while it keeps losing races for claimable videos.
+const CONTENDED_SWEEPS: u32 = 3;
+
+/// What a pass over the shards (or one shard) found.
+#[derive(Debug)]
+enum Swept {
+    /// A claim won.
+    Won(Lease),
+    /// Claimable videos were there, and every race for them was lost.
+    Lost,
+    /// Nothing claimable.
+    Empty,
+}
+
 impl DynamoStore {
     /// `VideoStore::claim`, which forwards here. Tries the shards in order from a random one
     /// until a claim is won. One shard's error (a throttled Query, a failed abandon, an
     /// ambiguous claim) does not stop the others: it is logged and the next shard is tried;
     /// the error is returned only if no shard could be read at all, so the slot backs off
     /// instead of spinning on a broken table.
+    ///
+    /// A claimer that saw claimable videos but lost every race for them (hundreds of slots
+    /// finishing at once all read the oldest entries of the same shards) sweeps again, up to
+    /// [`CONTENDED_SWEEPS`] times, instead of reporting "nothing to do" and backing off while
+    /// work waits.
     pub(super) async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
+        for sweep in 1..=CONTENDED_SWEEPS {
+            match self.sweep(holder).await? {
+                Swept::Won(lease) => return Ok(Some(lease)),
+                Swept::Lost if sweep < CONTENDED_SWEEPS => {
+                    ClaimStats::bump(&self.stats.resweeps);
+                    let pause = rand::random_range(5..=50);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Swept::Lost | Swept::Empty => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// One pass over every shard, from a random one.
+    async fn sweep(&self, holder: &str) -> Result<Swept, StoreError> {
         let shards = self.shards();
         let start = rand::random_range(0..shards);
-        let (mut read, mut last_err) = (0, None);
+        let (mut read, mut lost, mut last_err) = (0, false, None);
         for i in 0..shards {
             let shard = shard_name((start + i) % shards);
             match self.claim_in(&shard, holder).await {
-                Ok(Some(lease)) => return Ok(Some(lease)),
-                Ok(None) => read += 1,
+                Ok(Swept::Won(lease)) => return Ok(Swept::Won(lease)),
+                Ok(outcome) => {
+                    read += 1;
+                    lost |= matches!(outcome, Swept::Lost);
+                }
                 Err(e) => {
                     warn!(%shard, error = %crate::error::chain(&e), "claim: shard skipped");
                     last_err = Some(e);
@@ -39,27 +77,28 @@ impl DynamoStore {
         }
         match last_err {
             Some(e) if read == 0 => Err(e),
-            _ => Ok(None),
+            _ if lost => Ok(Swept::Lost),
+            _ => Ok(Swept::Empty),
         }
     }
 
     /// One shard: its oldest claimable candidates, a random few read consistently, tried in
     /// random order. An item that cannot be decoded is skipped (`fleet-admin audit` reports
     /// it); an abandon that fails is left to the next claimer.
-    async fn claim_in(&self, shard: &str, holder: &str) -> Result<Option<Lease>, StoreError> {
+    async fn claim_in(&self, shard: &str, holder: &str) -> Result<Swept, StoreError> {
         let mut keys = self.candidates(shard).await?;
         if keys.is_empty() {
-            return Ok(None);
+            return Ok(Swept::Empty);
         }
         keys.shuffle(&mut rand::rng());
         keys.truncate(self.cfg.read.max(1));
-        let mut failed = None;
+        let (mut failed, mut lost) = (None, false);
         for item in self.read_consistently(keys).await? {
             let now = self.clock.now_ms();
             match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
                 ClaimDecision::Claim => match self.try_claim(&item, holder).await {
-                    Ok(Some(lease)) => return Ok(Some(lease)),
-                    Ok(None) => {}
+                    Ok(Some(lease)) => return Ok(Swept::Won(lease)),
+                    Ok(None) => lost = true,
                     Err(e) => failed = Some(e),
                 },
                 ClaimDecision::Exhausted => {
@@ -70,7 +109,11 @@ impl DynamoStore {
                 ClaimDecision::NotReady | ClaimDecision::Held | ClaimDecision::Closed => {}
             }
         }
-        failed.map_or(Ok(None), Err)
+        match failed {
+            Some(e) if !lost => Err(e),
+            _ if lost => Ok(Swept::Lost),
+            _ => Ok(Swept::Empty),
+        }
     }
 
     /// `VideoStore::has_open_work`: whether any shard of the sparse index holds an open

@@ -82,6 +82,8 @@ pub struct ClaimStats {
     pub adopted: AtomicU64,
     /// Videos given up because every lease of theirs lapsed.
     pub abandoned: AtomicU64,
+    /// Extra sweeps of the shards by claims that lost every race for claimable videos.
+    pub resweeps: AtomicU64,
 }
 
 impl ClaimStats {
@@ -90,7 +92,7 @@ impl ClaimStats {
     }
 
     /// A plain copy of the counters.
-    pub fn snapshot(&self) -> [(&'static str, u64); 6] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 7] {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("queries", g(&self.queries)),
@@ -99,6 +101,7 @@ impl ClaimStats {
             ("lost", g(&self.lost)),
             ("adopted", g(&self.adopted)),
             ("abandoned", g(&self.abandoned)),
+            ("resweeps", g(&self.resweeps)),
         ]
     }
 }
