@@ -93,7 +93,9 @@ impl DynamoStore {
         keys.shuffle(&mut rand::rng());
         keys.truncate(self.cfg.read.max(1));
         let (mut failed, mut lost) = (None, false);
-        for item in self.read_consistently(keys).await? {
+        let items = self.read_consistently(keys).await?;
+        let seen = !items.is_empty();
+        for item in items {
             let now = self.clock.now_ms();
             match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
                 ClaimDecision::Claim => match self.try_claim(&item, holder).await {
@@ -109,9 +111,12 @@ impl DynamoStore {
                 ClaimDecision::NotReady | ClaimDecision::Held | ClaimDecision::Closed => {}
             }
         }
+        // The index listed these as claimable a moment ago: finding none of them claimable now
+        // means other claimers got there first (or the index lags), a race lost like the
+        // others, not an empty shard.
         match failed {
-            Some(e) if !lost => Err(e),
-            _ if lost => Ok(Swept::Lost),
+            Some(e) if !lost && !seen => Err(e),
+            _ if lost || seen => Ok(Swept::Lost),
             _ => Ok(Swept::Empty),
         }
     }
