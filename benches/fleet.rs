@@ -178,7 +178,7 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
         let lease = match claimed {
             Ok(Some(l)) => l,
             Ok(None) | Err(_) => {
-                if matches!(claimed, Err(_)) {
+                if claimed.is_err() {
                     book.claim_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 book.idle_polls.fetch_add(1, Ordering::Relaxed);

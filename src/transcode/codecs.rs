@@ -5,7 +5,6 @@ use super::playlist::{avc1, AAC_LC};
 use crate::error::TranscodeError;
 use serde::Deserialize;
 use std::path::Path;
-use tokio::process::Command;
 
 #[derive(Deserialize)]
 struct Raw {
@@ -22,16 +21,11 @@ struct Stream {
 
 /// The RFC 6381 CODECS value of a produced segment.
 pub async fn of_segment(path: &Path) -> Result<String, TranscodeError> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_streams"])
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| TranscodeError::Local {
-            program: "ffprobe",
-            source,
-        })?;
+    let out = super::ffprobe(
+        &["-v", "error", "-print_format", "json", "-show_streams"],
+        path,
+    )
+    .await?;
     let raw: Raw = serde_json::from_slice(&out.stdout).map_err(|e| TranscodeError::Local {
         program: "ffprobe",
         source: std::io::Error::other(format!("unreadable output for {}: {e}", path.display())),

@@ -11,7 +11,6 @@
 use crate::error::TranscodeError;
 use std::fmt::Write;
 use std::path::Path;
-use tokio::process::Command;
 
 /// One keyframe of a segment.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,22 +34,20 @@ pub struct SegmentKeyframes {
 
 /// Reads the keyframes of a local MPEG-TS segment.
 pub async fn of_segment(path: &Path) -> Result<SegmentKeyframes, TranscodeError> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args([
+    let out = super::ffprobe(
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
             "-show_entries",
             "packet=pts_time,pos,flags",
             "-of",
             "csv=p=0",
-        ])
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| TranscodeError::Local {
-            program: "ffprobe",
-            source,
-        })?;
+        ],
+        path,
+    )
+    .await?;
     let size = tokio::fs::metadata(path)
         .await
         .map_err(|source| TranscodeError::Local {

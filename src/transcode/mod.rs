@@ -7,3 +7,24 @@ pub mod iframes;
 pub mod playlist;
 pub mod probe;
 pub mod run;
+
+use crate::error::TranscodeError;
+use std::path::Path;
+
+/// Runs ffprobe with `args` on `path`, killed if the job is dropped. ffprobe missing or the
+/// machine unable to start it is this machine's trouble, not the video's.
+pub(crate) async fn ffprobe(
+    args: &[&str],
+    path: &Path,
+) -> Result<std::process::Output, TranscodeError> {
+    tokio::process::Command::new("ffprobe")
+        .args(args)
+        .arg(path)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| TranscodeError::Local {
+            program: "ffprobe",
+            source,
+        })
+}

@@ -3,7 +3,6 @@
 use crate::error::TranscodeError;
 use serde::Deserialize;
 use std::path::Path;
-use tokio::process::Command;
 
 /// What fleet needs to know about a source.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -162,23 +161,18 @@ fn is_still(s: &RawStream) -> bool {
 /// Runs ffprobe on `path`. A file ffprobe cannot read, or one with neither video nor audio,
 /// is `InvalidInput`.
 pub async fn probe(path: &Path) -> Result<Probe, TranscodeError> {
-    let out = Command::new("ffprobe")
-        .args([
+    let out = super::ffprobe(
+        &[
             "-v",
             "error",
             "-print_format",
             "json",
             "-show_format",
             "-show_streams",
-        ])
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| TranscodeError::Local {
-            program: "ffprobe",
-            source,
-        })?;
+        ],
+        path,
+    )
+    .await?;
     if !out.status.success() {
         // ffprobe prefixes its message with our temp path, which means nothing to an operator.
         let err =
@@ -295,19 +289,23 @@ pub async fn cadence(
     index: u32,
     window_s: u32,
 ) -> Result<Option<f64>, TranscodeError> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams"])
-        .arg(index.to_string())
-        .args(["-read_intervals", &format!("%+{window_s}")])
-        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| TranscodeError::Local {
-            program: "ffprobe",
-            source,
-        })?;
+    let (index, window) = (index.to_string(), format!("%+{window_s}"));
+    let out = super::ffprobe(
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            &index,
+            "-read_intervals",
+            &window,
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ],
+        path,
+    )
+    .await?;
     let pts: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())

@@ -22,8 +22,8 @@ const CONTENDED_SWEEPS: u32 = 3;
 /// What a pass over the shards (or one shard) found.
 #[derive(Debug)]
 enum Swept {
-    /// A claim won.
-    Won(Lease),
+    /// A claim won (boxed: the other outcomes carry nothing).
+    Won(Box<Lease>),
     /// Claimable videos were there, and every race for them was lost.
     Lost,
     /// Nothing claimable.
@@ -44,7 +44,7 @@ impl DynamoStore {
     pub(super) async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
         for sweep in 1..=CONTENDED_SWEEPS {
             match self.sweep(holder).await? {
-                Swept::Won(lease) => return Ok(Some(lease)),
+                Swept::Won(lease) => return Ok(Some(*lease)),
                 Swept::Lost if sweep < CONTENDED_SWEEPS => {
                     ClaimStats::bump(&self.stats.resweeps);
                     let pause = rand::random_range(5..=50);
@@ -99,7 +99,7 @@ impl DynamoStore {
             let now = self.clock.now_ms();
             match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
                 ClaimDecision::Claim => match self.try_claim(&item, holder).await {
-                    Ok(Some(lease)) => return Ok(Swept::Won(lease)),
+                    Ok(Some(lease)) => return Ok(Swept::Won(Box::new(lease))),
                     Ok(None) => lost = true,
                     Err(e) => failed = Some(e),
                 },
