@@ -35,8 +35,6 @@ pub struct VideoStream {
     pub sar: (u32, u32),
     /// Rotation from the display matrix, degrees.
     pub rotation: i32,
-    /// Average frame rate as ffprobe states it (`30000/1001`), if sane.
-    pub frame_rate: Option<String>,
     /// Frames per second as a number (30 when unknown): the average.
     pub fps: f64,
     /// The container's nominal rate (`r_frame_rate`), if sane: above the average for a
@@ -272,7 +270,6 @@ fn video_stream(s: &RawStream) -> VideoStream {
             .unwrap_or((1, 1)),
         rotation,
         fps: fr.as_deref().and_then(rate).unwrap_or(30.0),
-        frame_rate: fr,
         nominal_fps: s.r_frame_rate.as_deref().and_then(rate),
         interlaced: matches!(s.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt")),
         hdr,

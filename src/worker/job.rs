@@ -2,8 +2,8 @@
 //! failure, a release, or, if the lease was lost, to nothing at all.
 //!
 //! [`run`] holds the lease (heartbeat, drain watch) around [`pipeline`], then records the one
-//! outcome. The pipeline is four named phases: [`fetch_source`], [`encode_and_upload`],
-//! [`verify`] and [`publish`] (see `phases.rs`).
+//! outcome. The pipeline is four named phases, each in `phases.rs`: fetch the source, encode
+//! and upload, verify, publish.
 
 use super::heartbeat::{Heartbeat, HeartbeatEnd};
 use super::phases::{self, Job};
@@ -17,8 +17,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-
-pub use phases::{encode_and_upload, fetch_source, publish, verify};
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,15 +129,15 @@ pub async fn run(
 async fn pipeline(job: &Job<'_>) -> Result<Completion, JobError> {
     let dir = phases::job_dir(&job.ctx.cfg)?;
     let started = job.started;
-    let source = fetch_source(job, dir.path()).await?;
+    let source = phases::fetch_source(job, dir.path()).await?;
     info!(
         ms = started.elapsed().as_millis() as u64,
         "source downloaded"
     );
-    let encoded = encode_and_upload(job, &source, dir.path()).await?;
+    let encoded = phases::encode_and_upload(job, &source, dir.path()).await?;
     info!(ms = started.elapsed().as_millis() as u64, "encoded");
-    verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
-    let done = publish(job, &source, &encoded).await?;
+    phases::verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
+    let done = phases::publish(job, &source, &encoded).await?;
     info!(ms = started.elapsed().as_millis() as u64, "published");
     Ok(done)
 }

@@ -147,15 +147,8 @@ async fn latency_and_connection_resets_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let files = clips(dir.path(), 4, 12.0);
     let st: Stage = stage_files("resets", dir, &files).await;
-    let upstream = |var: &str| -> std::net::SocketAddr {
-        let url = std::env::var(var).unwrap();
-        url.trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .unwrap()
-    };
-    let ddb = FaultProxy::start(upstream("AWS_ENDPOINT_URL_DYNAMODB")).await;
-    let s3 = FaultProxy::start(upstream("AWS_ENDPOINT_URL_S3")).await;
+    let ddb = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_DYNAMODB").await;
+    let s3 = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_S3").await;
     for p in [&ddb, &s3] {
         p.faults.latency_ms.store(2, Ordering::Relaxed);
         p.faults.reset_per_10k.store(30, Ordering::Relaxed);
@@ -223,13 +216,7 @@ async fn videos_no_worker_can_process_fail_with_their_reason_and_the_rest_go_on(
     };
     let secret_file = [("secret.mp4".to_string(), good)];
     media::upload_and_seed(&st.store, &st.s3, &secret_file, &denied_in, &st.output).await;
-    let upstream: std::net::SocketAddr = std::env::var("AWS_ENDPOINT_URL_S3")
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(upstream).await;
+    let proxy = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_S3").await;
     *proxy.faults.deny_bucket.lock().unwrap() = Some(denied.clone());
     let mut w = media::worker(
         &st.table,

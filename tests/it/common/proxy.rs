@@ -82,6 +82,17 @@ impl FaultProxy {
         Self { addr, faults, task }
     }
 
+    /// A proxy to the server an `AWS_ENDPOINT_URL_*` variable names (`http://host:port`).
+    pub async fn to_endpoint_in(var: &str) -> Self {
+        let url = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set"));
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|e| panic!("{var}={url}: {e}"));
+        Self::start(addr).await
+    }
+
     /// `http://<addr>`, for `AWS_ENDPOINT_URL_*`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
