@@ -1,11 +1,57 @@
+# The AMI is pinned: read from SSM once, kept in terraform_data until replaced on purpose
+# (terraform apply -replace=terraform_data.ami), so a new AL2023 release never rolls the
+# fleet by surprise. Its id is in the plan and in output.ami_id.
 data "aws_ssm_parameter" "al2023_arm64" {
-  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+  count = var.ami_id == "" ? 1 : 0
+  name  = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+}
+
+resource "terraform_data" "ami" {
+  input            = var.ami_id != "" ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023_arm64[0].value)
+  triggers_replace = [var.ami_id]
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+locals {
+  worker_log = "/var/log/fleet/worker.log"
+
+  # Rendered on its own so that tests can check its shape (output.cloudwatch_agent_config).
+  agent_config = templatefile("${path.module}/templates/cloudwatch-agent.json.tftpl", {
+    worker_log = local.worker_log
+    log_group  = local.log_group
+  })
+
+  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {
+    region             = local.region
+    artifact_bucket    = var.artifact_bucket
+    artifact_version   = var.artifact_version
+    worker_key         = local.worker_key
+    worker_sha256      = var.worker_sha256
+    ffmpeg_archive_key = var.ffmpeg_archive_key
+    ffmpeg_sha256      = var.ffmpeg_sha256
+    install_ffmpeg     = local.install_ffmpeg
+    agent_config       = local.agent_config
+    table              = aws_dynamodb_table.videos.name
+    concurrency        = var.slots_per_instance
+    drain_seconds      = var.drain_seconds
+    stop_timeout       = var.drain_seconds + 60
+    worker_log         = local.worker_log
+    asg_name           = local.asg_name
+    hook_name          = local.hook_name
+    namespace          = local.namespace
+    metrics_group      = local.metrics_group
+    emf_endpoint       = local.emf_endpoint
+  })
 }
 
 resource "aws_launch_template" "worker" {
-  name_prefix   = "${var.name}-worker-"
-  image_id      = var.ami_id != "" ? var.ami_id : data.aws_ssm_parameter.al2023_arm64.value
-  instance_type = var.instance_type
+  name_prefix            = "${var.name}-worker-"
+  image_id               = terraform_data.ami.output
+  instance_type          = var.instance_types[0]
+  vpc_security_group_ids = [aws_security_group.worker.id]
+  update_default_version = true
 
   iam_instance_profile {
     arn = aws_iam_instance_profile.worker.arn
@@ -28,79 +74,93 @@ resource "aws_launch_template" "worker" {
     }
   }
 
-  user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    region             = data.aws_region.current.name
-    artifact_bucket    = var.artifact_bucket
-    worker_binary_key  = var.worker_binary_key
-    ffmpeg_archive_key = var.ffmpeg_archive_key
-    install_ffmpeg     = var.ami_id == ""
-    table              = aws_dynamodb_table.videos.name
-    concurrency        = var.concurrency
-    drain_seconds      = var.drain_seconds
-    stop_timeout       = var.drain_seconds + 60
-    log_group          = local.log_group
-    asg_name           = "${var.name}-workers"
-    hook_name          = "${var.name}-drain"
-  }))
+  user_data = base64encode(local.user_data)
 
   tag_specifications {
     resource_type = "instance"
-    tags          = { Name = "${var.name}-worker" }
+    tags          = { Name = "${var.name}-worker", FleetVersion = var.artifact_version }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !local.install_ffmpeg || can(regex("^[0-9a-f]{64}$", var.ffmpeg_sha256))
+      error_message = "ffmpeg_sha256 is required when ami_id is empty (user data installs ffmpeg from artifact_bucket)."
+    }
   }
 }
 
 resource "aws_autoscaling_group" "workers" {
-  name                = "${var.name}-workers"
-  vpc_zone_identifier = var.subnet_ids
-  min_size            = var.min_size
-  max_size            = var.max_size
-  desired_capacity    = var.desired_capacity
-  capacity_rebalance  = var.use_spot
+  name                      = local.asg_name
+  vpc_zone_identifier       = var.subnet_ids
+  min_size                  = var.min_size
+  max_size                  = var.max_size
+  capacity_rebalance        = var.use_spot
+  health_check_type         = "EC2"
+  health_check_grace_period = var.health_check_grace_seconds
+  # desired_capacity belongs to the scaler (fleet-scaler): never set here. Created at
+  # min_size; later applies leave whatever the scaler chose.
+  wait_for_capacity_timeout = "0"
+  enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances"]
+  metrics_granularity       = "1Minute"
 
-  dynamic "launch_template" {
-    for_each = var.use_spot ? [] : [1]
-    content {
-      id      = aws_launch_template.worker.id
-      version = aws_launch_template.worker.latest_version
+  mixed_instances_policy {
+    instances_distribution {
+      on_demand_base_capacity                  = var.use_spot ? var.on_demand_base_capacity : 0
+      on_demand_percentage_above_base_capacity = var.use_spot ? 0 : 100
+      on_demand_allocation_strategy            = "prioritized"
+      spot_allocation_strategy                 = "price-capacity-optimized"
     }
-  }
-
-  dynamic "mixed_instances_policy" {
-    for_each = var.use_spot ? [1] : []
-    content {
-      instances_distribution {
-        on_demand_base_capacity                  = 0
-        on_demand_percentage_above_base_capacity = 0
-        spot_allocation_strategy                 = "price-capacity-optimized"
+    launch_template {
+      launch_template_specification {
+        launch_template_id = aws_launch_template.worker.id
+        version            = aws_launch_template.worker.latest_version
       }
-      launch_template {
-        launch_template_specification {
-          launch_template_id = aws_launch_template.worker.id
-          version            = aws_launch_template.worker.latest_version
-        }
-        dynamic "override" {
-          for_each = var.spot_instance_types
-          content {
-            instance_type = override.value
-          }
+      dynamic "override" {
+        for_each = var.instance_types
+        content {
+          instance_type = override.value
         }
       }
     }
   }
 
-  # Scale-in waits here while the instance's lifecycle watcher stops fleet-worker (SIGTERM,
-  # drain, release) and completes the action.
-  initial_lifecycle_hook {
-    name                 = "${var.name}-drain"
-    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
-    heartbeat_timeout    = var.drain_seconds + 120
-    default_result       = "CONTINUE"
+  tag {
+    key                 = "Name"
+    value               = "${var.name}-worker"
+    propagate_at_launch = true
+  }
+  tag {
+    key                 = "FleetVersion"
+    value               = var.artifact_version
+    propagate_at_launch = true
   }
 
+  # A new artifact_version changes the launch template (user data) and the tag: running
+  # instances are replaced, new ones launched first; busy (scale-in protected) ones too, each
+  # through the drain hook, so versions never mix for longer than a refresh.
   instance_refresh {
     strategy = "Rolling"
+    triggers = ["tag"]
     preferences {
-      min_healthy_percentage = 50
+      min_healthy_percentage       = 100
+      max_healthy_percentage       = 200
+      skip_matching                = true
+      scale_in_protected_instances = "Refresh"
     }
   }
+
+  lifecycle {
+    ignore_changes = [desired_capacity]
+  }
+}
+
+# Its own resource (not initial_lifecycle_hook), so a new drain_seconds updates the hook in
+# place instead of replacing the group. The worker watches target-lifecycle-state, drains,
+# records heartbeats and completes this action itself (FLEET_LIFECYCLE_HOOK).
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  name                   = local.hook_name
+  autoscaling_group_name = aws_autoscaling_group.workers.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = var.drain_seconds + 120
+  default_result         = "CONTINUE"
 }

@@ -1,58 +1,88 @@
 locals {
-  arn_prefix = "arn:${data.aws_partition.current.partition}"
-  # Least privilege: read the input prefix, write the output prefix, item-level actions on
-  # this table and its indexes, this log group, the two artifacts, this ASG's lifecycle.
-  worker_policy = {
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "ReadInput"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = ["${local.arn_prefix}:s3:::${var.input_bucket}/${local.input_prefix}*"]
-      },
-      {
-        Sid       = "ListInput"
-        Effect    = "Allow"
-        Action    = ["s3:ListBucket"]
-        Resource  = ["${local.arn_prefix}:s3:::${var.input_bucket}"]
-        Condition = { StringLike = { "s3:prefix" = ["${local.input_prefix}*"] } }
-      },
-      {
-        Sid      = "WriteOutput"
-        Effect   = "Allow"
-        Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
-        Resource = ["${local.arn_prefix}:s3:::${var.output_bucket}/${local.output_prefix}*"]
-      },
-      {
-        Sid      = "Artifacts"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${var.worker_binary_key}", "${local.arn_prefix}:s3:::${var.artifact_bucket}/${var.ffmpeg_archive_key}"]
-      },
-      {
-        Sid    = "Table"
-        Effect = "Allow"
-        Action = [
-          "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-          "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DescribeTable",
-        ]
-        Resource = [aws_dynamodb_table.videos.arn, "${aws_dynamodb_table.videos.arn}/index/*"]
-      },
-      {
-        Sid      = "Logs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-        Resource = ["${aws_cloudwatch_log_group.worker.arn}:*"]
-      },
-      {
-        Sid      = "Lifecycle"
-        Effect   = "Allow"
-        Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
-        Resource = ["${local.arn_prefix}:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.name}-workers"]
-      },
-    ]
-  }
+  input_bucket_arn  = "${local.arn_prefix}:s3:::${var.input_bucket}"
+  output_bucket_arn = "${local.arn_prefix}:s3:::${var.output_bucket}"
+  input_objects     = "${local.input_bucket_arn}/${local.input_prefix}*"
+  output_objects    = "${local.output_bucket_arn}/${local.output_prefix}*"
+  table_arns        = [aws_dynamodb_table.videos.arn, "${aws_dynamodb_table.videos.arn}/index/*"]
+
+  # Least privilege: read the input prefix, write (and prune earlier attempts in) the output
+  # prefix, item-level actions on this table, its two log groups, its own artifact, and the
+  # lifecycle of its own group. Every statement is asserted exactly in tests/plan.tftest.hcl.
+  worker_statements = concat([
+    {
+      Sid      = "ReadInput"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:DeleteObject"]
+      Resource = [local.input_objects]
+    },
+    {
+      # Without ListBucket S3 answers 403 for a missing key; with it, 404: a deleted source
+      # is then "the video's fault", not a permission problem. Unconditioned on purpose: S3
+      # checks ListBucket in the GetObject/HeadObject request's context, which carries no
+      # s3:prefix, so a prefix-conditioned grant would never apply and the 403 would stay.
+      # It discloses key names in the input bucket, never contents.
+      Sid      = "ListInput"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = [local.input_bucket_arn]
+    },
+    {
+      # DeleteObject: the renditions of earlier attempts (t<N>/) are removed after a win.
+      Sid      = "WriteOutput"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+      Resource = [local.output_objects]
+    },
+    {
+      Sid       = "ListOutput"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.output_bucket_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
+    },
+    {
+      Sid    = "Artifacts"
+      Effect = "Allow"
+      Action = ["s3:GetObject"]
+      Resource = concat(
+        ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${local.worker_key}"],
+        local.install_ffmpeg ? ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${var.ffmpeg_archive_key}"] : [],
+      )
+    },
+    {
+      Sid    = "Table"
+      Effect = "Allow"
+      Action = [
+        "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem",
+        "dynamodb:Query",
+      ]
+      Resource = local.table_arns
+    },
+    {
+      Sid      = "Logs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+      Resource = ["${aws_cloudwatch_log_group.worker.arn}:*", "${aws_cloudwatch_log_group.metrics.arn}:*"]
+    },
+    {
+      # The worker drains on the termination hook and completes it, holds scale-in protection
+      # while it has leases, and reports itself unhealthy when it gives up. All four actions
+      # take the group as their resource (Service Authorization Reference: autoScalingGroup*).
+      Sid    = "OwnInstanceLifecycle"
+      Effect = "Allow"
+      Action = [
+        "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat",
+        "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection",
+      ]
+      Resource = [aws_autoscaling_group.workers.arn]
+    },
+    ], length(var.kms_key_arns) == 0 ? [] : [{
+      Sid       = "KmsThroughS3"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = var.kms_key_arns
+      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+  }])
 }
 
 resource "aws_iam_role" "worker" {
@@ -70,7 +100,7 @@ resource "aws_iam_role" "worker" {
 resource "aws_iam_role_policy" "worker" {
   name   = "${var.name}-worker"
   role   = aws_iam_role.worker.id
-  policy = jsonencode(local.worker_policy)
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.worker_statements })
 }
 
 # Access through SSM Session Manager instead of SSH.

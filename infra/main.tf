@@ -4,7 +4,25 @@ locals {
 
   input_prefix  = var.input_prefix
   output_prefix = var.output_prefix
-  log_group     = "/${var.name}/worker"
+
+  # Names that more than one file (and the instances) must agree on.
+  asg_name        = "${var.name}-workers"
+  hook_name       = "${var.name}-drain"
+  scaler_name     = "${var.name}-scaler"
+  log_group       = "/${var.name}/worker"
+  metrics_group   = "/${var.name}/metrics"
+  namespace       = var.name
+  emf_endpoint    = "udp://127.0.0.1:25888"
+  account_id      = data.aws_caller_identity.current.account_id
+  region          = data.aws_region.current.name
+  arn_prefix      = "arn:${data.aws_partition.current.partition}"
+  asg_arn_pattern = "${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
+
+  # Versioned artifacts: a new build is a new folder, never an overwritten key.
+  artifact_folder = "${var.artifact_prefix}${var.artifact_version}/"
+  worker_key      = "${local.artifact_folder}fleet-worker"
+  scaler_key      = "${local.artifact_folder}fleet-scaler.zip"
+  install_ffmpeg  = var.ami_id == ""
 }
 
 data "aws_partition" "current" {}
@@ -38,9 +56,4 @@ resource "aws_dynamodb_table" "videos" {
   point_in_time_recovery {
     enabled = true
   }
-}
-
-resource "aws_cloudwatch_log_group" "worker" {
-  name              = local.log_group
-  retention_in_days = var.log_retention_days
 }

@@ -14,6 +14,56 @@ output "asg_name" {
   value = aws_autoscaling_group.workers.name
 }
 
+output "lifecycle_hook_name" {
+  value = aws_autoscaling_lifecycle_hook.drain.name
+}
+
+output "ami_id" {
+  description = "The AMI the workers run (pinned; see variable ami_id)."
+  value       = terraform_data.ami.output
+}
+
+output "artifact_keys" {
+  description = "Where the instances and the scaler read this version's artifacts."
+  value = {
+    worker = "s3://${var.artifact_bucket}/${local.worker_key}"
+    scaler = "s3://${var.artifact_bucket}/${local.scaler_key}"
+    ffmpeg = local.install_ffmpeg ? "s3://${var.artifact_bucket}/${var.ffmpeg_archive_key}" : null
+  }
+}
+
+output "scaler_function_name" {
+  value = aws_lambda_function.scaler.function_name
+}
+
+output "operator_policy_arn" {
+  description = "Attach to whoever runs fleet-admin."
+  value       = aws_iam_policy.operator.arn
+}
+
+output "log_group" {
+  value = aws_cloudwatch_log_group.worker.name
+}
+
+output "dashboard_url" {
+  value = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.fleet.dashboard_name}"
+}
+
+output "cloudwatch_agent_config" {
+  description = "The CloudWatch agent configuration the instances run (also inside user data)."
+  value       = jsondecode(local.agent_config)
+}
+
+output "playback_url_template" {
+  description = "With enable_cloudfront: a video at s3://<input>/<input_prefix>KEY.mp4 plays at this URL with {key} = KEY."
+  value       = var.enable_cloudfront ? "https://${aws_cloudfront_distribution.streams[0].domain_name}/{key}/master.m3u8" : null
+}
+
+output "output_bucket_policy_json" {
+  description = "With enable_cloudfront on a bucket fleet does not manage: the statement to merge into the output bucket's policy."
+  value       = local.output_bucket_policy == "" ? null : local.output_bucket_policy
+}
+
 output "seed_command" {
   value = "fleet-admin --table ${aws_dynamodb_table.videos.name} seed 's3://${var.input_bucket}/${var.input_prefix}' 's3://${var.output_bucket}/${var.output_prefix}'"
 }

@@ -1,5 +1,7 @@
+# Naming and the table.
+
 variable "name" {
-  description = "Prefix of every resource name."
+  description = "Prefix of every resource name; also the CloudWatch metric namespace of the fleet."
   type        = string
   default     = "fleet"
   validation {
@@ -19,10 +21,12 @@ variable "table_name" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the table from deletion."
+  description = "Protect the table from deletion (terraform destroy fails on it until this is false and applied)."
   type        = bool
   default     = true
 }
+
+# Buckets.
 
 variable "input_bucket" {
   description = "Bucket holding the source videos."
@@ -47,58 +51,123 @@ variable "output_prefix" {
 }
 
 variable "create_buckets" {
-  description = "Create the input and output buckets (false: they exist already). Either way public access is blocked, encryption is on and incomplete multipart uploads are aborted."
+  description = "Create the input and output buckets, with public access blocked, encryption on and incomplete multipart uploads aborted. false: they exist and fleet leaves their settings alone (see manage_existing_buckets)."
   type        = bool
   default     = false
 }
 
-variable "artifact_bucket" {
-  description = "Bucket the user data downloads fleet-worker (and ffmpeg) from."
-  type        = string
+variable "manage_existing_buckets" {
+  description = "Opt-in, with create_buckets = false: let Terraform take over the public access block, default encryption, lifecycle rules (and, with CloudFront, the bucket policy and CORS) of the existing buckets. This REPLACES their current settings, and destroy removes them."
+  type        = bool
+  default     = false
 }
 
-variable "worker_binary_key" {
-  description = "Key of the aarch64 fleet-worker binary in artifact_bucket (scripts/build-arm64 builds it)."
-  type        = string
-  default     = "fleet/fleet-worker-aarch64"
-}
-
-variable "ffmpeg_archive_key" {
-  description = "Key in artifact_bucket of a static arm64 ffmpeg build (.tar.xz with ffmpeg and ffprobe): AL2023 has no ffmpeg package. Ignored when ami_id is set."
-  type        = string
-  default     = "fleet/ffmpeg-release-arm64-static.tar.xz"
-}
-
-variable "ami_id" {
-  description = "A prebuilt arm64 AMI with ffmpeg installed; empty: the latest Amazon Linux 2023 arm64 from SSM, with ffmpeg from artifact_bucket."
-  type        = string
-  default     = ""
-}
-
-variable "instance_type" {
-  description = "Graviton instance type."
-  type        = string
-  default     = "c6g.xlarge"
+variable "kms_key_arns" {
+  description = "KMS keys of SSE-KMS encrypted input or output buckets: workers may decrypt with them (and generate data keys for uploads), only through S3."
+  type        = list(string)
+  default     = []
   validation {
-    condition     = can(regex("^(c|m|r|t|x|i|im|is)[0-9]+g[a-z]*\\.[0-9a-z]+$", var.instance_type))
-    error_message = "instance_type must be an arm64 (Graviton, e.g. c6g.xlarge, c7g.2xlarge) type: fleet-worker is built for aarch64."
+    condition     = alltrue([for k in var.kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", k))])
+    error_message = "kms_key_arns must be key ARNs (arn:aws:kms:<region>:<account>:key/<id>)."
   }
 }
 
-variable "spot_instance_types" {
-  description = "Types of the mixed instances policy when use_spot is true."
+# Artifacts: everything an instance runs, under one version folder.
+
+variable "artifact_bucket" {
+  description = "Bucket holding the artifacts: s3://<artifact_bucket>/<artifact_prefix><artifact_version>/{fleet-worker,fleet-scaler.zip}."
+  type        = string
+}
+
+variable "artifact_prefix" {
+  description = "Prefix of the version folders in artifact_bucket."
+  type        = string
+  default     = "fleet/"
+}
+
+variable "artifact_version" {
+  description = "Version folder of fleet-worker and fleet-scaler.zip (e.g. the git commit). Changing it starts an instance refresh."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,64}$", var.artifact_version))
+    error_message = "artifact_version must be 1-64 characters of letters, digits, '.', '_' and '-'."
+  }
+}
+
+variable "worker_sha256" {
+  description = "sha256 (hex) of <version>/fleet-worker; user data refuses a binary that does not match (sha256sum fleet-worker)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.worker_sha256))
+    error_message = "worker_sha256 must be 64 lowercase hex digits (sha256sum output)."
+  }
+}
+
+variable "scaler_zip_sha256" {
+  description = "base64 of the sha256 of <version>/fleet-scaler.zip, as Lambda reports it: openssl dgst -sha256 -binary fleet-scaler.zip | base64."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{43}=$", var.scaler_zip_sha256))
+    error_message = "scaler_zip_sha256 must be a base64-encoded sha256 (44 characters ending in '=')."
+  }
+}
+
+variable "ffmpeg_archive_key" {
+  description = "Key in artifact_bucket of a static arm64 ffmpeg build (.tar.xz with ffmpeg and ffprobe): AL2023 has no ffmpeg package. Put the ffmpeg version in the key. Ignored when ami_id is set."
+  type        = string
+  default     = "fleet/ffmpeg/ffmpeg-release-arm64-static.tar.xz"
+}
+
+variable "ffmpeg_sha256" {
+  description = "sha256 (hex) of the ffmpeg archive; required unless ami_id is set."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.ffmpeg_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.ffmpeg_sha256))
+    error_message = "ffmpeg_sha256 must be 64 lowercase hex digits (sha256sum output)."
+  }
+}
+
+variable "ami_id" {
+  description = "A prebuilt arm64 AMI with ffmpeg installed. Empty: Amazon Linux 2023 arm64 as the SSM parameter names it on the first apply, then pinned (terraform_data.ami) until you run apply -replace=terraform_data.ami."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.ami_id == "" || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be empty or an AMI id (ami-…)."
+  }
+}
+
+# Capacity.
+
+variable "instance_types" {
+  description = "Graviton (arm64) instance types the group may launch, all with the same vCPU count (slots_per_instance assumes it). The first is the launch template's."
   type        = list(string)
-  default     = ["c6g.xlarge", "c7g.xlarge", "c6gd.xlarge"]
+  default     = ["c6g.xlarge", "c7g.xlarge", "c6gd.xlarge", "c7gd.xlarge", "c6gn.xlarge", "m6g.xlarge", "m7g.xlarge", "c8g.xlarge"]
+  validation {
+    condition     = length(var.instance_types) > 0 && alltrue([for t in var.instance_types : can(regex("^(a1|(c|m|r|t|x|i|im|is)[0-9]+g[a-z]*)\\.[0-9a-z]+$", t))])
+    error_message = "instance_types must be arm64 (Graviton, e.g. c6g.xlarge, c7g.2xlarge) types: fleet-worker is built for aarch64."
+  }
 }
 
 variable "use_spot" {
-  description = "Run on spot capacity (with capacity rebalancing)."
+  description = "Run above on_demand_base_capacity on spot capacity (price-capacity-optimized, capacity rebalancing)."
   type        = bool
   default     = false
 }
 
+variable "on_demand_base_capacity" {
+  description = "With use_spot: how many instances are always on-demand."
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.on_demand_base_capacity >= 0
+    error_message = "on_demand_base_capacity cannot be negative."
+  }
+}
+
 variable "subnet_ids" {
-  description = "Subnets of the autoscaling group (private subnets with a NAT or VPC endpoints)."
+  description = "Subnets of the autoscaling group (private subnets with a NAT or VPC endpoints), all in one VPC."
   type        = list(string)
   validation {
     condition     = length(var.subnet_ids) > 0
@@ -107,21 +176,38 @@ variable "subnet_ids" {
 }
 
 variable "min_size" {
-  type    = number
-  default = 0
+  description = "Instances kept even with nothing to do (0: the fleet scales to zero)."
+  type        = number
+  default     = 0
 }
 
 variable "max_size" {
-  type    = number
-  default = 10
+  description = "Most instances the scaler asks for."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.max_size >= 1
+    error_message = "max_size must be at least 1."
+  }
 }
 
-variable "desired_capacity" {
-  type    = number
-  default = 2
+variable "slots_per_instance" {
+  description = "fleet-worker slots per instance (FLEET_CONCURRENCY), and the backlog per instance the scaler aims at."
+  type        = number
+  default     = 2
   validation {
-    condition     = var.desired_capacity >= 0
-    error_message = "desired_capacity cannot be negative."
+    condition     = var.slots_per_instance >= 1 && floor(var.slots_per_instance) == var.slots_per_instance
+    error_message = "slots_per_instance must be a whole number of at least 1."
+  }
+}
+
+variable "scale_in_idle_minutes" {
+  description = "Minutes the backlog must stay empty before the scaler takes the group to zero."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.scale_in_idle_minutes >= 1
+    error_message = "scale_in_idle_minutes must be at least 1."
   }
 }
 
@@ -135,14 +221,8 @@ variable "root_volume_gb" {
   }
 }
 
-variable "concurrency" {
-  description = "fleet-worker slots per instance (0: its default, one per two vCPUs and at least two)."
-  type        = number
-  default     = 0
-}
-
 variable "drain_seconds" {
-  description = "How long a stopping worker lets nearly finished videos finish."
+  description = "How long a stopping worker lets nearly finished videos finish; the termination hook waits that long plus two minutes."
   type        = number
   default     = 90
   validation {
@@ -151,7 +231,72 @@ variable "drain_seconds" {
   }
 }
 
+variable "health_check_grace_seconds" {
+  description = "Grace period of the group's EC2 health checks. Boot failures mark the instance unhealthy regardless of it."
+  type        = number
+  default     = 300
+}
+
+# Network.
+
+variable "vpc_endpoint_route_table_ids" {
+  description = "Route tables of the subnets: when given, S3 and DynamoDB gateway endpoints are created on them, so video bytes skip the NAT (about $45 per TB)."
+  type        = list(string)
+  default     = []
+}
+
+# Playback.
+
+variable "enable_cloudfront" {
+  description = "Serve output_prefix through CloudFront (origin access control, CORS for browsers). Needs the output bucket's policy: managed when create_buckets or manage_existing_buckets, otherwise merge output.output_bucket_policy_json yourself."
+  type        = bool
+  default     = false
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins allowed to play the streams in a browser (CloudFront response headers)."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class (PriceClass_100: North America and Europe edges)."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+# Monitoring.
+
 variable "log_retention_days" {
-  type    = number
-  default = 30
+  description = "Retention of the worker, metrics and scaler log groups."
+  type        = number
+  default     = 30
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (empty: alarms only show in the console)."
+  type        = string
+  default     = ""
+}
+
+variable "failed_videos_alarm_threshold" {
+  description = "Alarm when more videos than this fail within 5 minutes."
+  type        = number
+  default     = 0
+}
+
+variable "oldest_claimable_alarm_seconds" {
+  description = "Alarm when the oldest claimable video has waited longer than this."
+  type        = number
+  default     = 3600
+}
+
+variable "no_progress_alarm_minutes" {
+  description = "Alarm when the backlog is not empty and no video finished for this long (a multiple of 5)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.no_progress_alarm_minutes >= 10 && var.no_progress_alarm_minutes % 5 == 0
+    error_message = "no_progress_alarm_minutes must be a multiple of 5, at least 10."
+  }
 }

@@ -141,6 +141,9 @@ pub async fn scan_all(client: &Client, table: &str) -> Result<(Vec<VideoItem>, b
                 .unwrap_or(false);
             continue;
         }
+        if pk.starts_with('#') {
+            continue; // another non-video item (the scaler's)
+        }
         items.push(
             serde_dynamo::from_item(item).map_err(|source| StoreError::Malformed {
                 video: pk,

@@ -3,6 +3,8 @@
 //! so that the same binary talks to AWS, to docker-compose's MinIO/DynamoDB Local, or to the
 //! local stack without a flag of its own.
 
+pub mod asg;
+pub mod imds;
 pub mod ops;
 
 use aws_config::{BehaviorVersion, SdkConfig};

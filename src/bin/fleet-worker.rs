@@ -2,15 +2,20 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use fleet::aws::asg::Asg;
+use fleet::aws::imds::Imds;
 use fleet::domain::ladder::Ladder;
 use fleet::domain::LeaseTimings;
 use fleet::store::dynamo::{DynamoStore, StoreConfig};
+use fleet::telemetry::emf::Metrics;
 use fleet::telemetry::LogFormat;
-use fleet::worker::{self, upload::CacheControl, Shutdown, WorkerConfig};
+use fleet::worker::instance::Member;
+use fleet::worker::{self, upload::CacheControl, Reporting, Shutdown, WorkerConfig, WorkerError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Claims videos from the fleet table and turns them into HLS streams.
 #[derive(Debug, Parser)]
@@ -80,6 +85,18 @@ struct Args {
     /// Log format.
     #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
+    /// The autoscaling group this instance belongs to. Set, the worker reads the instance
+    /// metadata: it drains on a spot interruption or the group's termination, stops claiming
+    /// on a rebalance recommendation, stays protected from scale-in while busy, and asks the
+    /// group to replace the instance when it gives up.
+    #[arg(long, env = "FLEET_ASG_NAME")]
+    asg_name: Option<String>,
+    /// The group's termination lifecycle hook, completed once the worker has drained.
+    #[arg(long, env = "FLEET_LIFECYCLE_HOOK", requires = "asg_name")]
+    lifecycle_hook: Option<String>,
+    /// How often the instance metadata is read, seconds.
+    #[arg(long, env = "FLEET_IMDS_POLL_SECONDS", default_value_t = 5.0)]
+    imds_poll_seconds: f64,
 }
 
 fn secs(what: &str, s: f64) -> Result<Duration> {
@@ -91,6 +108,7 @@ fn secs(what: &str, s: f64) -> Result<Duration> {
 struct Settings {
     worker: WorkerConfig,
     store: StoreConfig,
+    group: Option<(String, Option<String>, Duration)>,
 }
 
 impl TryFrom<Args> for Settings {
@@ -125,7 +143,9 @@ impl TryFrom<Args> for Settings {
         store.timings = timings;
         store.retry.max_attempts = a.max_attempts;
         store.retry.base = secs("retry-base-seconds", a.retry_base_seconds)?;
+        let poll = secs("imds-poll-seconds", a.imds_poll_seconds)?.max(Duration::from_millis(100));
         Ok(Self {
+            group: a.asg_name.map(|g| (g, a.lifecycle_hook, poll)),
             worker: WorkerConfig {
                 worker_id,
                 concurrency,
@@ -181,15 +201,56 @@ async fn run(args: Args) -> Result<()> {
     let store = DynamoStore::new(ddb, s.store, fleet::clock::system());
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone())?;
-    tracing::info!(worker = %s.worker.worker_id, concurrency = s.worker.concurrency, "fleet-worker starting");
-    worker::run(
+    let reporting = Reporting {
+        metrics: Arc::new(Metrics::from_env()),
+        ..Default::default()
+    };
+    let member = match s.group {
+        Some((group, hook, poll)) => Some(
+            Member::join(Imds::new(), Asg::from_conf(&sdk, group), hook, poll)
+                .await
+                .context("FLEET_ASG_NAME is set but the instance metadata is unreadable")?,
+        ),
+        None => None,
+    };
+    let stop = CancellationToken::new();
+    let watchers = member.clone().map(|m| {
+        let (shutdown, stop, busy) = (shutdown.clone(), stop.clone(), reporting.busy.subscribe());
+        let (metrics, slots) = (reporting.metrics.clone(), s.worker.concurrency);
+        tokio::spawn(async move {
+            let protect = m.protect_while_busy(busy, slots, &metrics, stop.clone());
+            let (why, ()) = tokio::join!(m.watch(shutdown, stop.clone()), protect);
+            why
+        })
+    });
+    tracing::info!(
+        worker = %s.worker.worker_id,
+        concurrency = s.worker.concurrency,
+        instance = member.as_ref().map(|m| m.instance()),
+        version = env!("CARGO_PKG_VERSION"),
+        "fleet-worker starting"
+    );
+    let result = worker::run(
         s.worker,
         timings,
         Arc::new(store),
         fleet::aws::s3(&sdk),
         shutdown,
+        reporting,
     )
-    .await?;
+    .await;
+    stop.cancel();
+    let why = match watchers {
+        Some(w) => w.await.ok().flatten(),
+        None => None,
+    };
+    if let Some(m) = &member {
+        match &result {
+            Err(WorkerError::Unhealthy { .. }) => m.give_up().await,
+            Ok(()) => m.leave(why).await,
+        }
+    }
+    result?;
     Ok(())
 }
 

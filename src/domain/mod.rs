@@ -5,6 +5,7 @@ pub mod keys;
 pub mod ladder;
 pub mod lease;
 pub mod level;
+pub mod scaling;
 pub mod state;
 pub mod video;
 

@@ -56,6 +56,10 @@ pub const READY_INDEX: &str = "ready";
 /// video, whose key always starts with `s3://`.
 pub const CONTROL_PK: &str = "#control";
 
+/// Key of the item where the scaler remembers since when the backlog has been empty. Items
+/// whose key starts with `#` are not videos; readers of the whole table skip them.
+pub const SCALER_PK: &str = "#scaler";
+
 #[cfg(test)]
 mod tests {
     use super::*;

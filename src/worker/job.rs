@@ -11,6 +11,7 @@ use super::WorkerConfig;
 use crate::domain::{FailureKind, LeaseTimings, Progress, VideoState};
 use crate::error::{chain, JobError, StoreError};
 use crate::store::{Completion, Failure, Lease, VideoStore};
+use crate::telemetry::emf::{Metrics, Unit};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -55,6 +56,17 @@ pub struct JobCtx {
     pub cfg: Arc<WorkerConfig>,
     /// Lease timings (for the heartbeat).
     pub timings: LeaseTimings,
+    /// Where per-video metrics go.
+    pub metrics: Arc<Metrics>,
+}
+
+/// What a finished job moved: the per-video metrics beyond its duration.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moved {
+    /// Source bytes downloaded.
+    pub bytes_in: u64,
+    /// Segment bytes published.
+    pub bytes_out: u64,
 }
 
 /// Runs one job to its end. `drain` is the first shutdown signal, `abort` the second.
@@ -95,6 +107,7 @@ pub async fn run(
         started: Instant::now(),
     };
     let result = pipeline(&job).await;
+    let started = job.started;
     watcher.abort();
     let deadline = hb.deadline();
     let hb_end = hb.stop().await;
@@ -111,6 +124,11 @@ pub async fn run(
         }
         return JobEnd::LeaseLost;
     }
+    let (result, moved) = match result {
+        Ok((done, moved)) => (Ok(done), Some(moved)),
+        Err(e) => (Err(e), None),
+    };
+    let content = result.as_ref().ok().and_then(|d| d.duration_s);
     let end = record(
         ctx.store.as_ref(),
         &lease,
@@ -119,14 +137,70 @@ pub async fn run(
         deadline,
     )
     .await;
+    emit(
+        &ctx.metrics,
+        &lease,
+        &end,
+        started.elapsed(),
+        content,
+        moved,
+    );
     if end == JobEnd::Done {
         phases::remove_superseded(ctx, &lease).await;
     }
     end
 }
 
+/// One metrics record per job that ended in `done` or a recorded failure (a release or a lost
+/// lease is not an outcome: another attempt will report).
+fn emit(
+    metrics: &Metrics,
+    lease: &Lease,
+    end: &JobEnd,
+    took: Duration,
+    content: Option<f64>,
+    moved: Option<Moved>,
+) {
+    let secs = took.as_secs_f64();
+    let video = serde_json::json!(lease.id());
+    match end {
+        JobEnd::Done => {
+            let moved = moved.unwrap_or_default();
+            let content = content.unwrap_or(f64::NAN);
+            metrics.emit(
+                &[
+                    ("VideosDone", 1.0, Unit::Count),
+                    ("JobSeconds", secs, Unit::Seconds),
+                    ("ContentSeconds", content, Unit::Seconds),
+                    ("Speed", content / secs, Unit::None),
+                    ("BytesIn", moved.bytes_in as f64, Unit::Bytes),
+                    ("BytesOut", moved.bytes_out as f64, Unit::Bytes),
+                ],
+                &[("video", video)],
+            );
+        }
+        JobEnd::Failed(state) if *state != VideoState::InProgress => metrics.emit(
+            &[
+                ("AttemptsFailed", 1.0, Unit::Count),
+                // Attempts are retried; a video fails once, when it has none left.
+                (
+                    "VideosFailed",
+                    f64::from(u8::from(*state == VideoState::Failed)),
+                    Unit::Count,
+                ),
+                ("JobSeconds", secs, Unit::Seconds),
+            ],
+            &[
+                ("video", video),
+                ("state", serde_json::json!(state.as_str())),
+            ],
+        ),
+        _ => {}
+    }
+}
+
 /// The phases, in order.
-async fn pipeline(job: &Job<'_>) -> Result<Completion, JobError> {
+async fn pipeline(job: &Job<'_>) -> Result<(Completion, Moved), JobError> {
     let dir = phases::job_dir(&job.ctx.cfg)?;
     let started = job.started;
     let source = phases::fetch_source(job, dir.path()).await?;
@@ -139,7 +213,17 @@ async fn pipeline(job: &Job<'_>) -> Result<Completion, JobError> {
     phases::verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
     let done = phases::publish(job, &source, &encoded).await?;
     info!(ms = started.elapsed().as_millis() as u64, "published");
-    Ok(done)
+    let moved = Moved {
+        bytes_in: std::fs::metadata(&source.path)
+            .map(|m| m.len())
+            .unwrap_or(0),
+        bytes_out: encoded
+            .renditions
+            .iter()
+            .flat_map(|r| r.segments.iter().map(|(b, _)| b))
+            .sum(),
+    };
+    Ok((done, moved))
 }
 
 /// Retries a final write on throttling and transient errors, with jittered backoff, until the

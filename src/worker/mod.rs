@@ -3,6 +3,7 @@
 //! second releases everything at once.
 
 pub mod heartbeat;
+pub mod instance;
 pub mod job;
 mod phases;
 pub mod upload;
@@ -10,6 +11,7 @@ pub mod upload;
 use crate::domain::ladder::Ladder;
 use crate::domain::LeaseTimings;
 use crate::store::VideoStore;
+use crate::telemetry::emf::Metrics;
 use job::{JobCtx, JobEnd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -72,6 +74,27 @@ pub struct Shutdown {
     pub drain: CancellationToken,
     /// Release everything now.
     pub abort: CancellationToken,
+    /// Stop claiming but finish the jobs in hand, however long they take (a spot rebalance
+    /// recommendation: the instance is at risk, not yet going).
+    pub quiesce: CancellationToken,
+}
+
+/// What the worker tells the rest of the process and the outside.
+#[derive(Debug, Clone)]
+pub struct Reporting {
+    /// Slots holding a lease now (scale-in protection and the per-worker metrics follow it).
+    pub busy: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Where per-video metrics go.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for Reporting {
+    fn default() -> Self {
+        Self {
+            busy: Arc::new(tokio::sync::watch::channel(0).0),
+            metrics: Arc::new(Metrics::off()),
+        }
+    }
 }
 
 /// Why a worker stopped.
@@ -95,6 +118,7 @@ pub async fn run(
     store: Arc<dyn VideoStore>,
     s3: aws_sdk_s3::Client,
     shutdown: Shutdown,
+    reporting: Reporting,
 ) -> Result<(), WorkerError> {
     std::fs::create_dir_all(&cfg.work_dir).ok();
     clean_stale_job_dirs(&cfg.work_dir);
@@ -104,13 +128,17 @@ pub async fn run(
         s3,
         cfg: cfg.clone(),
         timings,
+        metrics: reporting.metrics.clone(),
     };
     let health = Arc::new(Health::default());
     let tracker = TaskTracker::new();
     for slot in 0..cfg.concurrency {
         let (ctx, shutdown, health) = (ctx.clone(), shutdown.clone(), health.clone());
+        let busy = reporting.busy.clone();
         let span = tracing::info_span!("slot", worker = %cfg.worker_id, slot);
-        tracker.spawn(async move { slot_loop(slot, ctx, shutdown, health).await }.instrument(span));
+        tracker.spawn(
+            async move { slot_loop(slot, ctx, shutdown, health, busy).await }.instrument(span),
+        );
     }
     tracker.close();
     tracker.wait().await;
@@ -129,7 +157,13 @@ struct Health {
     last: std::sync::Mutex<String>,
 }
 
-async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Health>) {
+async fn slot_loop(
+    slot: usize,
+    ctx: JobCtx,
+    shutdown: Shutdown,
+    health: Arc<Health>,
+    busy: Arc<tokio::sync::watch::Sender<usize>>,
+) {
     let cfg = ctx.cfg.clone();
     let holder = format!("{}/{slot}", cfg.worker_id);
     let mut idle = Duration::from_millis(250);
@@ -140,6 +174,11 @@ async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Hea
         }
         if health.consecutive.load(Ordering::Relaxed) >= cfg.max_local_failures {
             error!("too many consecutive local failures: this worker stops claiming");
+            return;
+        }
+        if shutdown.quiesce.is_cancelled() {
+            info!("not claiming any more: waiting for the drain");
+            shutdown.drain.cancelled().await;
             return;
         }
         let flag = ctx.store.is_paused().await;
@@ -162,7 +201,10 @@ async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Hea
             Ok(false) => match ctx.store.claim(&holder).await {
                 Ok(Some(lease)) => {
                     idle = Duration::from_millis(250);
-                    match job::run(&ctx, lease, &shutdown.drain, &shutdown.abort).await {
+                    busy.send_modify(|b| *b += 1);
+                    let end = job::run(&ctx, lease, &shutdown.drain, &shutdown.abort).await;
+                    busy.send_modify(|b| *b = b.saturating_sub(1));
+                    match end {
                         JobEnd::Local(msg) => {
                             health.consecutive.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut l) = health.last.lock() {
@@ -198,6 +240,7 @@ async fn slot_loop(slot: usize, ctx: JobCtx, shutdown: Shutdown, health: Arc<Hea
             tokio::select! {
                 _ = tokio::time::sleep(w) => {}
                 _ = shutdown.drain.cancelled() => return,
+                _ = shutdown.quiesce.cancelled() => {}
             }
             idle = (idle * 2).min(cfg.idle_backoff_max);
         }

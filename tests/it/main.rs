@@ -3,6 +3,7 @@
 
 mod admin;
 mod arm64;
+mod aws;
 mod claim;
 mod common;
 mod processes;

@@ -43,6 +43,8 @@ pub(crate) const DURATION_S: &str = "duration_s";
 pub(crate) const PAUSED: &str = "paused";
 /// When the control item was last written.
 pub(crate) const UPDATED_AT: &str = "updated_at";
+/// The scaler item's "backlog empty since" (epoch ms).
+pub(crate) const IDLE_SINCE: &str = "idle_since";
 
 /// Every video attribute above.
 pub(crate) const VIDEO: [&str; 16] = [
@@ -66,7 +68,7 @@ pub(crate) const VIDEO: [&str; 16] = [
 
 /// Every attribute an expression may name.
 pub(crate) fn is_known(name: &str) -> bool {
-    VIDEO.contains(&name) || [PAUSED, UPDATED_AT].contains(&name)
+    VIDEO.contains(&name) || [PAUSED, UPDATED_AT, IDLE_SINCE].contains(&name)
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@
 
 mod admin;
 pub(crate) mod attrs;
+mod backlog;
 mod claim;
 mod expr;
 mod sdk;
 mod table;
 mod writes;
 
+pub use backlog::Backlog;
 pub use table::{create_table, TableStatus};
 
 use crate::clock::SharedClock;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the local stack's clients, unique names, seeding.
 
 pub mod checks;
+pub mod ec2;
 pub mod faults;
 pub mod hostile;
 pub mod media;

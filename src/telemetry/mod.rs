@@ -30,3 +30,5 @@ pub fn init(format: LogFormat, default_level: &str) {
             .try_init(),
     };
 }
+
+pub mod emf;

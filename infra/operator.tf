@@ -1,0 +1,55 @@
+# What a person running fleet-admin (seed, report, retry, pause/resume, audit) needs, as a
+# managed policy to attach to their role or group. It reads both buckets within the fleet's
+# prefixes and never writes to S3: uploading sources is outside fleet's job.
+locals {
+  operator_statements = concat([
+    {
+      Sid    = "Table"
+      Effect = "Allow"
+      Action = [
+        "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem",
+        "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem",
+      ]
+      Resource = local.table_arns
+    },
+    {
+      Sid       = "ListInput"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.input_bucket_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${local.input_prefix}*"] } }
+    },
+    {
+      Sid       = "ListOutput"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.output_bucket_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
+    },
+    {
+      # audit checks that each done video's master.m3u8 exists (HEAD needs GetObject).
+      Sid      = "ReadOutput"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = [local.output_objects]
+    },
+    {
+      Sid      = "Watch"
+      Effect   = "Allow"
+      Action   = ["autoscaling:DescribeAutoScalingGroups", "cloudwatch:GetMetricData"]
+      Resource = ["*"] # neither action has resource-level permissions
+    },
+    ], length(var.kms_key_arns) == 0 ? [] : [{
+      Sid       = "KmsThroughS3"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = var.kms_key_arns
+      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+  }])
+}
+
+resource "aws_iam_policy" "operator" {
+  name        = "${var.name}-operator"
+  description = "fleet-admin on ${var.table_name}: seed, report, retry, pause/resume, audit"
+  policy      = jsonencode({ Version = "2012-10-17", Statement = local.operator_statements })
+}

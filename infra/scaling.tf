@@ -1,0 +1,130 @@
+# fleet-scaler: every minute, also while no instance runs, it counts the backlog through the
+# table's ready index, publishes it (EMF on stdout: Backlog, Claimable, Running,
+# OldestClaimableAgeSeconds, DesiredInstances) and sets the group's desired capacity to
+# min(max_size, ceil(backlog / slots_per_instance)); zero only after the backlog has been empty
+# for scale_in_idle_minutes (it keeps "idle since" in the table's "#scaler" item).
+locals {
+  ready_index        = one([for i in local.schema.global_secondary_indexes : i.name if i.name == "ready"])
+  scaler_control_key = "#scaler"  # src/store/schema.rs SCALER_PK
+  pause_control_key  = "#control" # src/store/schema.rs CONTROL_PK
+
+  scaler_statements = [
+    {
+      Sid      = "CountBacklog"
+      Effect   = "Allow"
+      Action   = ["dynamodb:Query"]
+      Resource = ["${aws_dynamodb_table.videos.arn}/index/${local.ready_index}"]
+    },
+    {
+      # Its own "idle since" item, and whether fleet-admin paused the fleet ("#control").
+      Sid       = "ReadControl"
+      Effect    = "Allow"
+      Action    = ["dynamodb:GetItem"]
+      Resource  = [aws_dynamodb_table.videos.arn]
+      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = [local.scaler_control_key, local.pause_control_key] } }
+    },
+    {
+      Sid       = "WriteIdleSince"
+      Effect    = "Allow"
+      Action    = ["dynamodb:PutItem"]
+      Resource  = [aws_dynamodb_table.videos.arn]
+      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = [local.scaler_control_key] } }
+    },
+    {
+      Sid      = "ReadGroup"
+      Effect   = "Allow"
+      Action   = ["autoscaling:DescribeAutoScalingGroups"]
+      Resource = ["*"] # Describe* has no resource-level permissions
+    },
+    {
+      Sid      = "SetCapacity"
+      Effect   = "Allow"
+      Action   = ["autoscaling:SetDesiredCapacity"]
+      Resource = [aws_autoscaling_group.workers.arn]
+    },
+    {
+      Sid      = "Logs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["${aws_cloudwatch_log_group.scaler.arn}:*"]
+    },
+  ]
+}
+
+resource "aws_cloudwatch_log_group" "scaler" {
+  name              = "/aws/lambda/${local.scaler_name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_iam_role" "scaler" {
+  name = local.scaler_name
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "scaler" {
+  name   = local.scaler_name
+  role   = aws_iam_role.scaler.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.scaler_statements })
+}
+
+resource "aws_lambda_function" "scaler" {
+  function_name    = local.scaler_name
+  role             = aws_iam_role.scaler.arn
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  handler          = "bootstrap"
+  s3_bucket        = var.artifact_bucket
+  s3_key           = local.scaler_key
+  source_code_hash = var.scaler_zip_sha256
+  memory_size      = 128
+  timeout          = 30
+  # One decision at a time: two overlapping runs could disagree about "idle since".
+  reserved_concurrent_executions = 1
+
+  environment {
+    variables = {
+      FLEET_TABLE              = aws_dynamodb_table.videos.name
+      FLEET_ASG_NAME           = aws_autoscaling_group.workers.name
+      FLEET_SLOTS_PER_INSTANCE = tostring(var.slots_per_instance)
+      FLEET_IDLE_MINUTES       = tostring(var.scale_in_idle_minutes)
+      FLEET_METRIC_NAMESPACE   = local.namespace
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.scaler, aws_iam_role_policy.scaler]
+}
+
+# A late run is worthless (the next one is a minute away): no retries, no queueing.
+resource "aws_lambda_function_event_invoke_config" "scaler" {
+  function_name                = aws_lambda_function.scaler.function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
+}
+
+resource "aws_cloudwatch_event_rule" "scaler" {
+  name                = local.scaler_name
+  description         = "Runs fleet-scaler every minute"
+  schedule_expression = "rate(1 minute)"
+}
+
+resource "aws_cloudwatch_event_target" "scaler" {
+  rule = aws_cloudwatch_event_rule.scaler.name
+  arn  = aws_lambda_function.scaler.arn
+  # No instance may launch before its termination hook exists.
+  depends_on = [aws_autoscaling_lifecycle_hook.drain]
+}
+
+resource "aws_lambda_permission" "scaler" {
+  statement_id  = "events"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.scaler.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.scaler.arn
+}

@@ -1,0 +1,167 @@
+//! The backlog, counted through the sparse `ready` index (never a Scan: the index holds only
+//! open videos, as keys, so a count costs what the open videos weigh, not the whole table),
+//! and the scaler's one remembered value.
+
+use super::attrs::{IDLE_SINCE, PK, READY_AT, SHARD, UPDATED_AT};
+use super::{expr, sdk, DynamoStore};
+use crate::clock::EpochMs;
+use crate::domain::keys::shard_name;
+use crate::error::StoreError;
+use crate::store::schema::{READY_INDEX, SCALER_PK};
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
+
+/// Open videos, as the index sees them (eventually consistent, which a scaler can afford).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    /// Every open video: claimable, waiting for a retry, or running.
+    pub open: u64,
+    /// Of those, the ones a worker could claim now (pending, due for a retry, or whose lease
+    /// lapsed).
+    pub claimable: u64,
+    /// The `ready_at` of the longest-waiting claimable video.
+    pub oldest_claimable: Option<EpochMs>,
+    /// Queries it took.
+    pub requests: u32,
+    /// Read capacity they consumed.
+    pub read_units: f64,
+}
+
+impl Backlog {
+    /// Videos held by a live lease or waiting for a retry.
+    pub fn not_claimable(&self) -> u64 {
+        self.open.saturating_sub(self.claimable)
+    }
+}
+
+impl DynamoStore {
+    /// Counts the open videos of every shard: two COUNT queries per shard (paged while the
+    /// shard holds more than 1 MB of keys) and one single-key query for the oldest claimable.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let now = self.clock.now_ms();
+        let mut b = Backlog::default();
+        for i in 0..self.shards() {
+            let shard = shard_name(i);
+            b.open += self.count(&shard, None, &mut b).await?;
+            b.claimable += self.count(&shard, Some(now), &mut b).await?;
+            if let Some(t) = self.oldest(&shard, now, &mut b).await? {
+                b.oldest_claimable = Some(b.oldest_claimable.map_or(t, |o| o.min(t)));
+            }
+        }
+        Ok(b)
+    }
+
+    async fn count(
+        &self,
+        shard: &str,
+        until: Option<EpochMs>,
+        b: &mut Backlog,
+    ) -> Result<u64, StoreError> {
+        let key = match until {
+            Some(_) => format!("#{SHARD} = :shard AND #{READY_AT} <= :now"),
+            None => format!("#{SHARD} = :shard"),
+        };
+        let mut values = std::collections::HashMap::from([(":shard".to_string(), sdk::s(shard))]);
+        if let Some(t) = until {
+            values.insert(":now".to_string(), sdk::n(t));
+        }
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(READY_INDEX)
+                .select(Select::Count)
+                .key_condition_expression(&key)
+                .set_expression_attribute_names(expr::names(&[&key]))
+                .set_expression_attribute_values(Some(values.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk::classify(e, "Query", self.table()))?;
+            b.requests += 1;
+            b.read_units += out
+                .consumed_capacity()
+                .and_then(|c| c.capacity_units())
+                .unwrap_or(0.0);
+            total += u64::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn oldest(
+        &self,
+        shard: &str,
+        now: EpochMs,
+        b: &mut Backlog,
+    ) -> Result<Option<EpochMs>, StoreError> {
+        let key = format!("#{SHARD} = :shard AND #{READY_AT} <= :now");
+        let out = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(READY_INDEX)
+            .key_condition_expression(&key)
+            .set_expression_attribute_names(expr::names(&[&key]))
+            .expression_attribute_values(":shard", sdk::s(shard))
+            .expression_attribute_values(":now", sdk::n(now))
+            .scan_index_forward(true)
+            .limit(1)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| sdk::classify(e, "Query", self.table()))?;
+        b.requests += 1;
+        b.read_units += out
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units())
+            .unwrap_or(0.0);
+        Ok(out
+            .items()
+            .first()
+            .and_then(|i| i.get(READY_AT))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
+    /// Since when the scaler has seen an empty backlog, as it last wrote.
+    pub async fn idle_since(&self) -> Result<Option<EpochMs>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .key(PK, sdk::s(SCALER_PK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get(IDLE_SINCE))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
+    /// Remembers (or forgets, with `None`) since when the backlog has been empty. One scaler
+    /// runs at a time (one schedule), so a plain write is enough.
+    pub async fn set_idle_since(&self, since: Option<EpochMs>) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .item(PK, sdk::s(SCALER_PK))
+            .item(UPDATED_AT, sdk::n(self.clock.now_ms()));
+        if let Some(t) = since {
+            put = put.item(IDLE_SINCE, sdk::n(t));
+        }
+        put.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk::classify(e, "PutItem", self.table()))
+    }
+}

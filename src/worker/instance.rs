@@ -1,0 +1,175 @@
+//! The worker as a member of an autoscaling group, on an instance that may go away.
+//!
+//! - A spot interruption notice or the group's decision to terminate the instance drains the
+//!   worker exactly like SIGTERM: no video waits out its lease on a vanished machine.
+//! - A rebalance recommendation only stops claiming: the instance is at risk, not yet going,
+//!   so the jobs in hand run on.
+//! - While any slot holds a lease the instance is protected from scale-in, so shrinking the
+//!   group takes idle instances, not half-encoded videos.
+//! - Once drained after a termination, the worker completes the group's termination hook
+//!   itself, so the group does not wait out the hook's timeout.
+//! - A worker that gives up (repeated local failures) asks the group to replace its instance.
+
+use super::Shutdown;
+use crate::aws::asg::Asg;
+use crate::aws::imds::Imds;
+use crate::telemetry::emf::{Metrics, Unit};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Why the instance is leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaving {
+    /// A spot interruption notice.
+    Interrupted,
+    /// The group is terminating the instance.
+    Terminating,
+}
+
+/// This instance in its group.
+#[derive(Debug, Clone)]
+pub struct Member {
+    imds: Imds,
+    asg: Asg,
+    hook: Option<String>,
+    instance: String,
+    poll: Duration,
+}
+
+impl Member {
+    /// Reads this instance's id; `hook` is the group's termination lifecycle hook.
+    pub async fn join(
+        imds: Imds,
+        asg: Asg,
+        hook: Option<String>,
+        poll: Duration,
+    ) -> Result<Self, aws_config::imds::client::error::ImdsError> {
+        let instance = imds.instance_id().await?;
+        Ok(Self {
+            imds,
+            asg,
+            hook,
+            instance,
+            poll,
+        })
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Polls the notices until `stop`: drains `shutdown` on an interruption or termination,
+    /// quiesces it on a rebalance recommendation. Returns why the instance is leaving, if it is.
+    pub async fn watch(&self, shutdown: Shutdown, stop: CancellationToken) -> Option<Leaving> {
+        let mut leaving = None;
+        let mut failing = false;
+        loop {
+            match self.imds.notices().await {
+                Ok(n) => {
+                    failing = false;
+                    if n.rebalance && !shutdown.quiesce.is_cancelled() {
+                        warn!("spot rebalance recommendation: no new claims");
+                        shutdown.quiesce.cancel();
+                    }
+                    let now = if n.terminating() {
+                        Some(Leaving::Terminating)
+                    } else if n.interruption.is_some() {
+                        Some(Leaving::Interrupted)
+                    } else {
+                        None
+                    };
+                    if let (Some(why), None) = (now, leaving) {
+                        warn!(?why, notice = ?n.interruption, "instance leaving: draining");
+                        leaving = Some(why);
+                        shutdown.drain.cancel();
+                    }
+                    // An interruption is followed by the group's termination: remember the
+                    // stronger reason, which is the one that owes a lifecycle completion.
+                    if now == Some(Leaving::Terminating) {
+                        leaving = now;
+                    }
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    warn!(error = %crate::error::chain(&e), "instance metadata unreadable; retrying");
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = stop.cancelled() => return leaving,
+            }
+        }
+    }
+
+    /// Keeps the instance protected from scale-in while any slot is busy, until `stop`; also
+    /// publishes the slot counts once a minute.
+    pub async fn protect_while_busy(
+        &self,
+        mut busy: watch::Receiver<usize>,
+        slots: usize,
+        metrics: &Metrics,
+        stop: CancellationToken,
+    ) {
+        let mut applied: Option<bool> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            let want = *busy.borrow_and_update() > 0;
+            if applied != Some(want) {
+                match self.asg.protect(&self.instance, want).await {
+                    Ok(()) => {
+                        info!(protected = want, "scale-in protection");
+                        applied = Some(want);
+                    }
+                    Err(e) => {
+                        warn!(error = %crate::error::chain(&e), "scale-in protection not set")
+                    }
+                }
+            }
+            tokio::select! {
+                r = busy.changed() => if r.is_err() { return },
+                _ = tick.tick() => {
+                    let n = *busy.borrow();
+                    metrics.emit(
+                        &[
+                            ("BusySlots", n as f64, Unit::Count),
+                            ("FreeSlots", slots.saturating_sub(n) as f64, Unit::Count),
+                        ],
+                        &[("instance", serde_json::json!(self.instance))],
+                    );
+                }
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// After the worker stopped: completes the termination hook if the group is terminating
+    /// the instance (also when the drain began with a spot notice).
+    pub async fn leave(&self, why: Option<Leaving>) {
+        let Some(hook) = &self.hook else { return };
+        let terminating = why == Some(Leaving::Terminating)
+            || self.imds.notices().await.is_ok_and(|n| n.terminating());
+        if !terminating {
+            return;
+        }
+        match self.asg.complete_lifecycle(hook, &self.instance).await {
+            Ok(()) => info!(%hook, "drained: termination may go on"),
+            Err(e) => {
+                warn!(error = %crate::error::chain(&e), "lifecycle action not completed; the hook times out instead")
+            }
+        }
+    }
+
+    /// Asks the group to replace this instance.
+    pub async fn give_up(&self) {
+        match self.asg.mark_unhealthy(&self.instance).await {
+            Ok(()) => warn!("instance marked unhealthy: the group replaces it"),
+            Err(e) => {
+                warn!(error = %crate::error::chain(&e), "could not mark the instance unhealthy")
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Running in an autoscaling group: the scaler Lambda's handler against DynamoDB Local, and a
+//! worker reacting to what EC2 tells its instance (spot notices, termination, rebalance),
+//! through stand-ins for the instance metadata service and the Auto Scaling API.
+
+use crate::common::ec2::Ec2;
+use crate::common::media::{self, Clip};
+use crate::common::stage::{stage_files, Stage};
+use crate::common::{eventually, fresh_table, sdk, seed, store};
+use fleet::domain::VideoState;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs `fleet-scaler --once` (the Lambda's handler, outside Lambda); returns its stdout lines.
+async fn scaler_once(table: &str, ec2: &Ec2, idle_minutes: &str) -> Vec<Value> {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-scaler"))
+        .arg("--once")
+        .env("FLEET_TABLE", table)
+        .env("FLEET_ASG_NAME", "fleet-workers")
+        .env("FLEET_SLOTS_PER_INSTANCE", "2")
+        .env("FLEET_IDLE_MINUTES", idle_minutes)
+        .env("FLEET_METRIC_NAMESPACE", "fleet-test")
+        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &ec2.endpoint)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fleet-scaler failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn emf(lines: &[Value]) -> &Value {
+    lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF line")
+}
+
+fn tick(lines: &[Value]) -> &Value {
+    lines
+        .iter()
+        .find(|l| l.get("desired").is_some())
+        .expect("the tick")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
+    let cfg = sdk().await;
+    let table = fresh_table(&cfg, "scaler").await;
+    let st = store(&cfg, &table);
+    seed(&st, 5, "scaler").await;
+    let running = fleet::store::VideoStore::claim(&st, "w/0").await.unwrap();
+    assert!(running.is_some());
+
+    let b = st.backlog().await.unwrap();
+    let shards = fleet::store::schema::schema().ready_shards;
+    assert_eq!((b.open, b.claimable), (5, 4), "{b:?}");
+    assert!(b.oldest_claimable.is_some());
+    assert_eq!(
+        b.requests,
+        3 * shards,
+        "two counts and one oldest per shard, no Scan"
+    );
+
+    // From zero: a seed scales out at once, one instance per two open videos.
+    let ec2 = Ec2::start("i-none", 0, 10, 0).await;
+    let lines = scaler_once(&table, &ec2, "15").await;
+    assert_eq!(ec2.desired(), 3);
+    let set = ec2.calls_of("SetDesiredCapacity");
+    assert_eq!(set.len(), 1);
+    assert_eq!(set[0].params["AutoScalingGroupName"], "fleet-workers");
+    assert_eq!(set[0].params["DesiredCapacity"], "3");
+    let m = emf(&lines);
+    assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "fleet-test");
+    assert_eq!(
+        (m["Backlog"].as_f64(), m["Claimable"].as_f64()),
+        (Some(5.0), Some(4.0))
+    );
+    assert_eq!(m["Running"].as_f64(), Some(1.0));
+    assert_eq!(m["DesiredInstances"].as_f64(), Some(3.0));
+    assert_eq!(
+        tick(&lines)["queries"].as_u64(),
+        Some(u64::from(3 * shards))
+    );
+
+    // An empty backlog keeps the group through the idle period, remembering since when...
+    let empty = fresh_table(&cfg, "scaler-empty").await;
+    let lines = scaler_once(&empty, &ec2, "60").await;
+    assert_eq!(tick(&lines)["desired"].as_u64(), Some(3));
+    assert_eq!(
+        ec2.calls_of("SetDesiredCapacity").len(),
+        1,
+        "no change asked"
+    );
+    let since = store(&cfg, &empty).idle_since().await.unwrap();
+    assert!(since.is_some(), "idle since not remembered");
+    // ... and the item it remembers it in is not a video to the operator's report.
+    let report = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
+        .args(["--table", &empty, "report"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    // Past the idle period (0 minutes here), the group goes to zero.
+    scaler_once(&empty, &ec2, "0").await;
+    assert_eq!(ec2.desired(), 0);
+    assert_eq!(store(&cfg, &empty).idle_since().await.unwrap(), since);
+}
+
+async fn stage(name: &str, clips: &[Clip]) -> Stage {
+    let dir = tempfile::tempdir().unwrap();
+    let clips_dir = dir.path().join("clips");
+    std::fs::create_dir_all(&clips_dir).unwrap();
+    let files: Vec<(String, PathBuf)> = clips
+        .iter()
+        .map(|c| (c.name.to_string(), c.make(&clips_dir)))
+        .collect();
+    stage_files(name, dir, &files).await
+}
+
+/// A worker on instance `ec2`, in group `fleet-workers` with hook `fleet-drain`.
+fn member(st: &Stage, ec2: &Ec2, n: &str, extra: &[&str]) -> tokio::process::Command {
+    let mut c = media::worker(&st.table, &st.work(n), extra);
+    c.env("FLEET_ASG_NAME", "fleet-workers")
+        .env("FLEET_LIFECYCLE_HOOK", "fleet-drain")
+        .env("FLEET_IMDS_POLL_SECONDS", "0.2")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &ec2.endpoint)
+        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &ec2.endpoint);
+    c
+}
+
+fn protections(ec2: &Ec2) -> Vec<(String, String)> {
+    ec2.calls_of("SetInstanceProtection")
+        .into_iter()
+        .map(|c| {
+            (
+                c.params["InstanceIds.member.1"].clone(),
+                c.params["ProtectedFromScaleIn"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_notice_drains_the_worker_and_a_termination_completes_its_hook() {
+    let c = Clip::new("spot lecture.mp4", "1280x720", "30", 20.0);
+    let st = stage("spot", std::slice::from_ref(&c)).await;
+    let ec2 = Ec2::start("i-0spot", 0, 4, 1).await;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut a = member(&st, &ec2, "a", &["--drain-seconds", "1"])
+        .env("FLEET_X264_PRESET", "fast")
+        .env(
+            "AWS_EMF_AGENT_ENDPOINT",
+            format!("udp://{}", udp.local_addr().unwrap()),
+        )
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(60), "encoding to start", || async {
+        let item = st.state(c.name).await;
+        item.progress
+            .as_ref()
+            .is_some_and(|p| p.phase == "encode")
+            .then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "scale-in protection", || async {
+        protections(&ec2)
+            .contains(&("i-0spot".to_string(), "true".to_string()))
+            .then_some(())
+    })
+    .await;
+
+    // The two-minute notice, then the group's own termination of the instance.
+    ec2.set(
+        "spot/instance-action",
+        Some(r#"{"action":"terminate","time":"2026-11-27T15:00:00Z"}"#),
+    );
+    ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
+    let t0 = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(60), a.wait())
+        .await
+        .expect("worker did not leave after the spot notice")
+        .unwrap();
+    assert!(status.success(), "worker exited with {status}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let released = st.state(c.name).await;
+    assert_eq!(
+        (released.state, released.attempts),
+        (VideoState::Pending, 0),
+        "the video waits out no lease: {released:?}"
+    );
+    let done = ec2.calls_of("CompleteLifecycleAction");
+    assert_eq!(done.len(), 1, "{:?}", ec2.calls());
+    assert_eq!(done[0].params["LifecycleHookName"], "fleet-drain");
+    assert_eq!(done[0].params["InstanceId"], "i-0spot");
+    assert_eq!(done[0].params["LifecycleActionResult"], "CONTINUE");
+    assert_eq!(
+        ec2.untokened(),
+        0,
+        "every metadata read used an IMDSv2 token"
+    );
+
+    // Worker b takes the video over; its per-video metrics reach the agent's UDP port.
+    let ec2b = Ec2::start("i-0b", 0, 4, 1).await;
+    let mut b = member(&st, &ec2b, "b", &["--exit-when-idle"])
+        .env(
+            "AWS_EMF_AGENT_ENDPOINT",
+            format!("udp://{}", udp.local_addr().unwrap()),
+        )
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(240), b.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(st.state(c.name).await.state, VideoState::Done);
+    let p = protections(&ec2b);
+    assert_eq!(
+        p.iter().map(|(_, on)| on.as_str()).collect::<Vec<_>>(),
+        ["false", "true", "false"],
+        "cleared at start (a crashed predecessor may have left it on), protected while busy, \
+         then not: {p:?}"
+    );
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = udp.recv(&mut buf) {
+        lines.push(serde_json::from_slice::<Value>(&buf[..n]).unwrap());
+    }
+    let video = lines
+        .iter()
+        .find(|l| l.get("VideosDone").is_some())
+        .unwrap_or_else(|| panic!("no per-video metrics in {lines:?}"));
+    let content = video["ContentSeconds"].as_f64().unwrap();
+    assert!((content - 20.0).abs() < 0.5, "{video}");
+    let size = st
+        .s3
+        .head_object()
+        .bucket(&st.input.bucket)
+        .key(format!("{}{}", st.input.key, c.name))
+        .send()
+        .await
+        .unwrap()
+        .content_length()
+        .unwrap();
+    assert_eq!(video["BytesIn"].as_f64(), Some(size as f64));
+    assert!(video["BytesOut"].as_f64().unwrap() > 10_000.0, "{video}");
+    assert!(video["Speed"].as_f64().unwrap() > 0.0);
+    assert_eq!(video["video"], st.pk(c.name));
+    assert!(
+        lines.iter().any(|l| l.get("FreeSlots").is_some()),
+        "no per-worker metrics in {lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() {
+    let clips = [
+        Clip::new("first.mp4", "640x360", "30", 6.0),
+        Clip::new("second.mp4", "640x360", "30", 6.0),
+    ];
+    let st = stage("rebalance", &clips).await;
+    let ec2 = Ec2::start("i-0rebal", 0, 4, 1).await;
+    let mut a = member(&st, &ec2, "a", &[]).spawn().unwrap();
+    let taken = eventually(Duration::from_secs(60), "a claim", || async {
+        for c in &clips {
+            if st.state(c.name).await.state == VideoState::InProgress {
+                return Some(c.name);
+            }
+        }
+        None
+    })
+    .await;
+    ec2.set(
+        "events/recommendations/rebalance",
+        Some(r#"{"noticeTime":"2026-11-27T15:00:00Z"}"#),
+    );
+    eventually(
+        Duration::from_secs(120),
+        "the job in hand to finish",
+        || async { (st.state(taken).await.state == VideoState::Done).then_some(()) },
+    )
+    .await;
+    let other = clips.iter().map(|c| c.name).find(|n| *n != taken).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        st.state(other).await.state,
+        VideoState::Pending,
+        "claimed after the recommendation"
+    );
+    eventually(Duration::from_secs(10), "protection lifted", || async {
+        (protections(&ec2).last().map(|(_, on)| on.as_str()) == Some("false")).then_some(())
+    })
+    .await;
+    // The group replaces the instance: it leaves at once and completes the hook.
+    ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
+    let status = tokio::time::timeout(Duration::from_secs(30), a.wait())
+        .await
+        .expect("worker did not leave")
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(ec2.calls_of("CompleteLifecycleAction").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_gives_up_asks_the_group_to_replace_its_instance() {
+    let st = stage("give-up", &[Clip::new("fine.mp4", "320x240", "15", 2.0)]).await;
+    let ec2 = Ec2::start("i-0sick", 0, 4, 1).await;
+    // No ffmpeg on this machine: local trouble, three times in a row.
+    let empty = tempfile::tempdir().unwrap();
+    let status = tokio::time::timeout(
+        Duration::from_secs(120),
+        member(&st, &ec2, "a", &[])
+            .env("PATH", empty.path())
+            .status(),
+    )
+    .await
+    .expect("worker did not give up")
+    .unwrap();
+    assert!(!status.success(), "a worker that gives up exits non-zero");
+    let health = ec2.calls_of("SetInstanceHealth");
+    assert_eq!(health.len(), 1, "{:?}", ec2.calls());
+    assert_eq!(health[0].params["InstanceId"], "i-0sick");
+    assert_eq!(health[0].params["HealthStatus"], "Unhealthy");
+    assert_eq!(
+        st.state("fine.mp4").await.state,
+        VideoState::Pending,
+        "the video is not blamed"
+    );
+}
