@@ -12,7 +12,7 @@ locals {
     {
       Sid      = "ReadInput"
       Effect   = "Allow"
-      Action   = ["s3:GetObject", "s3:DeleteObject"]
+      Action   = ["s3:GetObject"]
       Resource = [local.input_objects]
     },
     {
@@ -54,7 +54,7 @@ locals {
       Effect = "Allow"
       Action = [
         "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem",
-        "dynamodb:Query",
+        "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
       ]
       Resource = local.table_arns
     },

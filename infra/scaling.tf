@@ -84,9 +84,9 @@ resource "aws_lambda_function" "scaler" {
   s3_key           = local.scaler_key
   source_code_hash = var.scaler_zip_sha256
   memory_size      = 128
-  timeout          = 30
-  # One decision at a time: two overlapping runs could disagree about "idle since".
-  reserved_concurrent_executions = 1
+  # Runs cannot overlap: one a minute, 30 s at most, never retried (below). No reserved
+  # concurrency: new accounts have a limit of 10 and must keep all 10 unreserved.
+  timeout = 30
 
   environment {
     variables = {

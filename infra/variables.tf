@@ -129,7 +129,7 @@ variable "ffmpeg_sha256" {
 }
 
 variable "ami_id" {
-  description = "A prebuilt arm64 AMI with ffmpeg installed. Empty: Amazon Linux 2023 arm64 as the SSM parameter names it on the first apply, then pinned (terraform_data.ami) until you run apply -replace=terraform_data.ami."
+  description = "A prebuilt arm64 Amazon Linux 2023 AMI with ffmpeg and ffprobe installed. Empty: Amazon Linux 2023 arm64 as the SSM parameter names it on the first apply, then pinned (terraform_data.ami) until you run apply -replace=terraform_data.ami."
   type        = string
   default     = ""
   validation {
