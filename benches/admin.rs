@@ -164,7 +164,8 @@ async fn run() {
     let (items, paused) = report::scan_all(&ddb, &name).await.unwrap();
     let scan_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let r = report::build(&name, items, paused, chrono::Utc::now().timestamp_millis());
+    let now = chrono::Utc::now().timestamp_millis();
+    let r = report::build(&name, items, paused, now, report::Pricing::default());
     let json = serde_json::to_string(&r).unwrap();
     let build_s = t.elapsed().as_secs_f64();
     assert_eq!(r.counts.total as usize, n);

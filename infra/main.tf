@@ -53,6 +53,12 @@ resource "aws_dynamodb_table" "videos" {
     }
   }
 
+  # Worker registry items (`#worker#…`) expire an hour after their worker was last seen.
+  ttl {
+    attribute_name = local.schema.ttl_attribute
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod report;
+pub mod retry;
 pub mod seed;
 
 use crate::error::StoreError;

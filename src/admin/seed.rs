@@ -6,6 +6,7 @@ use crate::blob;
 use crate::domain::keys::{extension, output_prefix, S3Uri};
 use crate::domain::video::seeded;
 use crate::error::{BlobError, StoreError};
+use crate::store::dynamo::registry::Counter;
 use crate::store::dynamo::DynamoStore;
 use crate::store::schema::schema;
 use futures::TryStreamExt;
@@ -29,6 +30,8 @@ pub struct SeedSummary {
     pub skipped: u64,
     /// Source bytes of the videos added.
     pub added_bytes: u64,
+    /// Objects listed so far (the total grows as listing pages arrive).
+    pub listed: u64,
 }
 
 /// Why seeding failed.
@@ -76,9 +79,14 @@ pub async fn seed(
     // The SDK's paginator is not a `futures::Stream`; adapt it so listing overlaps writing.
     let pages =
         futures::stream::unfold(pages, |mut p| async move { p.next().await.map(|r| (r, p)) });
+    let listed = std::sync::atomic::AtomicU64::new(0);
     let objects = pages
         .map_err(|e| list_err(blob::classify(e, &input.bucket, &input.key)))
-        .map_ok(|page| futures::stream::iter(page.contents.unwrap_or_default().into_iter().map(Ok)))
+        .map_ok(|page| {
+            let contents = page.contents.unwrap_or_default();
+            listed.fetch_add(contents.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            futures::stream::iter(contents.into_iter().map(Ok))
+        })
         .try_flatten();
     let mut summary = SeedSummary::default();
     let writes = objects
@@ -109,17 +117,28 @@ pub async fn seed(
         })
         .try_buffer_unordered(PARALLEL_WRITES);
     futures::pin_mut!(writes);
+    // The `total` counter grows in steps, so that seeding costs one extra write per step.
+    let mut uncounted = 0i64;
     while let Some((outcome, bytes)) = writes.try_next().await? {
         match outcome {
             Outcome::Added => {
                 summary.added += 1;
                 summary.added_bytes += bytes;
+                if !dry_run {
+                    uncounted += 1;
+                    if uncounted >= 256 {
+                        store.count(Counter::Total, uncounted).await?;
+                        uncounted = 0;
+                    }
+                }
             }
             Outcome::Present => summary.present += 1,
             Outcome::Skipped => summary.skipped += 1,
         }
+        summary.listed = listed.load(std::sync::atomic::Ordering::Relaxed);
         progress(&summary);
     }
+    store.count(Counter::Total, uncounted).await?;
     Ok(summary)
 }
 

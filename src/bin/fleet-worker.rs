@@ -148,6 +148,7 @@ impl TryFrom<Args> for Settings {
             group: a.asg_name.map(|g| (g, a.lifecycle_hook, poll)),
             worker: WorkerConfig {
                 worker_id,
+                instance: None,
                 concurrency,
                 exit_when_idle: a.exit_when_idle,
                 drain: secs("drain-seconds", a.drain_seconds)?,
@@ -213,10 +214,12 @@ async fn run(args: Args) -> Result<()> {
         ),
         None => None,
     };
+    let mut cfg = s.worker;
+    cfg.instance = member.as_ref().map(|m| m.instance().to_string());
     let stop = CancellationToken::new();
     let watchers = member.clone().map(|m| {
         let (shutdown, stop, busy) = (shutdown.clone(), stop.clone(), reporting.busy.subscribe());
-        let (metrics, slots) = (reporting.metrics.clone(), s.worker.concurrency);
+        let (metrics, slots) = (reporting.metrics.clone(), cfg.concurrency);
         tokio::spawn(async move {
             let protect = m.protect_while_busy(busy, slots, &metrics, stop.clone());
             let (why, ()) = tokio::join!(m.watch(shutdown, stop.clone()), protect);
@@ -224,14 +227,14 @@ async fn run(args: Args) -> Result<()> {
         })
     });
     tracing::info!(
-        worker = %s.worker.worker_id,
-        concurrency = s.worker.concurrency,
+        worker = %cfg.worker_id,
+        concurrency = cfg.concurrency,
         instance = member.as_ref().map(|m| m.instance()),
         version = env!("CARGO_PKG_VERSION"),
         "fleet-worker starting"
     );
     let result = worker::run(
-        s.worker,
+        cfg,
         timings,
         Arc::new(store),
         fleet::aws::s3(&sdk),

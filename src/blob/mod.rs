@@ -198,6 +198,36 @@ pub async fn upload(
     upload_cached(client, bucket, key, path, content_type, None).await
 }
 
+/// Uploads every file directly in `dir` under `dest` (a prefix), keeping their names; returns
+/// how many. For demos and tests: a real library is already in S3.
+pub async fn upload_dir(
+    client: &Client,
+    dir: &Path,
+    dest: &crate::domain::keys::S3Uri,
+) -> Result<usize, BlobError> {
+    let io = |e: std::io::Error| BlobError::Local {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        if e.file_type().map_err(io)?.is_file() {
+            let key = format!("{}{}", dest.key, e.file_name().to_string_lossy());
+            upload(
+                client,
+                &dest.bucket,
+                &key,
+                &e.path(),
+                "application/octet-stream",
+            )
+            .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Uploads a local file with a `Cache-Control` header for the CDN and players.
 pub async fn upload_cached(
     client: &Client,

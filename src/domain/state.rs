@@ -21,7 +21,20 @@ use std::fmt;
 ///
 /// An `in_progress` video whose lease has expired (plus the skew margin) is claimable again:
 /// that is how a crashed worker's video comes back without anyone's help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+)]
+#[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum VideoState {
     /// Waiting for a worker; claimable once `ready_at` has passed.

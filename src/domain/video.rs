@@ -82,6 +82,10 @@ pub struct VideoItem {
     /// Content duration in seconds, once probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
+    /// Every failed attempt, oldest first: "attempt N by HOLDER at TIME: KIND: MESSAGE" (the
+    /// message of an ffmpeg failure ends with its stderr tail). `error` is the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -141,6 +145,7 @@ pub fn seeded(
         progress: None,
         output: None,
         duration_s: None,
+        errors: None,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::clock::EpochMs;
 use crate::domain::{FailureKind, Progress, VideoItem, VideoState};
 use crate::error::StoreError;
 use async_trait::async_trait;
+pub use dynamo::registry::WorkerRecord;
 use tokio::time::Instant;
 
 /// A claim we won: the right to work on one video until `deadline`.
@@ -93,4 +94,7 @@ pub trait VideoStore: Send + Sync + std::fmt::Debug {
 
     /// Whether an operator paused the fleet (`fleet-admin pause`).
     async fn is_paused(&self) -> Result<bool, StoreError>;
+
+    /// Records this worker process in the registry operators read (`report`'s workers).
+    async fn register(&self, rec: &WorkerRecord) -> Result<(), StoreError>;
 }

@@ -18,6 +18,8 @@ pub struct TableSchema {
     pub global_secondary_indexes: Vec<Index>,
     /// How many partition key values the `ready` index is spread over.
     pub ready_shards: u32,
+    /// The attribute DynamoDB's TTL deletes items by (the worker registry's).
+    pub ttl_attribute: String,
 }
 
 /// A key attribute.

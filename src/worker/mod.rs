@@ -26,6 +26,8 @@ use tracing::{error, info, warn, Instrument};
 pub struct WorkerConfig {
     /// This process's identity, written as `<id>/<slot>` into the leases it holds.
     pub worker_id: String,
+    /// The EC2 instance, when the worker knows it (in an autoscaling group).
+    pub instance: Option<String>,
     /// Slots: videos worked on at once.
     pub concurrency: usize,
     /// Exit 0 once no pending or in-progress video is left anywhere and the slots are empty.
@@ -131,6 +133,9 @@ pub async fn run(
         metrics: reporting.metrics.clone(),
     };
     let health = Arc::new(Health::default());
+    health
+        .started_at
+        .get_or_init(|| chrono::Utc::now().timestamp_millis());
     let tracker = TaskTracker::new();
     for slot in 0..cfg.concurrency {
         let (ctx, shutdown, health) = (ctx.clone(), shutdown.clone(), health.clone());
@@ -141,7 +146,20 @@ pub async fn run(
         );
     }
     tracker.close();
+    let registry = tokio::spawn(register_every(
+        ctx.clone(),
+        health.clone(),
+        reporting.busy.subscribe(),
+        std::time::Duration::from_secs(30),
+    ));
     tracker.wait().await;
+    registry.abort();
+    let _ = registry.await;
+    let mut last = record(&cfg, &health, 0, chrono::Utc::now().timestamp_millis());
+    last.stopped = true;
+    if let Err(e) = ctx.store.register(&last).await {
+        warn!(error = %crate::error::chain(&e), "registry not updated at exit");
+    }
     let count = health.consecutive.load(Ordering::Relaxed);
     if count >= cfg.max_local_failures {
         let last = health.last.lock().map(|l| l.clone()).unwrap_or_default();
@@ -155,6 +173,64 @@ pub async fn run(
 struct Health {
     consecutive: AtomicU32,
     last: std::sync::Mutex<String>,
+    done: std::sync::atomic::AtomicU64,
+    started_at: std::sync::OnceLock<i64>,
+}
+
+fn record(
+    cfg: &WorkerConfig,
+    health: &Health,
+    busy: usize,
+    now: i64,
+) -> crate::store::WorkerRecord {
+    crate::store::WorkerRecord {
+        id: cfg.worker_id.clone(),
+        host: hostname::get()
+            .map(|h| h.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        instance: cfg.instance.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        slots: u32::try_from(cfg.concurrency).unwrap_or(u32::MAX),
+        busy: u32::try_from(busy).unwrap_or(u32::MAX),
+        local_failures: health.consecutive.load(Ordering::Relaxed),
+        last_local_error: health
+            .last
+            .lock()
+            .ok()
+            .map(|l| l.clone())
+            .filter(|l| !l.is_empty()),
+        videos_done: health.done.load(Ordering::Relaxed),
+        started_at: *health.started_at.get_or_init(|| now),
+        last_seen: now,
+        stopped: false,
+    }
+}
+
+/// Keeps this process's registry item fresh: at start, every `period`, and when the number of
+/// busy slots changes.
+async fn register_every(
+    ctx: JobCtx,
+    health: Arc<Health>,
+    mut busy: tokio::sync::watch::Receiver<usize>,
+    period: Duration,
+) {
+    let mut failing = false;
+    loop {
+        let n = *busy.borrow_and_update();
+        let rec = record(&ctx.cfg, &health, n, chrono::Utc::now().timestamp_millis());
+        match ctx.store.register(&rec).await {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                warn!(error = %crate::error::chain(&e), "registry not updated");
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            r = busy.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 async fn slot_loop(
@@ -211,9 +287,11 @@ async fn slot_loop(
                                 *l = msg;
                             }
                         }
-                        JobEnd::Done | JobEnd::Failed(_) => {
-                            health.consecutive.store(0, Ordering::Relaxed)
+                        JobEnd::Done => {
+                            health.consecutive.store(0, Ordering::Relaxed);
+                            health.done.fetch_add(1, Ordering::Relaxed);
                         }
+                        JobEnd::Failed(_) => health.consecutive.store(0, Ordering::Relaxed),
                         JobEnd::Released | JobEnd::LeaseLost => {}
                     }
                     None

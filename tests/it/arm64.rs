@@ -78,3 +78,39 @@ async fn arm64_worker_under_qemu_completes_a_video() {
     assert!(n > 2, "nothing published");
     media::check_stream(&local, clip.seconds, Some(clip.display()), false);
 }
+
+/// The Lambda's binary as built for arm64 (the zip's `bootstrap`), run under qemu for one tick
+/// against DynamoDB Local and the Auto Scaling stand-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the aarch64 build: scripts/build-arm64"]
+async fn arm64_scaler_under_qemu_sizes_the_group_from_the_backlog() {
+    let bin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/artifacts/fleet-scaler.zip"
+    );
+    let zip = std::fs::read(bin).expect("fleet-scaler.zip: run scripts/build-arm64");
+    assert_eq!(&zip[..4], b"PK\x03\x04", "not a zip");
+    let exe = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/aarch64-unknown-linux-gnu/release/fleet-scaler"
+    );
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "arm64-scaler").await;
+    common::seed(&store(&cfg, &table), 3, "arm64").await;
+    let ec2 = crate::common::ec2::Ec2::start("i-none", 0, 10, 0).await;
+    let out = tokio::process::Command::new("qemu-aarch64-static")
+        .args(["-L", "/usr/aarch64-linux-gnu", exe, "--once"])
+        .env("FLEET_TABLE", &table)
+        .env("FLEET_ASG_NAME", "fleet-workers")
+        .env("FLEET_SLOTS_PER_INSTANCE", "2")
+        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &ec2.endpoint)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ec2.desired(), 2, "3 videos, 2 slots per instance");
+}

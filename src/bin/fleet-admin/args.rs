@@ -14,6 +14,16 @@ pub struct Args {
         default_value = "fleet-videos"
     )]
     pub table: String,
+    /// Named profile from ~/.aws/config (as the AWS CLI's --profile; else AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Region (as the AWS CLI's --region; else AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Endpoint for every service (as the AWS CLI's --endpoint-url; else AWS_ENDPOINT_URL and
+    /// the per-service AWS_ENDPOINT_URL_DYNAMODB / _S3).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
     /// Subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -37,23 +47,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Progress across the fleet.
-    Report {
-        /// One JSON object instead of tables.
-        #[arg(long)]
-        json: bool,
-        /// Redraw every N seconds.
-        #[arg(long, value_name = "SECONDS")]
-        watch: Option<u64>,
-    },
+    /// Progress across the fleet: states, failures grouped, workers, throughput, ETA, cost.
+    Report(ReportArgs),
     /// Put failed (or the named) videos back to pending with their attempts reset.
-    Retry {
-        /// Every failed video.
-        #[arg(long, conflicts_with = "keys")]
-        failed: bool,
-        /// Videos by source URI (s3://bucket/key), failed or done.
-        keys: Vec<String>,
-    },
+    Retry(RetryArgs),
     /// Reconcile a source prefix, the table and the outputs: videos never seeded, items whose
     /// source is gone, done videos whose master playlist is gone. Read-only without --fix.
     /// Exit code 3 when something is out of line (and not repaired).
@@ -88,4 +85,49 @@ pub enum Command {
         #[arg(long)]
         create: Vec<String>,
     },
+}
+
+/// `report`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// One JSON object instead of tables (with a `schema_version`).
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw every N seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch: Option<u64>,
+    /// Only the counts, the workers and the rates: a few reads whatever the table's size
+    /// (no Scan), for `--watch` on a large table.
+    #[arg(long)]
+    pub summary: bool,
+    /// List every failed key of each group (default: the first 3).
+    #[arg(long)]
+    pub all: bool,
+    /// Only videos in these states (comma-separated) in the listings.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub state: Option<Vec<fleet::domain::VideoState>>,
+    /// Price of one instance-hour, for the cost lines (default: c6g.xlarge on demand in
+    /// us-east-1, USD; give your spot price if you run spot).
+    #[arg(long, env = "FLEET_PRICE_PER_HOUR", default_value_t = 0.136)]
+    pub price_per_hour: f64,
+    /// Videos one instance works on at once (the workers' concurrency).
+    #[arg(long, env = "FLEET_SLOTS_PER_INSTANCE", default_value_t = 2)]
+    pub slots_per_instance: u32,
+}
+
+/// `retry`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Every failed video.
+    #[arg(long, conflicts_with = "uris")]
+    pub failed: bool,
+    /// With --failed: only those whose last error is of this kind (invalid_input, transient,
+    /// local, abandoned).
+    #[arg(long, requires = "failed")]
+    pub kind: Option<String>,
+    /// List what would be requeued, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Videos by source URI (s3://bucket/key; a URI ending in / names a prefix), failed or done.
+    pub uris: Vec<String>,
 }

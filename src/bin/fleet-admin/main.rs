@@ -1,221 +1,105 @@
-//! fleet-admin: each subcommand parses its arguments, calls library code and prints.
+//! fleet-admin: parse, load the AWS configuration the way the AWS CLI does (`--profile`,
+//! `--region`, `--endpoint-url`, then the environment and profile), run one command from
+//! `commands/`, and print any error on one line naming the region and account.
 
 mod args;
+mod commands;
 mod output;
 
-use anyhow::{bail, Context, Result};
-use args::{Args, Command};
+use anyhow::{Context, Result};
+use args::Args;
 use clap::Parser;
-use fleet::admin::{audit, report, require_table, seed};
-use fleet::domain::keys::S3Uri;
-use fleet::store::dynamo::{create_table, DynamoStore, StoreConfig, TableStatus};
-use std::io::IsTerminal;
+use commands::Ctx;
+use fleet::store::dynamo::{DynamoStore, StoreConfig};
 use std::process::ExitCode;
 use std::time::Duration;
 
-async fn exec(args: Args) -> Result<ExitCode> {
-    let sdk = fleet::aws::sdk_config().await;
-    anyhow::ensure!(
-        sdk.region().is_some(),
-        "no AWS region: set AWS_REGION (or a profile's region)"
-    );
-    require_credentials(&sdk).await?;
-    let ddb = fleet::aws::dynamodb(&sdk, Duration::from_secs(30));
-    let table = args.table.clone();
-    let store = DynamoStore::new(
-        ddb.clone(),
-        StoreConfig::new(&table),
-        fleet::clock::system(),
-    );
-    match args.command {
-        Command::Init => {
-            let status = create_table(&ddb, &table).await?;
-            println!(
-                "table {table} {}",
-                if status == TableStatus::Created {
-                    "created"
-                } else {
-                    "already exists"
-                }
-            );
-        }
-        Command::Seed {
-            input,
-            output,
-            include_ext,
-            dry_run,
-        } => {
-            let input = S3Uri::parse(&input)?;
-            let output = S3Uri::parse(&output)?;
-            let exts = extensions(include_ext);
-            require_table(&ddb, &table).await?;
-            let s3 = fleet::aws::s3(&sdk);
-            let tty = std::io::stderr().is_terminal();
-            let mut seen = 0u64;
-            let summary = seed::seed(&store, &s3, &input, &output, &exts, dry_run, |s| {
-                seen += 1;
-                if tty && seen.is_multiple_of(50) {
-                    eprint!(
-                        "\rseeding: {} added, {} present, {} skipped",
-                        s.added, s.present, s.skipped
-                    );
-                } else if !tty && seen.is_multiple_of(1000) {
-                    eprintln!(
-                        "seeding: {} added, {} present, {} skipped",
-                        s.added, s.present, s.skipped
-                    );
-                }
-            })
-            .await?;
-            if tty {
-                eprintln!();
-            }
-            println!(
-                "{}added {}, already present {}, skipped (not video) {}",
-                if dry_run { "dry run: would have " } else { "" },
-                summary.added,
-                summary.present,
-                summary.skipped
-            );
-        }
-        Command::Report { json, watch } => loop {
-            let (items, paused) = report::scan_all(&ddb, &table).await?;
-            let r = report::build(&table, items, paused, chrono::Utc::now().timestamp_millis());
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                if watch.is_some() && std::io::stdout().is_terminal() {
-                    print!("\x1b[2J\x1b[H");
-                }
-                print!("{}", output::report_text(&r));
-            }
-            match watch {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s.max(1))).await,
-                None => break,
-            }
-        },
-        Command::Retry { failed, keys } => {
-            require_table(&ddb, &table).await?;
-            let targets: Vec<String> = if failed {
-                let (items, _) = report::scan_all(&ddb, &table).await?;
-                items
-                    .into_iter()
-                    .filter(|v| v.state == fleet::domain::VideoState::Failed)
-                    .map(|v| v.pk)
-                    .collect()
-            } else if keys.is_empty() {
-                bail!("name videos (s3://bucket/key) or pass --failed");
-            } else {
-                keys
-            };
-            let mut requeued = 0;
-            for k in &targets {
-                if store
-                    .requeue(k, !failed)
-                    .await
-                    .with_context(|| format!("requeueing {k}"))?
-                {
-                    requeued += 1;
-                } else {
-                    eprintln!("left alone (missing, pending or in progress): {k}");
-                }
-            }
-            println!("requeued {requeued} of {}", targets.len());
-        }
-        Command::DevUpload { dir, dest, create } => {
-            let dest = S3Uri::parse(&dest)?.as_prefix();
-            let s3 = fleet::aws::s3(&sdk);
-            for b in create.iter().chain([&dest.bucket]) {
-                fleet::blob::ensure_bucket(&s3, b)
-                    .await
-                    .with_context(|| format!("creating bucket {b}"))?;
-            }
-            let mut n = 0;
-            for e in
-                std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-            {
-                let e = e?;
-                if e.file_type()?.is_file() {
-                    let key = format!("{}{}", dest.key, e.file_name().to_string_lossy());
-                    fleet::blob::upload(
-                        &s3,
-                        &dest.bucket,
-                        &key,
-                        &e.path(),
-                        "application/octet-stream",
-                    )
-                    .await?;
-                    n += 1;
-                }
-            }
-            println!("uploaded {n} files to {dest}");
-        }
-        Command::Audit {
-            input,
-            output,
-            include_ext,
-            fix,
-            json,
-        } => {
-            let input = S3Uri::parse(&input)?;
-            let output = output.as_deref().map(S3Uri::parse).transpose()?;
-            require_table(&ddb, &table).await?;
-            let s3 = fleet::aws::s3(&sdk);
-            let exts = extensions(include_ext);
-            let r = audit::audit(&store, &s3, &input, output.as_ref(), &exts, fix).await?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                print!("{}", output::audit_text(&r, fix));
-            }
-            if !r.clean() {
-                return Ok(ExitCode::from(3));
-            }
-        }
-        Command::Pause | Command::Resume => {
-            require_table(&ddb, &table).await?;
-            let pause = matches!(args.command, Command::Pause);
-            store.set_paused(pause).await?;
-            println!(
-                "fleet {}",
-                if pause {
-                    "paused: workers finish what they hold and claim nothing new"
-                } else {
-                    "resumed"
-                }
-            );
-        }
+async fn sdk_config(a: &Args) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &a.profile {
+        loader = loader.profile_name(p);
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(r) = &a.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(u) = &a.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
 }
 
-/// Fails with one clear line when the default chain finds no credentials, before any request
-/// (the SDK's own error lists every provider it tried, over several lines).
-async fn require_credentials(sdk: &aws_config::SdkConfig) -> Result<()> {
+/// Fails with one clear line when the chain finds no credentials, before any request, keeping
+/// the provider's own reason (an expired SSO token says so) and suggesting the fix that fits.
+async fn require_credentials(sdk: &aws_config::SdkConfig, profile: Option<&str>) -> Result<()> {
     use aws_credential_types::provider::ProvideCredentials;
     let provider = sdk
         .credentials_provider()
         .context("no AWS credentials provider configured")?;
-    provider.provide_credentials().await.map_err(|e| {
-        anyhow::anyhow!(
-            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, \
-             or run with an instance role ({e})"
-        )
-    })?;
+    if let Err(e) = provider.provide_credentials().await {
+        let cause = output::one_line(&anyhow::Error::new(e));
+        let profile = profile
+            .map(str::to_string)
+            .or_else(|| std::env::var("AWS_PROFILE").ok());
+        let hint = if cause.to_lowercase().contains("sso") || cause.contains("token") {
+            format!(
+                "; run `aws sso login{}`",
+                profile
+                    .map(|p| format!(" --profile {p}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile / AWS_PROFILE, or \
+             run with an instance role"
+                .into()
+        };
+        anyhow::bail!("no usable AWS credentials: {cause}{hint}");
+    }
     Ok(())
 }
 
-/// The extensions to treat as videos: the flag's, normalised, or the defaults.
-fn extensions(flag: Option<Vec<String>>) -> Vec<String> {
-    flag.unwrap_or_else(|| {
-        seed::DEFAULT_EXTENSIONS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    })
-    .into_iter()
-    .map(|e| e.trim().trim_start_matches('.').to_lowercase())
-    .collect()
+/// The account the credentials belong to, if STS answers within two seconds (a local stack
+/// has no STS: then the error names only the region).
+async fn account(sdk: &aws_config::SdkConfig) -> Option<String> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() || sdk.endpoint_url().is_some() {
+        return None;
+    }
+    let sts = aws_sdk_sts::Client::new(sdk);
+    tokio::time::timeout(Duration::from_secs(2), sts.get_caller_identity().send())
+        .await
+        .ok()?
+        .ok()?
+        .account
+}
+
+async fn exec(a: Args) -> Result<ExitCode> {
+    let sdk = sdk_config(&a).await;
+    anyhow::ensure!(
+        sdk.region().is_some(),
+        "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
+    );
+    require_credentials(&sdk, a.profile.as_deref()).await?;
+    let ddb = fleet::aws::dynamodb(&sdk, Duration::from_secs(30));
+    let ctx = Ctx {
+        store: DynamoStore::new(
+            ddb.clone(),
+            StoreConfig::new(&a.table),
+            fleet::clock::system(),
+        ),
+        ddb,
+        table: a.table.clone(),
+        sdk,
+    };
+    match commands::run(&ctx, a.command).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let region = ctx.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            let place = match account(&ctx.sdk).await {
+                Some(acct) => format!("region {region}, account {acct}"),
+                None => format!("region {region}"),
+            };
+            Err(e.context(place))
+        }
+    }
 }
 
 #[tokio::main]
@@ -226,11 +110,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line, whatever the error chain holds: scripts grep it, people read it.
-            let msg = format!("{e:#}");
-            eprintln!(
-                "fleet-admin: {}",
-                msg.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
+            eprintln!("fleet-admin: {}", output::one_line(&e));
             ExitCode::FAILURE
         }
     }

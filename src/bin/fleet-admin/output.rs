@@ -1,15 +1,187 @@
-//! Printing: reports as tables for people, JSON for scripts; progress lines.
+//! Printing: tables (comfy-table) for people, JSON for scripts, progress bars (indicatif) on a
+//! terminal. Colour and bars only when the stream is a terminal: redirected to a file or
+//! journald, the output is plain.
 
-use fleet::admin::report::Report;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use fleet::admin::report::{Report, Summary, WorkerLine};
 use fleet::domain::VideoState;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write;
+use std::io::IsTerminal;
+use std::time::Duration;
 
-fn gib(b: u64) -> String {
-    format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+/// Bytes for people: 1.23 GiB.
+pub fn bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", units[u])
+    }
 }
 
-/// The report as text tables.
-pub fn report_text(r: &Report) -> String {
+/// Seconds for people: 1h 2m, 3m 4s, 5s.
+pub fn duration(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "?".into();
+    }
+    let secs = s.round() as u64;
+    let rounded = if secs >= 3600 { secs / 60 * 60 } else { secs };
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// An error chain on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A progress bar on a terminal (stderr), a line every 10 s otherwise.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    what: &'static str,
+    last: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    pub fn new(what: &'static str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(what);
+            b
+        });
+        Self {
+            bar,
+            what,
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    /// `done` of `total` so far (the total may still grow).
+    pub fn update(&self, done: u64, total: u64, msg: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.set_length(total.max(done));
+                b.set_position(done);
+                b.set_message(msg.to_string());
+            }
+            None => {
+                let now = std::time::Instant::now();
+                if self
+                    .last
+                    .get()
+                    .is_none_or(|t| now - t >= Duration::from_secs(10))
+                {
+                    self.last.set(Some(now));
+                    eprintln!("{}: {done}/{total} {msg}", self.what);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+fn right(t: &mut Table, cols: &[usize]) {
+    for &c in cols {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// The workers table.
+fn workers_table(o: &mut String, workers: &[WorkerLine]) {
+    if workers.is_empty() {
+        let _ = writeln!(o, "\nworkers: none registered");
+        return;
+    }
+    let mut t = table(&[
+        "worker",
+        "instance",
+        "version",
+        "status",
+        "busy",
+        "done",
+        "local failures",
+        "seen",
+    ]);
+    for w in workers {
+        let r = &w.record;
+        t.add_row(vec![
+            Cell::new(&r.id),
+            Cell::new(r.instance.as_deref().unwrap_or("-")),
+            Cell::new(&r.version),
+            Cell::new(w.status),
+            Cell::new(format!("{}/{}", r.busy, r.slots)),
+            Cell::new(r.videos_done),
+            Cell::new(match &r.last_local_error {
+                Some(e) if r.local_failures > 0 => {
+                    format!("{}: {}", r.local_failures, trunc(e, 60))
+                }
+                _ => r.local_failures.to_string(),
+            }),
+            Cell::new(format!("{} ago", duration(w.seen_s_ago))),
+        ]);
+    }
+    right(&mut t, &[4, 5]);
+    let _ = writeln!(o, "\nworkers\n{t}");
+    // Many processes from one host within the hour, most of them silent: a crash loop.
+    let mut per_host: std::collections::BTreeMap<&str, (u32, u32)> = Default::default();
+    for w in workers {
+        let e = per_host.entry(&w.record.host).or_default();
+        e.0 += 1;
+        if w.status == "silent" {
+            e.1 += 1;
+        }
+    }
+    for (host, (n, silent)) in per_host {
+        if silent >= 3 {
+            let _ = writeln!(
+                o,
+                "  ! {host}: {n} worker processes within the hour, {silent} silent: crash-looping?"
+            );
+        }
+    }
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    let first = s.lines().next().unwrap_or("");
+    if first.chars().count() > n {
+        format!("{}…", first.chars().take(n).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}
+
+/// The report as text tables; `all` lists every key of each failure group.
+pub fn report_text(r: &Report, all: bool) -> String {
     let mut o = String::new();
     let c = &r.counts;
     let _ = writeln!(
@@ -18,7 +190,7 @@ pub fn report_text(r: &Report) -> String {
         r.table,
         if r.paused { "   ** PAUSED **" } else { "" }
     );
-    let _ = writeln!(o, "{:<12} {:>8} {:>12}", "state", "videos", "source");
+    let mut t = table(&["state", "videos", "source"]);
     for (name, n, b) in [
         ("pending", c.pending, r.bytes.pending),
         ("in_progress", c.in_progress, r.bytes.in_progress),
@@ -26,67 +198,131 @@ pub fn report_text(r: &Report) -> String {
         ("failed", c.failed, r.bytes.failed),
         ("total", c.total, r.bytes.total),
     ] {
-        let _ = writeln!(o, "{name:<12} {n:>8} {:>12}", gib(b));
+        t.add_row(vec![Cell::new(name), Cell::new(n), Cell::new(bytes(b))]);
     }
+    right(&mut t, &[1, 2]);
+    let _ = writeln!(o, "{t}");
+    let h = &r.throughput;
+    let _ = writeln!(
+        o,
+        "throughput   {:.1} videos/h, {:.2} content-h per hour ({} videos, {} in the last {}); ETA {}",
+        h.videos_per_hour,
+        h.content_hours_per_hour,
+        h.videos,
+        bytes(h.bytes),
+        duration(h.window_s),
+        r.eta_seconds.map(duration).unwrap_or_else(|| "unknown".into())
+    );
+    let k = &r.cost;
+    let _ = writeln!(
+        o,
+        "compute      {:.2} instance-h so far (${:.2}), {} to go  [at ${}/instance-h, {} slots each]",
+        k.instance_hours_so_far,
+        k.so_far,
+        match (k.instance_hours_to_go, k.to_go) {
+            (Some(h), Some(c)) => format!("{h:.2} instance-h (${c:.2})"),
+            _ => "unknown until a video is done".into(),
+        },
+        k.pricing.per_instance_hour,
+        k.pricing.slots_per_instance
+    );
+    workers_table(&mut o, &r.workers);
     let live: Vec<_> = r
         .videos
         .iter()
         .filter(|v| v.state == VideoState::InProgress)
         .collect();
     if !live.is_empty() {
-        let _ = writeln!(o, "\nworkers");
+        let mut t = table(&[
+            "video", "slot", "phase", "done", "fps", "speed", "elapsed", "eta", "lease",
+        ]);
         for v in live {
             let p = v.progress.clone().unwrap_or_default();
             let expires = v.lease_expires.map(|e| (e - r.generated_at) / 1000);
-            let _ = writeln!(
-                o,
-                "  {:<40} {:<8} {:>6} fps {:>5} x{:>5}  lease {:>4}s  {}",
-                v.worker.as_deref().unwrap_or("?"),
-                if p.phase.is_empty() {
+            t.add_row(vec![
+                Cell::new(trunc(&v.key, 50)),
+                Cell::new(v.worker.as_deref().unwrap_or("?")),
+                Cell::new(if p.phase.is_empty() {
                     "claimed"
                 } else {
                     &p.phase
-                },
-                p.percent.map(|x| format!("{x:.0}%")).unwrap_or_default(),
-                p.fps.map(|x| format!("{x:.0}")).unwrap_or_default(),
-                p.speed.map(|x| format!("{x:.1}")).unwrap_or_default(),
-                expires.map(|e| e.to_string()).unwrap_or_default(),
-                v.key
-            );
+                }),
+                Cell::new(p.percent.map(|x| format!("{x:.0}%")).unwrap_or_default()),
+                Cell::new(p.fps.map(|x| format!("{x:.0}")).unwrap_or_default()),
+                Cell::new(p.speed.map(|x| format!("x{x:.1}")).unwrap_or_default()),
+                Cell::new(v.elapsed_s.map(duration).unwrap_or_default()),
+                Cell::new(v.eta_s.map(duration).unwrap_or_default()),
+                Cell::new(expires.map(|e| format!("{e}s")).unwrap_or_default()),
+            ]);
         }
+        right(&mut t, &[3, 4, 5, 6, 7, 8]);
+        let _ = writeln!(o, "\nrunning\n{t}");
     }
-    let failed: Vec<_> = r
+    let retrying: Vec<_> = r
         .videos
         .iter()
-        .filter(|v| v.state == VideoState::Failed)
+        .filter(|v| v.state == VideoState::Pending && v.attempts > 0 && v.error.is_some())
         .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(o, "\nfailed");
-        for v in failed {
+    if !retrying.is_empty() {
+        let _ = writeln!(o, "\nretrying after an error ({})", r.retrying);
+        for v in retrying.iter().take(if all { usize::MAX } else { 10 }) {
             let _ = writeln!(
                 o,
-                "  {} (attempts {}): {}",
+                "  {} (attempt {} used): {}",
                 v.key,
                 v.attempts,
-                v.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
+                trunc(v.error.as_deref().unwrap_or(""), 100)
             );
         }
     }
-    let h = &r.last_hour;
+    if !r.failures.is_empty() {
+        let _ = writeln!(o, "\nfailed, by reason");
+        for g in &r.failures {
+            let _ = writeln!(
+                o,
+                "  {:>5}  {}: {}",
+                g.count,
+                g.kind,
+                trunc(&g.example, 110)
+            );
+            let shown = if all { g.keys.len() } else { 3 };
+            for k in g.keys.iter().take(shown) {
+                let _ = writeln!(o, "         {k}");
+            }
+            if g.keys.len() > shown {
+                let _ = writeln!(o, "         … and {} more (--all)", g.keys.len() - shown);
+            }
+        }
+        let _ = writeln!(
+            o,
+            "  see one: fleet-admin show <s3-uri>; retry: fleet-admin retry --failed [--kind K] [--dry-run]"
+        );
+    }
+    o
+}
+
+/// `report --summary` as text.
+pub fn summary_text(s: &Summary) -> String {
+    let mut o = String::new();
+    let c = &s.counters;
     let _ = writeln!(
         o,
-        "\nlast hour: {} videos, {}, {:.0} s of content; ETA {}",
-        h.videos,
-        gib(h.bytes),
-        h.content_seconds,
-        r.eta_seconds
-            .map(|s| format!("{:.0} min", s / 60.0))
-            .unwrap_or_else(|| "unknown".into())
+        "table {}{}\nseeded {}, done {}, failed {}, open {}; {} of {} slots busy on {} live workers",
+        s.table,
+        if s.paused { "   ** PAUSED **" } else { "" },
+        c.total,
+        c.done,
+        c.failed,
+        s.open,
+        s.busy_slots,
+        s.slots,
+        s.workers.iter().filter(|w| w.status == "busy" || w.status == "idle").count()
+    );
+    workers_table(&mut o, &s.workers);
+    let _ = writeln!(
+        o,
+        "({} requests, {:.1} read units)",
+        s.cost.requests, s.cost.read_units
     );
     o
 }

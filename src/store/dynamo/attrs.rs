@@ -38,6 +38,8 @@ pub(crate) const FFMPEG_ARGS: &str = "ffmpeg_args";
 pub(crate) const OUTPUT: &str = "output";
 /// Content duration in seconds.
 pub(crate) const DURATION_S: &str = "duration_s";
+/// Every failed attempt's error, oldest first.
+pub(crate) const ERRORS: &str = "errors";
 
 /// The control item's pause flag.
 pub(crate) const PAUSED: &str = "paused";
@@ -47,7 +49,7 @@ pub(crate) const UPDATED_AT: &str = "updated_at";
 pub(crate) const IDLE_SINCE: &str = "idle_since";
 
 /// Every video attribute above.
-pub(crate) const VIDEO: [&str; 16] = [
+pub(crate) const VIDEO: [&str; 17] = [
     PK,
     STATE,
     REV,
@@ -64,6 +66,7 @@ pub(crate) const VIDEO: [&str; 16] = [
     FFMPEG_ARGS,
     OUTPUT,
     DURATION_S,
+    ERRORS,
 ];
 
 /// Every attribute an expression may name.
@@ -91,6 +94,7 @@ mod tests {
         v.ffmpeg_args = Some(vec!["-i".into()]);
         v.output = Some("s3://o/master.m3u8".into());
         v.duration_s = Some(1.5);
+        v.errors = Some(vec!["attempt 1: e".into()]);
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&v).unwrap();
         for name in VIDEO {

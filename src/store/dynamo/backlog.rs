@@ -41,8 +41,8 @@ impl DynamoStore {
         let mut b = Backlog::default();
         for i in 0..self.shards() {
             let shard = shard_name(i);
-            b.open += self.count(&shard, None, &mut b).await?;
-            b.claimable += self.count(&shard, Some(now), &mut b).await?;
+            b.open += self.count_shard(&shard, None, &mut b).await?;
+            b.claimable += self.count_shard(&shard, Some(now), &mut b).await?;
             if let Some(t) = self.oldest(&shard, now, &mut b).await? {
                 b.oldest_claimable = Some(b.oldest_claimable.map_or(t, |o| o.min(t)));
             }
@@ -50,7 +50,7 @@ impl DynamoStore {
         Ok(b)
     }
 
-    async fn count(
+    async fn count_shard(
         &self,
         shard: &str,
         until: Option<EpochMs>,

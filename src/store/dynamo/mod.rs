@@ -20,6 +20,7 @@ pub(crate) mod attrs;
 mod backlog;
 mod claim;
 mod expr;
+pub mod registry;
 mod sdk;
 mod table;
 mod writes;
@@ -185,6 +186,10 @@ impl VideoStore for DynamoStore {
 
     async fn has_open_work(&self) -> Result<bool, StoreError> {
         DynamoStore::has_open_work(self).await
+    }
+
+    async fn register(&self, rec: &crate::store::WorkerRecord) -> Result<(), StoreError> {
+        DynamoStore::register(self, rec).await
     }
 
     async fn is_paused(&self) -> Result<bool, StoreError> {

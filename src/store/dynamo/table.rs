@@ -90,6 +90,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<TableStatus, S
             .await
             .map_err(|e| sdk::classify(e, "DescribeTable", table))?;
         if d.table().and_then(|t| t.table_status()) == Some(&SdkStatus::Active) {
+            enable_ttl(client, table, &s.ttl_attribute).await?;
             return Ok(status);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -99,4 +100,39 @@ pub async fn create_table(client: &Client, table: &str) -> Result<TableStatus, S
         table: table.to_string(),
         source: "table did not become ACTIVE within 5 minutes".into(),
     })
+}
+
+/// Turns on DynamoDB's TTL (registry items expire by it); a table that has it already is fine.
+async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<(), StoreError> {
+    let on = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk::classify(e, "DescribeTimeToLive", table))?
+        .time_to_live_description()
+        .and_then(|d| d.time_to_live_status())
+        .is_some_and(|s| {
+            matches!(
+                s,
+                aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled
+                    | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
+            )
+        });
+    if on {
+        return Ok(());
+    }
+    let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name(attribute)
+        .enabled(true)
+        .build()
+        .map_err(|e| invalid(e, table))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk::classify(e, "UpdateTimeToLive", table))
 }

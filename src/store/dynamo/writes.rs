@@ -2,10 +2,11 @@
 //! `holder` + `token` + `in_progress`, so a stale holder's write is always rejected.
 
 use super::attrs::{
-    ATTEMPTS, DURATION_S, ERROR, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER, LEASE_EXPIRES,
-    OUTPUT, PK, PROGRESS, READY_AT, REV, SHARD, STATE, TOKEN,
+    ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER,
+    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REV, SHARD, STATE, TOKEN,
 };
 use super::expr;
+use super::registry::Counter;
 use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
 use crate::domain::video::AfterFailure;
@@ -80,7 +81,7 @@ impl DynamoStore {
         update.push_str(&format!(
             " REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR}, #{ERROR_KIND}"
         ));
-        match self.holder_write(lease, &update, values).await? {
+        let r = match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, "done");
                 Ok(())
@@ -88,7 +89,11 @@ impl DynamoStore {
             // Our own retried write: the first attempt was applied.
             Err(Some(old)) if old.state == VideoState::Done && same_holder(&old, lease) => Ok(()),
             Err(old) => Err(lost(lease, old.as_ref())),
+        };
+        if r.is_ok() {
+            self.count_quietly(Counter::Done).await;
         }
+        r
     }
 
     pub(super) async fn fail(
@@ -102,14 +107,26 @@ impl DynamoStore {
             .cfg
             .retry
             .after(failure.kind, lease.video.attempts, now, jitter);
+        let entry = format!(
+            "attempt {} by {} at {}: {}: {}",
+            lease.video.attempts,
+            lease.holder,
+            chrono::DateTime::from_timestamp_millis(now)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            failure.kind.as_str(),
+            failure.message
+        );
         let mut values = vec![
             (":one", n(1)),
             (":error", s(&failure.message)),
             (":kind", s(failure.kind.as_str())),
+            (":entry", AttributeValue::L(vec![s(entry)])),
+            (":none", AttributeValue::L(vec![])),
         ];
         let mut update = format!(
             "SET #{STATE} = :next, #{REV} = #{REV} + :one, #{ERROR} = :error, \
-             #{ERROR_KIND} = :kind"
+             #{ERROR_KIND} = :kind, #{ERRORS} = list_append(if_not_exists(#{ERRORS}, :none), :entry)"
         );
         if let Some(args) = &failure.ffmpeg_args {
             update.push_str(&format!(", #{FFMPEG_ARGS} = :args"));
@@ -133,14 +150,18 @@ impl DynamoStore {
             }
         };
         values.push((":next", s(state.as_str())));
-        match self.holder_write(lease, &update, values).await? {
+        let r = match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 warn!(video = %lease.id(), token = lease.token, %state, error = %failure.message, "attempt failed");
                 Ok(state)
             }
             Err(Some(old)) if old.state == state && same_holder(&old, lease) => Ok(state),
             Err(old) => Err(lost(lease, old.as_ref())),
+        };
+        if r.as_ref().is_ok_and(|s| *s == VideoState::Failed) {
+            self.count_quietly(Counter::Failed).await;
         }
+        r
     }
 
     pub(super) async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
@@ -211,6 +232,15 @@ fn lost(lease: &Lease, old: Option<&VideoItem>) -> StoreError {
         state: old.map(|o| o.state),
         holder: old.and_then(|o| o.holder.clone()),
         now_token: old.map(|o| o.token),
+    }
+}
+
+impl DynamoStore {
+    /// Counts a state change the write above made; a failure only costs the summary's accuracy.
+    async fn count_quietly(&self, c: Counter) {
+        if let Err(e) = self.count(c, 1).await {
+            warn!(error = %crate::error::chain(&e), "counter not updated");
+        }
     }
 }
 

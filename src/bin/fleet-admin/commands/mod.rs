@@ -1,0 +1,75 @@
+//! One module per subcommand. Each takes the shared [`Ctx`] and its own arguments, calls the
+//! library and prints; the logic lives in `fleet::admin`.
+
+pub mod audit;
+pub mod dev_upload;
+pub mod init;
+pub mod pause;
+pub mod report;
+pub mod retry;
+pub mod seed;
+
+use crate::args::Command;
+use anyhow::Result;
+use fleet::store::dynamo::DynamoStore;
+use std::process::ExitCode;
+
+/// What every command may use: the SDK configuration (region, credentials, endpoints) and the
+/// table.
+pub struct Ctx {
+    /// The loaded SDK configuration.
+    pub sdk: aws_config::SdkConfig,
+    /// DynamoDB.
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// The claim engine's admin side.
+    pub store: DynamoStore,
+    /// The table's name.
+    pub table: String,
+}
+
+impl Ctx {
+    /// An S3 client from the same configuration.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        fleet::aws::s3(&self.sdk)
+    }
+}
+
+/// Runs `cmd`.
+pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Init => init::run(ctx).await,
+        Command::Seed {
+            input,
+            output,
+            include_ext,
+            dry_run,
+        } => seed::run(ctx, &input, &output, include_ext, dry_run).await,
+        Command::Report(a) => report::run(ctx, a).await,
+        Command::Retry(a) => retry::run(ctx, a).await,
+        Command::DevUpload { dir, dest, create } => {
+            dev_upload::run(ctx, &dir, &dest, &create).await
+        }
+        Command::Audit {
+            input,
+            output,
+            include_ext,
+            fix,
+            json,
+        } => audit::run(ctx, &input, output.as_deref(), include_ext, fix, json).await,
+        Command::Pause => pause::run(ctx, true).await,
+        Command::Resume => pause::run(ctx, false).await,
+    }
+}
+
+/// The extensions to treat as videos: the flag's, normalised, or the defaults.
+pub fn extensions(flag: Option<Vec<String>>) -> Vec<String> {
+    flag.unwrap_or_else(|| {
+        fleet::admin::seed::DEFAULT_EXTENSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    })
+    .into_iter()
+    .map(|e| e.trim().trim_start_matches('.').to_lowercase())
+    .collect()
+}

@@ -1,0 +1,52 @@
+//! `retry`: failed (or named) videos back to `pending` with their attempts reset. A URI that
+//! matches nothing fails the command before anything is written.
+
+use super::Ctx;
+use crate::args::RetryArgs;
+use crate::output;
+use anyhow::{bail, Result};
+use fleet::admin::require_table;
+use fleet::admin::retry::{self, Selector};
+use std::process::ExitCode;
+
+pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
+    require_table(&ctx.ddb, &ctx.table).await?;
+    let sel = if a.failed {
+        Selector::Failed { kind: a.kind }
+    } else if a.uris.is_empty() {
+        bail!("name videos (s3://bucket/key, or a prefix ending in /) or pass --failed");
+    } else {
+        for u in &a.uris {
+            fleet::domain::keys::S3Uri::parse(u)?;
+        }
+        Selector::Uris(a.uris)
+    };
+    let plan = retry::plan(&ctx.store, &sel).await?;
+    if !plan.unmatched.is_empty() {
+        bail!(
+            "no video in table {} matches {}; nothing was requeued",
+            ctx.table,
+            plan.unmatched.join(", ")
+        );
+    }
+    if a.dry_run {
+        for (pk, state) in &plan.targets {
+            println!("{state:<11} {pk}");
+        }
+        println!("dry run: would requeue {} video(s)", plan.targets.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bar = output::Progress::new("requeueing");
+    let total = plan.targets.len() as u64;
+    let out = retry::apply(&ctx.store, &plan.targets, !a.failed, |n| {
+        bar.update(n as u64, total, "")
+    })
+    .await;
+    bar.finish();
+    let out = out?;
+    for pk in &out.left_alone {
+        eprintln!("left alone (pending already, or held by a worker): {pk}");
+    }
+    println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
+    Ok(ExitCode::SUCCESS)
+}
