@@ -143,23 +143,7 @@ fn log_ms(logs: &[serde_json::Value], message: &str) -> Vec<f64> {
 
 /// The worker's recorded argv, pointed at `src` and `out` instead of its job folder.
 fn bare_argv(recorded: &[String], src: &Path, out: &Path) -> Vec<String> {
-    let i = recorded.iter().position(|a| a == "-i").unwrap() + 1;
-    let job_src = recorded[i].clone();
-    let job_dir = Path::new(&job_src)
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .to_string();
-    recorded
-        .iter()
-        .map(|a| {
-            if *a == job_src {
-                src.display().to_string()
-            } else {
-                a.replace(&format!("{job_dir}/out"), &out.display().to_string())
-            }
-        })
-        .collect()
+    fleet::admin::show::rebase(recorded, src, out).expect("an ffmpeg argv with -i")
 }
 
 /// CPU seconds (user + system) of this process's waited-for children and their descendants
@@ -227,12 +211,7 @@ async fn run() {
         let out = dir.path().join(format!("bare{round}"));
         let bare = bare_argv(&argv, &src, &out);
         // ffmpeg does not create the per-rendition folders; the worker makes them first too.
-        let map = &argv[argv.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
-        for entry in map.split(' ') {
-            let name = entry
-                .split(',')
-                .find_map(|p| p.strip_prefix("name:"))
-                .unwrap();
+        for name in fleet::admin::show::folders(&argv) {
             std::fs::create_dir_all(out.join(name)).unwrap();
         }
         let t = Instant::now();

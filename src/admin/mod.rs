@@ -1,9 +1,11 @@
 //! The logic behind `fleet-admin`'s subcommands; the binary only parses and prints.
 
 pub mod audit;
+pub mod dashboard;
 pub mod report;
 pub mod retry;
 pub mod seed;
+pub mod show;
 
 use crate::error::StoreError;
 use aws_sdk_dynamodb::Client;

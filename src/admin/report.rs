@@ -120,15 +120,16 @@ pub struct WorkerLine {
     /// What the worker last wrote.
     #[serde(flatten)]
     pub record: crate::store::WorkerRecord,
-    /// `alive` (seen in the last 90 s) and `busy` or `idle`, `stopped` (exited normally),
-    /// or `silent` (not seen for 90 s: killed, crashed, or its machine is gone).
+    /// `busy` or `idle` (seen within three registry periods), `stopped` (exited normally), or
+    /// `silent` (not seen for three periods: killed, crashed, or its machine is gone).
     pub status: &'static str,
     /// Seconds since it was last seen.
     pub seen_s_ago: f64,
 }
 
-/// How long a worker may go unseen before it is reported `silent` (three registry periods).
-pub const WORKER_SILENT_MS: i64 = 90_000;
+/// A worker unseen for three of its registry periods (90 s at the default 30 s), and at least
+/// this long, is reported `silent`.
+pub const SILENT_FLOOR_MS: f64 = 3_000.0;
 
 /// The workers, from the registry.
 pub async fn workers(store: &DynamoStore, now: i64) -> Result<Vec<WorkerLine>, StoreError> {
@@ -142,7 +143,7 @@ fn worker_lines(records: Vec<crate::store::WorkerRecord>, now: i64) -> Vec<Worke
             let ago = now - r.last_seen;
             let status = if r.stopped {
                 "stopped"
-            } else if ago > WORKER_SILENT_MS {
+            } else if ago as f64 > (r.period_s * 3000.0).max(SILENT_FLOOR_MS) {
                 "silent"
             } else if r.busy > 0 {
                 "busy"

@@ -94,6 +94,10 @@ struct Args {
     /// The group's termination lifecycle hook, completed once the worker has drained.
     #[arg(long, env = "FLEET_LIFECYCLE_HOOK", requires = "asg_name")]
     lifecycle_hook: Option<String>,
+    /// How often the worker refreshes its item in the registry `fleet-admin report` lists,
+    /// seconds.
+    #[arg(long, env = "FLEET_REGISTRY_SECONDS", default_value_t = 30.0)]
+    registry_seconds: f64,
     /// How often the instance metadata is read, seconds.
     #[arg(long, env = "FLEET_IMDS_POLL_SECONDS", default_value_t = 5.0)]
     imds_poll_seconds: f64,
@@ -149,6 +153,8 @@ impl TryFrom<Args> for Settings {
             worker: WorkerConfig {
                 worker_id,
                 instance: None,
+                registry_period: secs("registry-seconds", a.registry_seconds)?
+                    .max(Duration::from_millis(200)),
                 concurrency,
                 exit_when_idle: a.exit_when_idle,
                 drain: secs("drain-seconds", a.drain_seconds)?,

@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// The EC2 instance, when the worker knows it (in an autoscaling group).
     pub instance: Option<String>,
+    /// How often the worker refreshes its registry item.
+    pub registry_period: Duration,
     /// Slots: videos worked on at once.
     pub concurrency: usize,
     /// Exit 0 once no pending or in-progress video is left anywhere and the slots are empty.
@@ -150,7 +152,7 @@ pub async fn run(
         ctx.clone(),
         health.clone(),
         reporting.busy.subscribe(),
-        std::time::Duration::from_secs(30),
+        cfg.registry_period,
     ));
     tracker.wait().await;
     registry.abort();
@@ -202,6 +204,7 @@ fn record(
         videos_done: health.done.load(Ordering::Relaxed),
         started_at: *health.started_at.get_or_init(|| now),
         last_seen: now,
+        period_s: cfg.registry_period.as_secs_f64(),
         stopped: false,
     }
 }

@@ -6,6 +6,8 @@ mod arm64;
 mod aws;
 mod claim;
 mod common;
+mod dashboard;
+mod operator;
 mod processes;
 mod resilience;
 mod sources;

@@ -70,10 +70,48 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One video, whole: its item, every attempt's error (ffmpeg's stderr tail included), and
+    /// a shell command that reproduces its last ffmpeg run.
+    Show {
+        /// s3://bucket/key of the source.
+        uri: String,
+        /// The item as JSON (with the command) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Block until no video is pending or in progress. Exit 0 when every video is done, 3 when
+    /// some failed, 124 on --timeout.
+    Wait {
+        /// Give up after this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Seconds between checks (each costs at most one small Query per index shard).
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+    },
     /// Workers finish what they hold and claim nothing new.
     Pause,
     /// Workers claim again.
     Resume,
+    /// A live web page: counts, throughput chart, running videos with fps and ETA, workers,
+    /// failures grouped, and a player for any done video. Prints its URL first.
+    Dashboard {
+        /// TCP port (0: any free one; the URL printed says which).
+        #[arg(long, env = "FLEET_DASHBOARD_PORT", default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on (the page has no authentication: keep it local).
+        #[arg(long, env = "FLEET_DASHBOARD_BIND", default_value = "127.0.0.1")]
+        bind: String,
+        /// Seconds between snapshots; each is one Scan of the table, whatever the open pages.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        refresh: u64,
+        /// Price of one instance-hour, for the cost line (as `report`).
+        #[arg(long, env = "FLEET_PRICE_PER_HOUR", default_value_t = 0.136)]
+        price_per_hour: f64,
+        /// Videos one instance works on at once (as `report`).
+        #[arg(long, env = "FLEET_SLOTS_PER_INSTANCE", default_value_t = 2)]
+        slots_per_instance: u32,
+    },
     /// Development helper for the demo: create a bucket and upload a folder's files to a prefix.
     #[command(hide = true)]
     DevUpload {

@@ -44,6 +44,7 @@ async fn require_credentials(sdk: &aws_config::SdkConfig, profile: Option<&str>)
             format!(
                 "; run `aws sso login{}`",
                 profile
+                    .as_deref()
                     .map(|p| format!(" --profile {p}"))
                     .unwrap_or_default()
             )
@@ -52,7 +53,11 @@ async fn require_credentials(sdk: &aws_config::SdkConfig, profile: Option<&str>)
              run with an instance role"
                 .into()
         };
-        anyhow::bail!("no usable AWS credentials: {cause}{hint}");
+        let whose = profile
+            .as_deref()
+            .map(|p| format!(" for profile {p}"))
+            .unwrap_or_default();
+        anyhow::bail!("no usable AWS credentials{whose}: {cause}{hint}");
     }
     Ok(())
 }

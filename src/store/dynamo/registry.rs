@@ -57,9 +57,16 @@ pub struct WorkerRecord {
     pub started_at: EpochMs,
     /// When it last wrote this record.
     pub last_seen: EpochMs,
+    /// How often it writes this record, seconds (three missed writes make it `silent`).
+    #[serde(default = "default_period")]
+    pub period_s: f64,
     /// Set by the process as it exits normally.
     #[serde(default)]
     pub stopped: bool,
+}
+
+fn default_period() -> f64 {
+    30.0
 }
 
 /// The counters.

@@ -2,12 +2,15 @@
 //! library and prints; the logic lives in `fleet::admin`.
 
 pub mod audit;
+pub mod dashboard;
 pub mod dev_upload;
 pub mod init;
 pub mod pause;
 pub mod report;
 pub mod retry;
 pub mod seed;
+pub mod show;
+pub mod wait;
 
 use crate::args::Command;
 use anyhow::Result;
@@ -46,6 +49,23 @@ pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
         } => seed::run(ctx, &input, &output, include_ext, dry_run).await,
         Command::Report(a) => report::run(ctx, a).await,
         Command::Retry(a) => retry::run(ctx, a).await,
+        Command::Dashboard {
+            port,
+            bind,
+            refresh,
+            price_per_hour,
+            slots_per_instance,
+        } => {
+            dashboard::run(
+                ctx,
+                &bind,
+                port,
+                refresh,
+                price_per_hour,
+                slots_per_instance,
+            )
+            .await
+        }
         Command::DevUpload { dir, dest, create } => {
             dev_upload::run(ctx, &dir, &dest, &create).await
         }
@@ -56,6 +76,8 @@ pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
             fix,
             json,
         } => audit::run(ctx, &input, output.as_deref(), include_ext, fix, json).await,
+        Command::Show { uri, json } => show::run(ctx, &uri, json).await,
+        Command::Wait { timeout, interval } => wait::run(ctx, timeout, interval).await,
         Command::Pause => pause::run(ctx, true).await,
         Command::Resume => pause::run(ctx, false).await,
     }
