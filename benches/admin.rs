@@ -3,7 +3,9 @@
 //! beside what the same server does bare, in the same run:
 //! - seed: fleet's items/s vs raw conditional PutItems at the same concurrency, and the time
 //!   the listing alone takes (seed overlaps it with the writes);
-//! - report over the seeded table vs a bare Scan of it, with the decode time apart.
+//! - report over the seeded table vs a bare Scan of it, with the decode time apart;
+//! - `report --summary`'s requests and read units on 1,000 items and on the seeded table,
+//!   beside the full Scan's.
 //!
 //! Under `cargo test` it does nothing.
 
@@ -132,9 +134,21 @@ async fn run() {
     // Report vs a bare Scan of the same table.
     let t = Instant::now();
     let mut count = 0usize;
-    let mut pages = ddb.scan().table_name(&name).into_paginator().send();
+    let (mut scan_requests, mut scan_units) = (0u32, 0f64);
+    let mut pages = ddb
+        .scan()
+        .table_name(&name)
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        count += page.unwrap().items().len();
+        let page = page.unwrap();
+        count += page.items().len();
+        scan_requests += 1;
+        scan_units += page
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units())
+            .unwrap_or(0.0);
     }
     let bare_s = t.elapsed().as_secs_f64();
     assert_eq!(count, n);
@@ -182,4 +196,37 @@ async fn run() {
         report::SCAN_SEGMENTS,
         (scan_s + build_s) / bare_par_s
     );
+
+    // report --summary: counters, pause flag and registry, whatever the table holds.
+    let (small, small_store) = table(&ddb).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    futures::stream::iter(0..1000)
+        .map(|i| {
+            let item = seeded(
+                &S3Uri {
+                    bucket: "in".into(),
+                    key: format!("v/{i}.mp4"),
+                },
+                "out",
+                &format!("hls/{i}"),
+                1,
+                now,
+                schema().ready_shards,
+            );
+            let st = &small_store;
+            async move { st.insert_new(&item).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let _ = small;
+    for (label, st) in [("1,000", &small_store), (&format!("{n}") as &str, &store)] {
+        let s = report::summary(st, now).await.unwrap();
+        println!(
+            "report --summary on {label} items: {} requests, {:.1} read units (full Scan of \
+             {n} items: {scan_requests} requests, {scan_units:.0} read units)",
+            s.cost.requests, s.cost.read_units
+        );
+    }
 }

@@ -88,7 +88,7 @@ pub enum AuditError {
 
 /// Audits `input` against the table and the outputs; with `fix`, repairs what it found.
 /// `output` is where unseeded videos' streams go; without it, it is inferred from the items
-/// already seeded from this prefix.
+/// already seeded from this prefix. `progress` gets (checked, total) as done streams are checked.
 pub async fn audit(
     store: &DynamoStore,
     s3: &aws_sdk_s3::Client,
@@ -96,6 +96,7 @@ pub async fn audit(
     output: Option<&S3Uri>,
     extensions: &[String],
     fix: bool,
+    mut progress: impl FnMut(u64, u64),
 ) -> Result<AuditReport, AuditError> {
     let input = input.as_prefix();
     let listed = blob::list_keys(s3, &input.bucket, &input.key).await?;
@@ -142,6 +143,8 @@ pub async fn audit(
         .iter()
         .filter(|v| v.state == VideoState::Done)
         .collect();
+    let total = done.len() as u64;
+    let mut checked = 0u64;
     let missing: Vec<Option<String>> = futures::stream::iter(done)
         .map(|v| async move {
             let key = format!("{}/master.m3u8", v.out_prefix);
@@ -152,6 +155,10 @@ pub async fn audit(
             }
         })
         .buffer_unordered(PARALLEL_WRITES)
+        .inspect_ok(|_| {
+            checked += 1;
+            progress(checked, total);
+        })
         .try_collect()
         .await?;
     r.output_missing = missing.into_iter().flatten().collect();

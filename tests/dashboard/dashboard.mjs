@@ -77,6 +77,8 @@ try {
     await page.screenshot({ path: path.join(shots, "dashboard-live.png") });
   }
 
+  result.failureGroups = await page.$$eval("#failures .group b", (bs) => bs.map((b) => b.textContent));
+  result.workerStatus = await page.$$eval("#workers .status", (ss) => ss.map((x) => x.textContent));
   await page.click("button.play");
   result.playing = await page.evaluate(() => window.dashboard.playing);
   await page.waitForFunction(() => {

@@ -1,6 +1,6 @@
 //! `fleet-admin dashboard`, the built binary, with a real worker and the page in headless
 //! Chromium (tests/dashboard/dashboard.mjs): the page updates while the worker runs, and plays
-//! a finished stream through the dashboard's proxy. Writes docs/dashboard-*.png.
+//! a finished stream through the dashboard's proxy. Writes docs/dashboard-*.png with FLEET_SCREENSHOTS=docs.
 
 use crate::common::eventually;
 use crate::common::media::{self, Clip};
@@ -117,7 +117,13 @@ async fn dashboard_updates_while_a_worker_runs_and_plays_a_done_stream() {
     assert!(r["stale_error"].is_null(), "{r}");
 
     // The page, watched from before the worker starts until it has shown both videos done.
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    // Into docs/ (the committed screenshots) only when asked: FLEET_SCREENSHOTS=docs. Otherwise
+    // a scratch folder, so that a test run leaves the checkout clean.
+    let scratch = tempfile::tempdir().unwrap();
+    let shots = match std::env::var("FLEET_SCREENSHOTS").as_deref() {
+        Ok("docs") => Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"),
+        _ => scratch.path().to_path_buf(),
+    };
     let (mut node, mut seen) = piped(
         tokio::process::Command::new("node")
             .arg(concat!(
@@ -153,6 +159,10 @@ async fn dashboard_updates_while_a_worker_runs_and_plays_a_done_stream() {
     assert_eq!(done_seen.last(), Some(&2), "{res}");
     assert!(done_seen.windows(2).all(|w| w[0] < w[1]), "{res}");
     assert!(res["updates"].as_u64().unwrap() >= 2, "{res}");
+    // It showed a running video (with its progress bar), the failure grouped, the worker.
+    assert_eq!(res["sawRunning"], true, "{res}");
+    assert_eq!(res["failureGroups"][0], "1 × invalid_input", "{res}");
+    assert!(res["workerStatus"].as_array().unwrap().len() == 1, "{res}");
     assert!(res["pageErrors"].as_array().unwrap().is_empty(), "{res}");
     // Played a done stream through the proxy, past 1 s, with no fatal hls.js error.
     assert!(res["fatal"].is_null(), "{res}");

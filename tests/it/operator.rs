@@ -306,3 +306,19 @@ async fn aws_cli_habits_flags_and_errors() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "nocolour").await;
+    let work = tempfile::tempdir().unwrap();
+    let out = media::worker(&table, work.path(), &["--exit-when-idle"])
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fleet-worker starting"), "{err}");
+    assert!(!err.contains('\x1b'), "ANSI escape codes in a pipe: {err:?}");
+}

@@ -20,7 +20,13 @@ pub async fn run(
     let out = out.map(S3Uri::parse).transpose()?;
     require_table(&ctx.ddb, &ctx.table).await?;
     let exts = extensions(include_ext);
-    let r = audit::audit(&ctx.store, &ctx.s3(), &input, out.as_ref(), &exts, fix).await?;
+    let bar = output::Progress::new("checking streams");
+    let r = audit::audit(&ctx.store, &ctx.s3(), &input, out.as_ref(), &exts, fix, |n, of| {
+        bar.update(n, of, "")
+    })
+    .await;
+    bar.finish();
+    let r = r?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
