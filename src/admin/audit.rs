@@ -17,6 +17,7 @@ use crate::domain::keys::{extension, output_prefix, S3Uri};
 use crate::domain::video::seeded;
 use crate::domain::{VideoItem, VideoState};
 use crate::error::{BlobError, StoreError};
+use crate::store::dynamo::registry::Counter;
 use crate::store::dynamo::DynamoStore;
 use crate::store::schema::schema;
 use futures::{StreamExt, TryStreamExt};
@@ -203,6 +204,7 @@ async fn repair(
             );
             if store.insert_new(&item).await? {
                 r.fixed.seeded += 1;
+                store.count(Counter::Total, 1).await?;
             } else {
                 r.left_alone.push(format!("{src}: seeded meanwhile"));
             }
@@ -210,16 +212,22 @@ async fn repair(
     }
     let by_pk: HashMap<&str, &VideoItem> = items.iter().map(|v| (v.pk.as_str(), v)).collect();
     for pk in &r.source_missing {
-        let rev = by_pk[pk.as_str()].rev;
-        if store.forget(pk, rev).await? {
+        let gone = by_pk[pk.as_str()];
+        if store.forget(pk, gone.rev).await? {
             r.fixed.deleted += 1;
+            store.count(Counter::Total, -1).await?;
+            match gone.state {
+                VideoState::Failed => store.count(Counter::Failed, -1).await?,
+                VideoState::Done => store.count(Counter::Done, -1).await?,
+                _ => {}
+            }
         } else {
             r.left_alone
                 .push(format!("{pk}: held by a worker or changed meanwhile"));
         }
     }
     for pk in &r.output_missing {
-        if store.requeue(pk, true).await? {
+        if store.requeue(pk, true).await?.is_some() {
             r.fixed.requeued += 1;
         } else {
             r.left_alone.push(format!("{pk}: changed meanwhile"));

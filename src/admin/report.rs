@@ -76,9 +76,9 @@ pub struct VideoLine {
     pub errors: Vec<String>,
 }
 
-/// Work done over the recent window: the last hour, or since the fleet's first claim within
-/// it if that is later (ten minutes into a run, the rate is over those ten minutes, not an
-/// hour that was mostly idle).
+/// Work done over the recent window: the last hour, or since the run started if that is later
+/// (the earliest claim of the videos done within the hour or running now), so that ten
+/// minutes into a run the rate is over those ten minutes, not an hour that was mostly idle.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct Throughput {
     /// The window, seconds.
@@ -120,8 +120,9 @@ pub struct WorkerLine {
     /// What the worker last wrote.
     #[serde(flatten)]
     pub record: crate::store::WorkerRecord,
-    /// `busy` or `idle` (seen within three registry periods), `stopped` (exited normally), or
-    /// `silent` (not seen for three periods: killed, crashed, or its machine is gone).
+    /// `busy` or `idle` (seen within three registry periods), `stopped` (exited normally),
+    /// `gave up` (exited after repeated local failures), or `silent` (not seen for three
+    /// periods: killed, crashed, or its machine is gone).
     pub status: &'static str,
     /// Seconds since it was last seen.
     pub seen_s_ago: f64,
@@ -141,7 +142,9 @@ fn worker_lines(records: Vec<crate::store::WorkerRecord>, now: i64) -> Vec<Worke
         .into_iter()
         .map(|r| {
             let ago = now - r.last_seen;
-            let status = if r.stopped {
+            let status = if r.gave_up {
+                "gave up"
+            } else if r.stopped {
                 "stopped"
             } else if ago as f64 > (r.period_s * 3000.0).max(SILENT_FLOOR_MS) {
                 "silent"
@@ -214,6 +217,20 @@ pub async fn summary(store: &DynamoStore, now: i64) -> Result<Summary, StoreErro
     })
 }
 
+/// Sets the counters to the counts of `items` (a whole table's): for tables seeded before the
+/// counters existed, or counters that drifted. Workers keep adding while it runs, so run it
+/// when the fleet is quiet for an exact result.
+pub async fn recount(store: &DynamoStore, items: &[VideoItem]) -> Result<(), StoreError> {
+    let count = |s: VideoState| items.iter().filter(|v| v.state == s).count() as i64;
+    store
+        .set_counters(Counters {
+            total: items.len() as i64,
+            done: count(VideoState::Done),
+            failed: count(VideoState::Failed),
+        })
+        .await
+}
+
 /// Groups the failed videos by kind and masked reason, largest group first.
 pub fn failure_groups(items: &[VideoItem]) -> Vec<FailureGroup> {
     let mut groups: std::collections::BTreeMap<(String, String), FailureGroup> = Default::default();
@@ -268,10 +285,16 @@ fn mask_numbers(s: &str) -> String {
 /// The recent window's throughput.
 pub fn throughput(items: &[VideoItem], now: i64) -> Throughput {
     let hour_ago = now - 3_600_000;
+    // The run's start, as far as the last hour can tell: the earliest claim of a video that
+    // finished within the hour or is running now. A video claimed before the hour (a long one)
+    // means the fleet has worked the whole hour.
     let first_claim = items
         .iter()
+        .filter(|v| {
+            v.state == VideoState::InProgress
+                || (v.state == VideoState::Done && v.finished_at.is_some_and(|f| f >= hour_ago))
+        })
         .filter_map(|v| v.claimed_at)
-        .filter(|&c| c >= hour_ago)
         .min();
     let start = first_claim.unwrap_or(hour_ago).max(hour_ago);
     let mut t = Throughput {
@@ -587,5 +610,13 @@ mod tests {
         assert!((t.window_s - 600.0).abs() < 1e-6);
         assert!((t.videos_per_hour - 36.0).abs() < 1e-6, "{t:?}");
         assert!((t.content_hours_per_hour - 6.0).abs() < 1e-6);
+        // Long videos: claimed 100 minutes ago and done just now, others re-claimed since.
+        let mut long = pending("s3://b/long");
+        long.state = VideoState::Done;
+        long.claimed_at = Some(now - 6_000_000);
+        long.finished_at = Some(now - 120_000);
+        items.push(long);
+        let t = throughput(&items, now);
+        assert!((t.window_s - 3600.0).abs() < 1e-6, "the whole hour: {t:?}");
     }
 }

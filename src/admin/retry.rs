@@ -5,7 +5,6 @@
 use super::report;
 use crate::domain::VideoState;
 use crate::error::StoreError;
-use crate::store::dynamo::registry::Counter;
 use crate::store::dynamo::DynamoStore;
 
 /// What to retry.
@@ -16,7 +15,8 @@ pub enum Selector {
         /// `invalid_input`, `transient`, ...
         kind: Option<String>,
     },
-    /// Videos by source URI; a URI ending in `/` names every video under that prefix.
+    /// Videos by source URI (failed or done); a URI ending in `/` names the failed videos under
+    /// that prefix.
     Uris(Vec<String>),
 }
 
@@ -51,9 +51,11 @@ pub async fn plan(store: &DynamoStore, sel: &Selector) -> Result<Plan, StoreErro
                 report::scan_all(store.client(), table).await?.0
             };
             for u in uris {
+                // A prefix names its failed videos: re-transcoding every done video of a folder
+                // is never what "retry this folder" means. A done video is retried by its URI.
                 let found: Vec<(String, VideoState)> = if u.ends_with('/') {
                     all.iter()
-                        .filter(|v| v.pk.starts_with(u.as_str()))
+                        .filter(|v| v.pk.starts_with(u.as_str()) && v.state == VideoState::Failed)
                         .map(|v| (v.pk.clone(), v.state))
                         .collect()
                 } else {
@@ -94,13 +96,8 @@ pub async fn apply(
     mut progress: impl FnMut(usize),
 ) -> Result<Outcome, StoreError> {
     let mut out = Outcome::default();
-    for (i, (pk, state)) in targets.iter().enumerate() {
-        if store.requeue(pk, also_done).await? {
-            match state {
-                VideoState::Failed => store.count(Counter::Failed, -1).await?,
-                VideoState::Done => store.count(Counter::Done, -1).await?,
-                _ => {}
-            }
+    for (i, (pk, _)) in targets.iter().enumerate() {
+        if store.requeue(pk, also_done).await?.is_some() {
             out.requeued.push(pk.clone());
         } else {
             out.left_alone.push(pk.clone());

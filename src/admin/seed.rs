@@ -117,16 +117,27 @@ pub async fn seed(
         })
         .try_buffer_unordered(PARALLEL_WRITES);
     futures::pin_mut!(writes);
-    // The `total` counter grows in steps, so that seeding costs one extra write per step.
+    // The `total` counter grows in steps of 64: one extra write per 64 videos added.
     let mut uncounted = 0i64;
-    while let Some((outcome, bytes)) = writes.try_next().await? {
+    loop {
+        let next = match writes.try_next().await {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            Err(e) => {
+                // What was added is counted even when the run stops short: a re-run sees
+                // those items as present and would never count them.
+                store.count(Counter::Total, uncounted).await?;
+                return Err(e);
+            }
+        };
+        let (outcome, bytes) = next;
         match outcome {
             Outcome::Added => {
                 summary.added += 1;
                 summary.added_bytes += bytes;
                 if !dry_run {
                     uncounted += 1;
-                    if uncounted >= 256 {
+                    if uncounted >= 64 {
                         store.count(Counter::Total, uncounted).await?;
                         uncounted = 0;
                     }

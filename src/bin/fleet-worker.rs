@@ -98,6 +98,10 @@ struct Args {
     /// seconds.
     #[arg(long, env = "FLEET_REGISTRY_SECONDS", default_value_t = 30.0)]
     registry_seconds: f64,
+    /// After a spot rebalance recommendation, how long to hold off claiming while waiting for
+    /// the group to replace the instance, seconds; then claiming goes on.
+    #[arg(long, env = "FLEET_REBALANCE_WAIT_SECONDS", default_value_t = 600.0)]
+    rebalance_wait_seconds: f64,
     /// How often the instance metadata is read, seconds.
     #[arg(long, env = "FLEET_IMDS_POLL_SECONDS", default_value_t = 5.0)]
     imds_poll_seconds: f64,
@@ -155,6 +159,7 @@ impl TryFrom<Args> for Settings {
                 instance: None,
                 registry_period: secs("registry-seconds", a.registry_seconds)?
                     .max(Duration::from_millis(200)),
+                quiesce_max: secs("rebalance-wait-seconds", a.rebalance_wait_seconds)?,
                 concurrency,
                 exit_when_idle: a.exit_when_idle,
                 drain: secs("drain-seconds", a.drain_seconds)?,

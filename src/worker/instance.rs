@@ -28,6 +28,29 @@ pub enum Leaving {
     Terminating,
 }
 
+/// When EC2 will reclaim the instance, from the notice's `time` (RFC 3339).
+fn reclaim_time(notice: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let v: serde_json::Value = serde_json::from_str(notice).ok()?;
+    chrono::DateTime::parse_from_rfc3339(v.get("time")?.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Releases whatever still runs 20 s before `at`: a job that would outlive the instance must
+/// hand its video back while the release can still be written, whatever the drain window.
+fn abort_before(at: chrono::DateTime<chrono::Utc>, abort: CancellationToken) {
+    let left = (at - chrono::Utc::now() - chrono::TimeDelta::seconds(20))
+        .to_std()
+        .unwrap_or_default();
+    tokio::spawn(async move {
+        tokio::time::sleep(left).await;
+        if !abort.is_cancelled() {
+            warn!("spot reclaim in 20 s: releasing what still runs");
+            abort.cancel();
+        }
+    });
+}
+
 /// This instance in its group.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -85,6 +108,9 @@ impl Member {
                         warn!(?why, notice = ?n.interruption, "instance leaving: draining");
                         leaving = Some(why);
                         shutdown.drain.cancel();
+                        if let Some(at) = n.interruption.as_deref().and_then(reclaim_time) {
+                            abort_before(at, shutdown.abort.clone());
+                        }
                     }
                     // An interruption is followed by the group's termination: remember the
                     // stronger reason, which is the one that owes a lifecycle completion.
@@ -114,6 +140,8 @@ impl Member {
         metrics: &Metrics,
         stop: CancellationToken,
     ) {
+        // What the group is known to hold; `None` after a failed call (a lost response may
+        // have applied it), so that the next change or tick sets it again for certain.
         let mut applied: Option<bool> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -125,12 +153,15 @@ impl Member {
                         applied = Some(want);
                     }
                     Err(e) => {
-                        warn!(error = %crate::error::chain(&e), "scale-in protection not set")
+                        applied = None;
+                        warn!(error = %crate::error::chain(&e), "scale-in protection not set");
                     }
                 }
             }
             tokio::select! {
-                r = busy.changed() => if r.is_err() { return },
+                biased;
+                r = busy.changed() => if r.is_err() { break },
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     let n = *busy.borrow();
                     metrics.emit(
@@ -141,7 +172,13 @@ impl Member {
                         &[("instance", serde_json::json!(self.instance))],
                     );
                 }
-                _ = stop.cancelled() => return,
+            }
+        }
+        // The worker is stopping with its slots empty: an instance that stays (the process
+        // exits without a termination, say `--exit-when-idle`) must not stay protected.
+        if applied != Some(false) {
+            if let Err(e) = self.asg.protect(&self.instance, false).await {
+                warn!(error = %crate::error::chain(&e), "scale-in protection not lifted at exit");
             }
         }
     }
@@ -171,5 +208,17 @@ impl Member {
                 warn!(error = %crate::error::chain(&e), "could not mark the instance unhealthy")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reclaim_time;
+
+    #[test]
+    fn the_reclaim_time_comes_from_the_notice() {
+        let t = reclaim_time(r#"{"action":"terminate","time":"2026-11-27T15:00:00Z"}"#).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-27T15:00:00+00:00");
+        assert_eq!(reclaim_time("not json"), None);
     }
 }

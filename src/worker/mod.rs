@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     pub instance: Option<String>,
     /// How often the worker refreshes its registry item.
     pub registry_period: Duration,
+    /// After a rebalance recommendation, how long the slots wait for the instance's
+    /// termination before claiming again (without capacity rebalancing, none may come).
+    pub quiesce_max: Duration,
     /// Slots: videos worked on at once.
     pub concurrency: usize,
     /// Exit 0 once no pending or in-progress video is left anywhere and the slots are empty.
@@ -157,12 +160,13 @@ pub async fn run(
     tracker.wait().await;
     registry.abort();
     let _ = registry.await;
+    let count = health.consecutive.load(Ordering::Relaxed);
     let mut last = record(&cfg, &health, 0, chrono::Utc::now().timestamp_millis());
-    last.stopped = true;
+    last.gave_up = count >= cfg.max_local_failures;
+    last.stopped = !last.gave_up;
     if let Err(e) = ctx.store.register(&last).await {
         warn!(error = %crate::error::chain(&e), "registry not updated at exit");
     }
-    let count = health.consecutive.load(Ordering::Relaxed);
     if count >= cfg.max_local_failures {
         let last = health.last.lock().map(|l| l.clone()).unwrap_or_default();
         return Err(WorkerError::Unhealthy { count, last });
@@ -206,6 +210,7 @@ fn record(
         last_seen: now,
         period_s: cfg.registry_period.as_secs_f64(),
         stopped: false,
+        gave_up: false,
     }
 }
 
@@ -247,6 +252,7 @@ async fn slot_loop(
     let holder = format!("{}/{slot}", cfg.worker_id);
     let mut idle = Duration::from_millis(250);
     let mut paused = false;
+    let mut resumed = false;
     loop {
         if shutdown.drain.is_cancelled() {
             return;
@@ -255,10 +261,15 @@ async fn slot_loop(
             error!("too many consecutive local failures: this worker stops claiming");
             return;
         }
-        if shutdown.quiesce.is_cancelled() {
-            info!("not claiming any more: waiting for the drain");
-            shutdown.drain.cancelled().await;
-            return;
+        if shutdown.quiesce.is_cancelled() && !resumed {
+            info!("not claiming: waiting for the instance's termination");
+            tokio::select! {
+                _ = shutdown.drain.cancelled() => return,
+                _ = tokio::time::sleep(cfg.quiesce_max) => {
+                    warn!("no termination followed the rebalance recommendation: claiming again");
+                    resumed = true;
+                }
+            }
         }
         let flag = ctx.store.is_paused().await;
         if let Ok(now) = flag {
@@ -321,7 +332,7 @@ async fn slot_loop(
             tokio::select! {
                 _ = tokio::time::sleep(w) => {}
                 _ = shutdown.drain.cancelled() => return,
-                _ = shutdown.quiesce.cancelled() => {}
+                _ = shutdown.quiesce.cancelled(), if !resumed => {}
             }
             idle = (idle * 2).min(cfg.idle_backoff_max);
         }

@@ -152,13 +152,14 @@ fn protections(ec2: &Ec2) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spot_notice_drains_the_worker_and_a_termination_completes_its_hook() {
+async fn a_spot_notice_drains_the_worker_and_hands_the_video_over() {
     let c = Clip::new("spot lecture.mp4", "1280x720", "30", 20.0);
     let st = stage("spot", std::slice::from_ref(&c)).await;
     let ec2 = Ec2::start("i-0spot", 0, 4, 1).await;
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    let mut a = member(&st, &ec2, "a", &["--drain-seconds", "1"])
+    // A drain window longer than the notice: the reclaim time, not the window, must decide.
+    let mut a = member(&st, &ec2, "a", &["--drain-seconds", "300"])
         .env("FLEET_X264_PRESET", "fast")
         .env(
             "AWS_EMF_AGENT_ENDPOINT",
@@ -181,12 +182,16 @@ async fn a_spot_notice_drains_the_worker_and_a_termination_completes_its_hook() 
     })
     .await;
 
-    // The two-minute notice, then the group's own termination of the instance.
+    // The notice alone (the group has not begun terminating the instance), reclaiming in 22 s:
+    // what still runs is released 20 s before, whatever the drain window.
+    let reclaim = chrono::Utc::now() + chrono::TimeDelta::seconds(22);
     ec2.set(
         "spot/instance-action",
-        Some(r#"{"action":"terminate","time":"2026-11-27T15:00:00Z"}"#),
+        Some(&format!(
+            r#"{{"action":"terminate","time":"{}"}}"#,
+            reclaim.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )),
     );
-    ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
     let t0 = std::time::Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(60), a.wait())
         .await
@@ -204,11 +209,10 @@ async fn a_spot_notice_drains_the_worker_and_a_termination_completes_its_hook() 
         (VideoState::Pending, 0),
         "the video waits out no lease: {released:?}"
     );
-    let done = ec2.calls_of("CompleteLifecycleAction");
-    assert_eq!(done.len(), 1, "{:?}", ec2.calls());
-    assert_eq!(done[0].params["LifecycleHookName"], "fleet-drain");
-    assert_eq!(done[0].params["InstanceId"], "i-0spot");
-    assert_eq!(done[0].params["LifecycleActionResult"], "CONTINUE");
+    assert!(
+        ec2.calls_of("CompleteLifecycleAction").is_empty(),
+        "no hook to complete while the group is not terminating the instance"
+    );
     assert_eq!(
         ec2.untokened(),
         0,
@@ -276,7 +280,9 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
     ];
     let st = stage("rebalance", &clips).await;
     let ec2 = Ec2::start("i-0rebal", 0, 4, 1).await;
-    let mut a = member(&st, &ec2, "a", &[]).spawn().unwrap();
+    let mut a = member(&st, &ec2, "a", &["--rebalance-wait-seconds", "10"])
+        .spawn()
+        .unwrap();
     let taken = eventually(Duration::from_secs(60), "a claim", || async {
         for c in &clips {
             if st.state(c.name).await.state == VideoState::InProgress {
@@ -307,14 +313,23 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
         (protections(&ec2).last().map(|(_, on)| on.as_str()) == Some("false")).then_some(())
     })
     .await;
-    // The group replaces the instance: it leaves at once and completes the hook.
+    // No replacement came (no capacity rebalancing): after the wait, claiming goes on.
+    eventually(Duration::from_secs(120), "claims to resume", || async {
+        (st.state(other).await.state == VideoState::Done).then_some(())
+    })
+    .await;
+    // The group terminates the instance: it leaves at once and completes the hook.
     ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
     let status = tokio::time::timeout(Duration::from_secs(30), a.wait())
         .await
         .expect("worker did not leave")
         .unwrap();
     assert!(status.success());
-    assert_eq!(ec2.calls_of("CompleteLifecycleAction").len(), 1);
+    let done = ec2.calls_of("CompleteLifecycleAction");
+    assert_eq!(done.len(), 1, "{:?}", ec2.calls());
+    assert_eq!(done[0].params["LifecycleHookName"], "fleet-drain");
+    assert_eq!(done[0].params["InstanceId"], "i-0rebal");
+    assert_eq!(done[0].params["LifecycleActionResult"], "CONTINUE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

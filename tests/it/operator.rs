@@ -175,6 +175,13 @@ async fn a_run_with_broken_sources_is_explained_grouped_reproducible_and_waited_
         &["retry", "--failed", "--kind", "invalid_input", "--dry-run"],
     ));
     assert!(preview.contains("would requeue 3"), "{preview}");
+    let none = stdout(&admin(
+        &st.table,
+        &["retry", "--failed", "--kind", "transient", "--dry-run"],
+    ));
+    assert!(none.contains("would requeue 0"), "{none}");
+    let bad = admin(&st.table, &["retry", "--failed", "--kind", "invalid-inptu"]);
+    assert!(!bad.status.success(), "a misspelt kind is refused");
     assert_eq!(
         st.state("garbage 1.mp4").await.state,
         fleet::domain::VideoState::Failed
@@ -256,6 +263,23 @@ async fn the_registry_shows_idle_and_silent_workers_and_the_summary_costs_the_sa
     assert_eq!(c_small, c_large);
     assert_eq!(c_small["requests"], 3, "{c_small}");
     assert_eq!(c_reg["requests"], 4, "{c_reg}");
+
+    // `wait`: 124 when the queue does not drain in time, 0 at once on an empty table.
+    let stuck = admin(&small, &["wait", "--timeout", "2", "--interval", "1"]);
+    assert_eq!(stuck.status.code(), Some(124));
+    let empty = fresh_table(&cfg, "wait-empty").await;
+    let drained = admin(&empty, &["wait"]);
+    assert_eq!(drained.status.code(), Some(0), "{}", stdout(&drained));
+    // --recount sets the counters a library-seeded table never had.
+    assert_eq!(
+        json(&admin(&small, &["report", "--summary", "--json"]))["counters"]["total"],
+        0
+    );
+    assert!(admin(&small, &["report", "--recount"]).status.success());
+    assert_eq!(
+        json(&admin(&small, &["report", "--summary", "--json"]))["counters"]["total"],
+        10
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,5 +344,8 @@ async fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fleet-worker starting"), "{err}");
-    assert!(!err.contains('\x1b'), "ANSI escape codes in a pipe: {err:?}");
+    assert!(
+        !err.contains('\x1b'),
+        "ANSI escape codes in a pipe: {err:?}"
+    );
 }

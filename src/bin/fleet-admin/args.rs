@@ -134,10 +134,14 @@ pub struct ReportArgs {
     /// Redraw every N seconds.
     #[arg(long, value_name = "SECONDS")]
     pub watch: Option<u64>,
-    /// Only the counts, the workers and the rates: a few reads whatever the table's size
-    /// (no Scan), for `--watch` on a large table.
-    #[arg(long)]
+    /// Only the counts and the workers: a few reads whatever the table's size (no Scan), for
+    /// `--watch` on a large table.
+    #[arg(long, conflicts_with = "recount")]
     pub summary: bool,
+    /// Also set the counters `--summary` reads to the counts of this report's Scan (for a
+    /// table seeded by an older fleet-admin, or counters that drifted).
+    #[arg(long)]
+    pub recount: bool,
     /// List every failed key of each group (default: the first 3).
     #[arg(long)]
     pub all: bool,
@@ -159,13 +163,35 @@ pub struct RetryArgs {
     /// Every failed video.
     #[arg(long, conflicts_with = "uris")]
     pub failed: bool,
-    /// With --failed: only those whose last error is of this kind (invalid_input, transient,
-    /// local, abandoned).
-    #[arg(long, requires = "failed")]
-    pub kind: Option<String>,
+    /// With --failed: only those whose last error is of this kind.
+    #[arg(long, requires = "failed", value_enum)]
+    pub kind: Option<FailureKindArg>,
     /// List what would be requeued, change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Videos by source URI (s3://bucket/key; a URI ending in / names a prefix), failed or done.
     pub uris: Vec<String>,
+}
+
+/// The kinds of failure `retry --kind` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum FailureKindArg {
+    /// The source itself (unreadable, truncated, undecodable).
+    InvalidInput,
+    /// Anything that may pass on another try.
+    Transient,
+    /// Every lease lapsed (workers died on it).
+    Abandoned,
+}
+
+impl FailureKindArg {
+    /// As the item stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKindArg::InvalidInput => "invalid_input",
+            FailureKindArg::Transient => "transient",
+            FailureKindArg::Abandoned => "abandoned",
+        }
+    }
 }

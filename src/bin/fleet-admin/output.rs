@@ -157,7 +157,7 @@ fn workers_table(o: &mut String, workers: &[WorkerLine]) {
     for w in workers {
         let e = per_host.entry(&w.record.host).or_default();
         e.0 += 1;
-        if w.status == "silent" {
+        if w.status == "silent" || w.status == "gave up" {
             e.1 += 1;
         }
     }
@@ -165,7 +165,7 @@ fn workers_table(o: &mut String, workers: &[WorkerLine]) {
         if silent >= 3 {
             let _ = writeln!(
                 o,
-                "  ! {host}: {n} worker processes within the hour, {silent} silent: crash-looping?"
+                "  ! {host}: {n} worker processes within the hour, {silent} silent or gave up: crash-looping?"
             );
         }
     }

@@ -6,6 +6,7 @@ use super::attrs::{
     UPDATED_AT,
 };
 use super::expr;
+use super::registry::Counter;
 use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
 use crate::domain::keys::shard_of;
@@ -35,9 +36,13 @@ impl DynamoStore {
     }
 
     /// Puts a failed (or, with `also_done`, a done) video back to `pending` with its attempts
-    /// reset. Conditional: a video in progress is never disturbed. Returns whether it was
-    /// requeued.
-    pub async fn requeue(&self, pk: &str, also_done: bool) -> Result<bool, StoreError> {
+    /// reset. Conditional: a video in progress is never disturbed. Returns the state it left
+    /// (`None`: left alone), and takes it off that state's counter.
+    pub async fn requeue(
+        &self,
+        pk: &str,
+        also_done: bool,
+    ) -> Result<Option<VideoState>, StoreError> {
         let cond = if also_done {
             format!("attribute_exists(#{PK}) AND (#{STATE} = :failed OR #{STATE} = :done)")
         } else {
@@ -65,11 +70,24 @@ impl DynamoStore {
         if also_done {
             req = req.expression_attribute_values(":done", s(VideoState::Done.as_str()));
         }
-        let res = req.send().await;
-        Ok(matches!(
-            sdk::conditional(res, "UpdateItem", self.table())?,
-            Write::Applied(_)
-        ))
+        let res = req
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        let Write::Applied(out) = sdk::conditional(res, "UpdateItem", self.table())? else {
+            return Ok(None);
+        };
+        let old = out
+            .attributes()
+            .and_then(|a| a.get(STATE))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| serde_json::from_value(serde_json::json!(s)).ok());
+        match old {
+            Some(VideoState::Failed) => self.count_quietly(Counter::Failed, -1).await,
+            Some(VideoState::Done) => self.count_quietly(Counter::Done, -1).await,
+            _ => {}
+        }
+        Ok(old.or(Some(VideoState::Failed)))
     }
 
     /// Deletes a video's item if it is still at version `rev` and no worker holds it (`audit

@@ -297,6 +297,8 @@ impl DynamoStore {
         if let Write::Applied(_) = sdk::conditional(res, "PutItem", self.table())? {
             ClaimStats::bump(&self.stats.abandoned);
             info!(video = %item.pk, attempts = item.attempts, "gave up: every lease lapsed");
+            self.count_quietly(super::registry::Counter::Failed, 1)
+                .await;
         }
         Ok(())
     }

@@ -63,6 +63,9 @@ pub struct WorkerRecord {
     /// Set by the process as it exits normally.
     #[serde(default)]
     pub stopped: bool,
+    /// Set by the process as it exits after too many local failures in a row.
+    #[serde(default)]
+    pub gave_up: bool,
 }
 
 fn default_period() -> f64 {
@@ -151,7 +154,10 @@ impl DynamoStore {
     /// Query of the registry shard and one BatchGetItem per hundred workers.
     pub async fn workers(&self) -> Result<(Vec<WorkerRecord>, ReadCost), StoreError> {
         let mut cost = ReadCost::default();
-        let key = format!("#{SHARD} = :shard");
+        // Seen within the TTL: DynamoDB deletes expired items within days, not at once, and a
+        // restarted worker has a new id, so the bound keeps dead records out of the listing.
+        let key = format!("#{SHARD} = :shard AND #{READY_AT} >= :since");
+        let since = self.clock.now_ms() - WORKER_TTL_S * 1000;
         let mut keys = Vec::new();
         let mut start = None;
         loop {
@@ -163,6 +169,7 @@ impl DynamoStore {
                 .key_condition_expression(&key)
                 .set_expression_attribute_names(super::expr::names(&[&key]))
                 .expression_attribute_values(":shard", sdk::s(WORKERS_SHARD))
+                .expression_attribute_values(":since", sdk::n(since))
                 .scan_index_forward(false)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .set_exclusive_start_key(start)
@@ -239,6 +246,21 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| sdk::classify(e, "UpdateItem", self.table()))
+    }
+
+    /// Overwrites the counters.
+    pub async fn set_counters(&self, c: Counters) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(self.table())
+            .item(PK, sdk::s(STATS_PK))
+            .item("total", sdk::n(c.total))
+            .item("done", sdk::n(c.done))
+            .item("failed", sdk::n(c.failed))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk::classify(e, "PutItem", self.table()))
     }
 
     /// The counters, and what reading them cost.

@@ -91,7 +91,7 @@ impl DynamoStore {
             Err(old) => Err(lost(lease, old.as_ref())),
         };
         if r.is_ok() {
-            self.count_quietly(Counter::Done).await;
+            self.count_quietly(Counter::Done, 1).await;
         }
         r
     }
@@ -115,7 +115,7 @@ impl DynamoStore {
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default(),
             failure.kind.as_str(),
-            failure.message
+            failure.message.chars().take(2000).collect::<String>()
         );
         let mut values = vec![
             (":one", n(1)),
@@ -159,7 +159,7 @@ impl DynamoStore {
             Err(old) => Err(lost(lease, old.as_ref())),
         };
         if r.as_ref().is_ok_and(|s| *s == VideoState::Failed) {
-            self.count_quietly(Counter::Failed).await;
+            self.count_quietly(Counter::Failed, 1).await;
         }
         r
     }
@@ -237,8 +237,8 @@ fn lost(lease: &Lease, old: Option<&VideoItem>) -> StoreError {
 
 impl DynamoStore {
     /// Counts a state change the write above made; a failure only costs the summary's accuracy.
-    async fn count_quietly(&self, c: Counter) {
-        if let Err(e) = self.count(c, 1).await {
+    pub(super) async fn count_quietly(&self, c: Counter, by: i64) {
+        if let Err(e) = self.count(c, by).await {
             warn!(error = %crate::error::chain(&e), "counter not updated");
         }
     }

@@ -21,9 +21,15 @@ pub async fn run(
     require_table(&ctx.ddb, &ctx.table).await?;
     let exts = extensions(include_ext);
     let bar = output::Progress::new("checking streams");
-    let r = audit::audit(&ctx.store, &ctx.s3(), &input, out.as_ref(), &exts, fix, |n, of| {
-        bar.update(n, of, "")
-    })
+    let r = audit::audit(
+        &ctx.store,
+        &ctx.s3(),
+        &input,
+        out.as_ref(),
+        &exts,
+        fix,
+        |n, of| bar.update(n, of, ""),
+    )
     .await;
     bar.finish();
     let r = r?;

@@ -54,6 +54,9 @@ async fn once(ctx: &Ctx, a: &ReportArgs, pricing: Pricing) -> Result<String> {
         });
     }
     let (items, paused) = report::scan_all(&ctx.ddb, &ctx.table).await?;
+    if a.recount {
+        report::recount(&ctx.store, &items).await?;
+    }
     let workers = report::workers(&ctx.store, now).await?;
     let mut r = report::build(&ctx.table, items, paused, now, pricing);
     r.workers = workers;

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     require_table(&ctx.ddb, &ctx.table).await?;
     let sel = if a.failed {
-        Selector::Failed { kind: a.kind }
+        Selector::Failed {
+            kind: a.kind.map(|k| k.as_str().to_string()),
+        }
     } else if a.uris.is_empty() {
         bail!("name videos (s3://bucket/key, or a prefix ending in /) or pass --failed");
     } else {
@@ -30,10 +32,19 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         );
     }
     if a.dry_run {
+        let mut would = 0;
         for (pk, state) in &plan.targets {
-            println!("{state:<11} {pk}");
+            let requeued = *state == fleet::domain::VideoState::Failed
+                || (*state == fleet::domain::VideoState::Done && !a.failed);
+            would += usize::from(requeued);
+            let what = if requeued {
+                ""
+            } else {
+                "  (left alone: not failed or done)"
+            };
+            println!("{state:<11} {pk}{what}");
         }
-        println!("dry run: would requeue {} video(s)", plan.targets.len());
+        println!("dry run: would requeue {would} video(s)");
         return Ok(ExitCode::SUCCESS);
     }
     let bar = output::Progress::new("requeueing");

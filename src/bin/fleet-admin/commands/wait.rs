@@ -1,6 +1,7 @@
 //! `wait`: blocks until the queue is drained, for scripts (`seed && wait && publish`). Each
-//! check is the workers' own "is anything open" probe (one item per index shard at most); the
-//! outcome is counted once, at the end.
+//! check is the workers' own "is anything open" probe (one item per index shard at most); when
+//! it finds nothing, one Scan confirms it and counts the outcome. Exit 3 means some video of
+//! the table is `failed` (this run's or an earlier one's: `report` tells which).
 
 use super::Ctx;
 use anyhow::Result;
@@ -14,11 +15,24 @@ pub async fn run(ctx: &Ctx, timeout: Option<u64>, interval: u64) -> Result<ExitC
     require_table(&ctx.ddb, &ctx.table).await?;
     let started = Instant::now();
     let mut last_note = Instant::now();
-    loop {
+    let (done, failed) = loop {
         match ctx.store.has_open_work().await {
-            Ok(false) => break,
+            Ok(false) => {
+                // The index lags the table (right after a seed it may not list every new
+                // video yet): the table itself decides.
+                let (items, _) = report::scan_all(&ctx.ddb, &ctx.table).await?;
+                let open = items
+                    .iter()
+                    .filter(|v| matches!(v.state, VideoState::Pending | VideoState::InProgress))
+                    .count();
+                if open == 0 {
+                    let count = |s| items.iter().filter(|v| v.state == s).count();
+                    break (count(VideoState::Done), count(VideoState::Failed));
+                }
+            }
             Ok(true) => {}
-            Err(e) => eprintln!("wait: check failed, trying again: {e}"),
+            Err(e) if e.is_retryable() => eprintln!("wait: check failed, trying again: {e}"),
+            Err(e) => return Err(e.into()),
         }
         if timeout.is_some_and(|t| started.elapsed() >= Duration::from_secs(t)) {
             eprintln!(
@@ -40,13 +54,7 @@ pub async fn run(ctx: &Ctx, timeout: Option<u64>, interval: u64) -> Result<ExitC
             }
         }
         tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
-    }
-    let (items, _) = report::scan_all(&ctx.ddb, &ctx.table).await?;
-    let failed = items
-        .iter()
-        .filter(|v| v.state == VideoState::Failed)
-        .count();
-    let done = items.iter().filter(|v| v.state == VideoState::Done).count();
+    };
     println!("drained: {done} done, {failed} failed");
     Ok(if failed > 0 {
         ExitCode::from(3)
