@@ -215,7 +215,7 @@ fn record(
 }
 
 /// Keeps this process's registry item fresh: at start, every `period`, and when the number of
-/// busy slots changes.
+/// busy slots changes (then at most every 5 s).
 async fn register_every(
     ctx: JobCtx,
     health: Arc<Health>,
@@ -234,9 +234,17 @@ async fn register_every(
             }
             Err(_) => {}
         }
+        let written = tokio::time::Instant::now();
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
-            r = busy.changed() => if r.is_err() { return },
+            r = busy.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                // At most one write per 5 s for busy changes: at fleet scale a write per
+                // claim and per finish would add two writes to every video.
+                tokio::time::sleep_until(written + period.min(Duration::from_secs(5))).await;
+            }
         }
     }
 }
