@@ -95,8 +95,8 @@ pub async fn tick(
         before: size.desired,
         wanted: d.wanted,
         desired: d.desired,
-        queries: b.requests,
-        read_units: b.read_units,
+        queries: b.cost.requests,
+        read_units: b.cost.read_units,
     };
     metrics.emit(
         &[

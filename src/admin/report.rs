@@ -190,13 +190,10 @@ pub struct Summary {
 
 /// Reads the summary: the counters item, the pause flag, and the registry.
 pub async fn summary(store: &DynamoStore, now: i64) -> Result<Summary, StoreError> {
-    let (counters, mut cost) = store.counters().await?;
-    let paused = crate::store::VideoStore::is_paused(store).await?;
-    cost.requests += 1;
-    cost.read_units += 0.5;
+    let (counters, ccost) = store.counters().await?;
+    let (paused, pcost) = store.paused().await?;
     let (records, wcost) = store.workers().await?;
-    cost.requests += wcost.requests;
-    cost.read_units += wcost.read_units;
+    let cost = ccost.plus(pcost).plus(wcost);
     let workers = worker_lines(records, now);
     let live = workers
         .iter()

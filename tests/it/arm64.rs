@@ -84,33 +84,40 @@ async fn arm64_worker_under_qemu_completes_a_video() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the aarch64 build: scripts/build-arm64"]
 async fn arm64_scaler_under_qemu_sizes_the_group_from_the_backlog() {
-    let bin = concat!(
+    let zip = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/target/artifacts/fleet-scaler.zip"
     );
-    let zip = std::fs::read(bin).expect("fleet-scaler.zip: run scripts/build-arm64");
-    assert_eq!(&zip[..4], b"PK\x03\x04", "not a zip");
-    let exe = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/aarch64-unknown-linux-gnu/release/fleet-scaler"
+    assert!(
+        std::path::Path::new(zip).is_file(),
+        "{zip} missing: run scripts/build-arm64"
     );
+    // The very file Lambda runs: `bootstrap`, out of the zip that is uploaded.
+    let dir = tempfile::tempdir().unwrap();
+    let unzipped = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e", zip])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(unzipped.success(), "{zip} is not a zip");
+    let bootstrap = dir.path().join("bootstrap");
+    // Python's zipfile does not restore the mode; Lambda runs it as an executable.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bootstrap = bootstrap.to_str().unwrap();
+    let elf = std::fs::read(bootstrap).expect("the zip holds bootstrap");
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "not aarch64");
+
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "arm64-scaler").await;
     common::seed(&store(&cfg, &table), 3, "arm64").await;
     let ec2 = crate::common::ec2::Ec2::start("i-none", 0, 10, 0).await;
-    let out = tokio::process::Command::new("qemu-aarch64-static")
-        .args(["-L", "/usr/aarch64-linux-gnu", exe, "--once"])
-        .env("FLEET_TABLE", &table)
-        .env("FLEET_ASG_NAME", "fleet-workers")
-        .env("FLEET_SLOTS_PER_INSTANCE", "2")
-        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &ec2.endpoint)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let qemu = [
+        "qemu-aarch64-static",
+        "-L",
+        "/usr/aarch64-linux-gnu",
+        bootstrap,
+    ];
+    crate::aws::scaler_once_via(&qemu, &table, &ec2, "15").await;
     assert_eq!(ec2.desired(), 2, "3 videos, 2 slots per instance");
 }

@@ -13,7 +13,25 @@ use std::time::Duration;
 
 /// Runs `fleet-scaler --once` (the Lambda's handler, outside Lambda); returns its stdout lines.
 async fn scaler_once(table: &str, ec2: &Ec2, idle_minutes: &str) -> Vec<Value> {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-scaler"))
+    scaler_once_via(
+        &[env!("CARGO_BIN_EXE_fleet-scaler")],
+        table,
+        ec2,
+        idle_minutes,
+    )
+    .await
+}
+
+/// Like [`scaler_once`], for another build of the scaler run through `program` (its first
+/// word is the executable, e.g. an emulator followed by the binary).
+pub async fn scaler_once_via(
+    program: &[&str],
+    table: &str,
+    ec2: &Ec2,
+    idle_minutes: &str,
+) -> Vec<Value> {
+    let out = tokio::process::Command::new(program[0])
+        .args(&program[1..])
         .arg("--once")
         .env("FLEET_TABLE", table)
         .env("FLEET_ASG_NAME", "fleet-workers")
@@ -63,7 +81,7 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     assert_eq!((b.open, b.claimable), (5, 4), "{b:?}");
     assert!(b.oldest_claimable.is_some());
     assert_eq!(
-        b.requests,
+        b.cost.requests,
         3 * shards,
         "two counts and one oldest per shard, no Scan"
     );

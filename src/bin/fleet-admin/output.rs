@@ -376,3 +376,38 @@ pub fn audit_text(r: &fleet::admin::audit::AuditReport, fix: bool) -> String {
     );
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(host: &str, id: &str, status: &'static str) -> WorkerLine {
+        WorkerLine {
+            record: fleet::store::WorkerRecord {
+                id: id.into(),
+                host: host.into(),
+                ..Default::default()
+            },
+            status,
+            seen_s_ago: 1.0,
+        }
+    }
+
+    #[test]
+    fn three_dead_processes_on_one_host_are_flagged_as_a_crash_loop() {
+        let mut o = String::new();
+        let mut ws = vec![
+            worker("a", "a:1", "silent"),
+            worker("a", "a:2", "gave up"),
+            worker("b", "b:1", "silent"),
+            worker("b", "b:2", "idle"),
+        ];
+        workers_table(&mut o, &ws);
+        assert!(!o.contains("crash-looping"), "{o}");
+        ws.push(worker("a", "a:3", "silent"));
+        o.clear();
+        workers_table(&mut o, &ws);
+        assert!(o.contains("! a: 3 worker processes"), "{o}");
+        assert!(!o.contains("! b:"), "{o}");
+    }
+}

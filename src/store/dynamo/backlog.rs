@@ -2,12 +2,13 @@
 //! open videos, as keys, so a count costs what the open videos weigh, not the whole table),
 //! and the scaler's one remembered value.
 
-use super::attrs::{IDLE_SINCE, PK, READY_AT, SHARD, UPDATED_AT};
-use super::{expr, sdk, DynamoStore};
+use super::attrs::{IDLE_SINCE, PK, READY_AT, UPDATED_AT};
+use super::registry::ReadCost;
+use super::{sdk, DynamoStore};
 use crate::clock::EpochMs;
 use crate::domain::keys::shard_name;
 use crate::error::StoreError;
-use crate::store::schema::{READY_INDEX, SCALER_PK};
+use crate::store::schema::SCALER_PK;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
 
 /// Open videos, as the index sees them (eventually consistent, which a scaler can afford).
@@ -20,10 +21,8 @@ pub struct Backlog {
     pub claimable: u64,
     /// The `ready_at` of the longest-waiting claimable video.
     pub oldest_claimable: Option<EpochMs>,
-    /// Queries it took.
-    pub requests: u32,
-    /// Read capacity they consumed.
-    pub read_units: f64,
+    /// The queries it took.
+    pub cost: ReadCost,
 }
 
 impl Backlog {
@@ -56,36 +55,18 @@ impl DynamoStore {
         until: Option<EpochMs>,
         b: &mut Backlog,
     ) -> Result<u64, StoreError> {
-        let key = match until {
-            Some(_) => format!("#{SHARD} = :shard AND #{READY_AT} <= :now"),
-            None => format!("#{SHARD} = :shard"),
-        };
-        let mut values = std::collections::HashMap::from([(":shard".to_string(), sdk::s(shard))]);
-        if let Some(t) = until {
-            values.insert(":now".to_string(), sdk::n(t));
-        }
         let mut total = 0u64;
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(READY_INDEX)
+                .ready_query(shard, until)
                 .select(Select::Count)
-                .key_condition_expression(&key)
-                .set_expression_attribute_names(expr::names(&[&key]))
-                .set_expression_attribute_values(Some(values.clone()))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| sdk::classify(e, "Query", self.table()))?;
-            b.requests += 1;
-            b.read_units += out
-                .consumed_capacity()
-                .and_then(|c| c.capacity_units())
-                .unwrap_or(0.0);
+            b.cost.add(out.consumed_capacity());
             total += u64::try_from(out.count).unwrap_or(0);
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -100,27 +81,14 @@ impl DynamoStore {
         now: EpochMs,
         b: &mut Backlog,
     ) -> Result<Option<EpochMs>, StoreError> {
-        let key = format!("#{SHARD} = :shard AND #{READY_AT} <= :now");
         let out = self
-            .client
-            .query()
-            .table_name(self.table())
-            .index_name(READY_INDEX)
-            .key_condition_expression(&key)
-            .set_expression_attribute_names(expr::names(&[&key]))
-            .expression_attribute_values(":shard", sdk::s(shard))
-            .expression_attribute_values(":now", sdk::n(now))
-            .scan_index_forward(true)
+            .ready_query(shard, Some(now))
             .limit(1)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| sdk::classify(e, "Query", self.table()))?;
-        b.requests += 1;
-        b.read_units += out
-            .consumed_capacity()
-            .and_then(|c| c.capacity_units())
-            .unwrap_or(0.0);
+        b.cost.add(out.consumed_capacity());
         Ok(out
             .items()
             .first()

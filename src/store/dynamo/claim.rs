@@ -1,7 +1,7 @@
 //! The claim path: Query a shard of the sparse `ready` index, read candidates consistently,
 //! compare-and-swap one of them. No Scan, no single hot key, losers move on.
 
-use super::attrs::{LEASE_EXPIRES, PK, READY_AT, REV, SHARD, STATE};
+use super::attrs::{LEASE_EXPIRES, PK, REV, STATE};
 use super::expr;
 use super::sdk::{self, n, s, Item, Write};
 use super::{ClaimStats, DynamoStore};
@@ -9,7 +9,6 @@ use crate::domain::keys::shard_name;
 use crate::domain::video::{abandoned, claimed, decide, ClaimDecision};
 use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
-use crate::store::schema::READY_INDEX;
 use crate::store::Lease;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 use rand::seq::SliceRandom;
@@ -124,16 +123,9 @@ impl DynamoStore {
     /// `VideoStore::has_open_work`: whether any shard of the sparse index holds an open
     /// video. One item per shard at most.
     pub(super) async fn has_open_work(&self) -> Result<bool, StoreError> {
-        let key = format!("#{SHARD} = :shard");
         for i in 0..self.shards() {
             let out = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(READY_INDEX)
-                .key_condition_expression(&key)
-                .set_expression_attribute_names(expr::names(&[&key]))
-                .expression_attribute_values(":shard", s(shard_name(i)))
+                .ready_query(&shard_name(i), None)
                 .limit(1)
                 .send()
                 .await
@@ -148,16 +140,8 @@ impl DynamoStore {
     /// Keys of up to `page` videos in `shard` whose `ready_at` has passed, oldest first.
     async fn candidates(&self, shard: &str) -> Result<Vec<Item>, StoreError> {
         ClaimStats::bump(&self.stats.queries);
-        let key = format!("#{SHARD} = :shard AND #{READY_AT} <= :now");
         let out = self
-            .client
-            .query()
-            .table_name(self.table())
-            .index_name(READY_INDEX)
-            .key_condition_expression(&key)
-            .set_expression_attribute_names(expr::names(&[&key]))
-            .expression_attribute_values(":shard", s(shard))
-            .expression_attribute_values(":now", n(self.clock.now_ms()))
+            .ready_query(shard, Some(self.clock.now_ms()))
             .limit(self.cfg.page)
             .send()
             .await

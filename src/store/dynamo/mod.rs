@@ -153,6 +153,58 @@ impl DynamoStore {
     fn shards(&self) -> u32 {
         schema().ready_shards
     }
+
+    /// The pause flag, and what reading it cost.
+    pub async fn paused(&self) -> Result<(bool, registry::ReadCost), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .key(attrs::PK, sdk::s(CONTROL_PK))
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
+        let mut cost = registry::ReadCost::default();
+        cost.add(out.consumed_capacity());
+        let paused = out
+            .item()
+            .and_then(|i| i.get(attrs::PAUSED))
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        Ok((paused, cost))
+    }
+
+    /// A Query of one shard of the `ready` index, oldest `ready_at` first: every entry, or with
+    /// `until` those whose `ready_at` has passed by then. Claims, the idle probe and the
+    /// scaler's counts all start from it.
+    fn ready_query(
+        &self,
+        shard: &str,
+        until: Option<crate::clock::EpochMs>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let key = match until {
+            Some(_) => format!(
+                "#{} = :shard AND #{} <= :now",
+                attrs::SHARD,
+                attrs::READY_AT
+            ),
+            None => format!("#{} = :shard", attrs::SHARD),
+        };
+        let q = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(crate::store::schema::READY_INDEX)
+            .set_expression_attribute_names(expr::names(&[&key]))
+            .key_condition_expression(key)
+            .expression_attribute_values(":shard", sdk::s(shard));
+        match until {
+            Some(t) => q.expression_attribute_values(":now", sdk::n(t)),
+            None => q,
+        }
+    }
 }
 
 /// Each verb's body is the inherent method of the same name: `claim` and `has_open_work` in
@@ -193,19 +245,6 @@ impl VideoStore for DynamoStore {
     }
 
     async fn is_paused(&self) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .key(attrs::PK, sdk::s(CONTROL_PK))
-            .send()
-            .await
-            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get(attrs::PAUSED))
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false))
+        Ok(self.paused().await?.0)
     }
 }

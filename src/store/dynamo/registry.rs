@@ -17,7 +17,9 @@ use super::{sdk, DynamoStore};
 use crate::clock::EpochMs;
 use crate::error::StoreError;
 use crate::store::schema::READY_INDEX;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -114,14 +116,22 @@ pub struct ReadCost {
 }
 
 impl ReadCost {
-    fn add(&mut self, units: Option<f64>) {
-        self.requests += 1;
-        self.read_units += units.unwrap_or(0.0);
+    /// Both costs together.
+    pub fn plus(self, other: ReadCost) -> ReadCost {
+        ReadCost {
+            requests: self.requests + other.requests,
+            read_units: self.read_units + other.read_units,
+        }
     }
-}
 
-fn units(c: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) -> Option<f64> {
-    c.and_then(|c| c.capacity_units())
+    /// One more request, which consumed `c` (requested with `ReturnConsumedCapacity::Total`).
+    pub(super) fn add<'a>(&mut self, c: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        self.requests += 1;
+        self.read_units += c
+            .into_iter()
+            .filter_map(|c| c.capacity_units())
+            .sum::<f64>();
+    }
 }
 
 impl DynamoStore {
@@ -176,7 +186,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk::classify(e, "Query", self.table()))?;
-            cost.add(units(out.consumed_capacity()));
+            cost.add(out.consumed_capacity());
             keys.extend(
                 out.items()
                     .iter()
@@ -205,12 +215,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| sdk::classify(e, "BatchGetItem", self.table()))?;
-                cost.add(
-                    out.consumed_capacity()
-                        .iter()
-                        .filter_map(|c| c.capacity_units())
-                        .reduce(|a, b| a + b),
-                );
+                cost.add(out.consumed_capacity());
                 for item in out
                     .responses
                     .unwrap_or_default()
@@ -275,7 +280,7 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
         let mut cost = ReadCost::default();
-        cost.add(units(out.consumed_capacity()));
+        cost.add(out.consumed_capacity());
         let get = |name: &str| {
             out.item()
                 .and_then(|i| i.get(name))
