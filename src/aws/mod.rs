@@ -49,9 +49,25 @@ pub fn s3_custom_endpoint(cfg: &SdkConfig) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty())
 }
 
+/// Least tries per S3 request. A video's upload is hundreds of PUTs and any one that fails costs
+/// the whole attempt, so the SDK's default of 3 turns a network that resets a connection now
+/// and then into failed videos (the resets test showed it). Eight tries back off (jittered,
+/// doubling from 1 s, capped at 20 s) for at most about 70 s in all before giving up; a higher
+/// `AWS_MAX_ATTEMPTS` or profile setting is kept.
+pub const S3_MIN_ATTEMPTS: u32 = 8;
+
 /// An S3 client. No operation timeout (a large object takes as long as it takes); a read that
 /// stalls for 30 s is a failure.
 pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    let retry = cfg
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(aws_config::retry::RetryConfig::standard);
+    let retry = if retry.max_attempts() < S3_MIN_ATTEMPTS {
+        retry.with_max_attempts(S3_MIN_ATTEMPTS)
+    } else {
+        retry
+    };
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(30))
@@ -59,6 +75,7 @@ pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
     let custom = s3_custom_endpoint(cfg);
     let mut conf = aws_sdk_s3::config::Builder::from(cfg)
         .force_path_style(custom)
+        .retry_config(retry)
         .timeout_config(timeouts);
     if custom {
         // The SDK's default sends streaming bodies `aws-chunked` with a CRC trailer, which not

@@ -116,30 +116,23 @@ pub async fn download(
         .map(|i| async move {
             let start = i * PART;
             let end = (start + PART).min(size) - 1;
-            // The SDK retries a request that fails; a body cut off mid-stream (a reset
-            // connection) it cannot, so a part is fetched again a few times here.
-            let mut pause = std::time::Duration::from_millis(200);
-            for attempt in 1.. {
-                match get_range(client, bucket, key, dest, start, end).await {
-                    Err(BlobError::Transient { .. }) if attempt < PART_ATTEMPTS => {
-                        tokio::time::sleep(pause).await;
-                        pause *= 2;
-                    }
-                    r => return r,
-                }
-            }
-            unreachable!("the loop returns")
+            fetch_part(client, bucket, key, dest, start, end).await
         })
         .buffer_unordered(PARALLEL_GETS)
         .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
         .await
 }
 
-/// Tries per part of a download.
+/// Tries in a row that bring no new byte before a part gives up.
 const PART_ATTEMPTS: u32 = 4;
 
-/// One ranged GET, written at its offset of `dest`.
-async fn get_range(
+/// Fetches bytes `start..=end` into `dest`. The SDK retries a request that fails; a body cut
+/// off mid-stream (a reset connection) it cannot. So a cut-off part resumes with a GET from
+/// the first byte it lacks: every try that brings bytes starts the count of tries afresh, and
+/// a connection that resets now and then (as one of thousands on a busy network does) slows a
+/// download instead of failing the video. Only [`PART_ATTEMPTS`] tries in a row with no
+/// progress give up.
+async fn fetch_part(
     client: &Client,
     bucket: &str,
     key: &str,
@@ -147,6 +140,39 @@ async fn get_range(
     start: u64,
     end: u64,
 ) -> Result<u64, BlobError> {
+    let mut from = start;
+    let mut barren = 0;
+    let mut pause = std::time::Duration::from_millis(200);
+    loop {
+        let (got, result) = get_range(client, bucket, key, dest, from, end).await;
+        from += got;
+        match result {
+            Ok(()) => return Ok(end - start + 1),
+            Err(BlobError::Transient { .. }) if got > 0 => {
+                barren = 0;
+                pause = std::time::Duration::from_millis(200);
+            }
+            Err(BlobError::Transient { .. }) if barren + 1 < PART_ATTEMPTS => {
+                barren += 1;
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+        tracing::debug!(bucket, key, from, end, "part cut off, resuming");
+    }
+}
+
+/// One ranged GET of `start..=end`, written at its offset of `dest`. Returns the bytes it
+/// wrote even when it fails, so that the caller can resume after them.
+async fn get_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    dest: &Path,
+    start: u64,
+    end: u64,
+) -> (u64, Result<(), BlobError>) {
     let local = |source| BlobError::Local {
         path: dest.display().to_string(),
         source,
@@ -156,35 +182,54 @@ async fn get_range(
         key: key.to_string(),
         source,
     };
-    let out = client
+    let out = match client
         .get_object()
         .bucket(bucket)
         .key(key)
         .range(format!("bytes={start}-{end}"))
         .send()
         .await
-        .map_err(|e| classify(e, bucket, key))?;
+    {
+        Ok(out) => out,
+        Err(e) => return (0, Err(classify(e, bucket, key))),
+    };
     let mut body = out.body;
-    let mut f = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(dest)
-        .await
-        .map_err(local)?;
-    f.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(local)?;
+    let mut f = match tokio::fs::OpenOptions::new().write(true).open(dest).await {
+        Ok(f) => f,
+        Err(e) => return (0, Err(local(e))),
+    };
+    if let Err(e) = f.seek(std::io::SeekFrom::Start(start)).await {
+        return (0, Err(local(e)));
+    }
     let mut written = 0u64;
-    while let Some(chunk) = body.try_next().await.map_err(|e| transient(Box::new(e)))? {
-        f.write_all(&chunk).await.map_err(local)?;
-        written += chunk.len() as u64;
+    let result = loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                // A server that sends more than asked would overrun the next part.
+                let room = (end + 1 - start - written) as usize;
+                let chunk = &chunk[..chunk.len().min(room)];
+                if let Err(e) = f.write_all(chunk).await {
+                    break Err(local(e));
+                }
+                written += chunk.len() as u64;
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(transient(Box::new(e))),
+        }
+    };
+    // Bytes count as written only once they are in the file.
+    if let Err(e) = f.flush().await {
+        return (0, Err(local(e)));
     }
-    f.flush().await.map_err(local)?;
-    if written != end - start + 1 {
-        return Err(transient(
-            format!("range {start}-{end} returned {written} bytes").into(),
-        ));
+    match result {
+        Ok(()) if written != end - start + 1 => (
+            written,
+            Err(transient(
+                format!("range {start}-{end} returned {written} bytes").into(),
+            )),
+        ),
+        r => (written, r),
     }
-    Ok(written)
 }
 
 /// Uploads a local file.

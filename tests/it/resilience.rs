@@ -151,7 +151,7 @@ async fn latency_and_connection_resets_lose_nothing() {
     let s3 = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_S3").await;
     for p in [&ddb, &s3] {
         p.faults.latency_ms.store(2, Ordering::Relaxed);
-        p.faults.reset_per_10k.store(30, Ordering::Relaxed);
+        p.faults.reset_per_10k.store(100, Ordering::Relaxed);
     }
     let spawn = |n: &str| {
         media::worker(
@@ -253,4 +253,56 @@ async fn videos_no_worker_can_process_fail_with_their_reason_and_the_rest_go_on(
         let e = huge.error.unwrap_or_default();
         assert!(e.contains("can ever hold"), "{e}");
     }
+}
+
+/// A body cut off mid-stream resumes where it stopped, and a burst of resets longer than the
+/// SDK's default three tries is outlasted. Both faults are deterministic: every connection is
+/// cut after 24 chunks (384 KiB), so a 6 MiB source can only arrive in 16 or more GETs (a
+/// part restarted from its first byte never would), and the 4 connections after that are
+/// reset at once, so an upload needs a fifth try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_download_resumes_and_a_burst_of_resets_is_outlasted() {
+    let cfg = crate::common::sdk().await;
+    let direct = fleet::aws::s3(&cfg);
+    let (bucket, _) = media::buckets(&direct).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..6 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let key = "in/cut off ü.mp4";
+    fleet::blob::put_bytes(&direct, &bucket, key, bytes.clone(), "video/mp4")
+        .await
+        .unwrap();
+    let proxy = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_S3").await;
+    let via = fleet::aws::s3(&servers::sdk_at(&proxy.url(), servers::fleet_key()).await);
+
+    proxy.faults.cut_after_chunks.store(24, Ordering::Relaxed);
+    let dest = dir.path().join("source");
+    let got = fleet::blob::download(&via, &bucket, key, bytes.len() as u64, &dest)
+        .await
+        .expect("a download cut off every 384 KiB completes");
+    let cuts = proxy.faults.resets.swap(0, Ordering::Relaxed);
+    assert_eq!(got, bytes.len() as u64);
+    assert!(std::fs::read(&dest).unwrap() == bytes, "bytes differ");
+    assert!(cuts >= 15, "only {cuts} cuts: the body was not cut off");
+    eprintln!("download survived {cuts} cuts");
+
+    proxy.faults.cut_after_chunks.store(0, Ordering::Relaxed);
+    proxy.faults.reset_next.store(4, Ordering::Relaxed);
+    fleet::blob::put_bytes(
+        &via,
+        &bucket,
+        "out/seg.ts",
+        vec![7u8; 200_000],
+        "video/mp2t",
+    )
+    .await
+    .expect("an upload outlasts 4 resets in a row");
+    assert_eq!(proxy.faults.resets.load(Ordering::Relaxed), 4);
+    assert_eq!(
+        fleet::blob::size(&direct, &bucket, "out/seg.ts")
+            .await
+            .unwrap(),
+        200_000
+    );
 }

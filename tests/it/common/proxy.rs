@@ -18,6 +18,12 @@ pub struct Faults {
     pub reset_per_10k: AtomicU32,
     /// Connections reset so far.
     pub resets: AtomicU64,
+    /// Resets this many chunks to come, one after another (each kills its connection): a
+    /// burst of failures a client must outlast, the same on every run.
+    pub reset_next: AtomicU32,
+    /// When non-zero, every connection is reset once it has carried this many chunks from the
+    /// server: a long body can then only arrive in pieces.
+    pub cut_after_chunks: AtomicU32,
     /// Requests for objects of this bucket (path-style) are answered `403 AccessDenied` by
     /// the proxy, as S3 answers for a bucket policy, a KMS key without a grant or an object
     /// archived in Glacier (Garage hides buckets a key may not read behind a 404 instead).
@@ -101,6 +107,7 @@ impl FaultProxy {
 
 async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
     let (mut a, mut b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let mut carried = 0u32;
     loop {
         // Reads are cancel-safe: whichever side speaks first is forwarded.
         let (read, to_up) = tokio::select! {
@@ -123,7 +130,15 @@ async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         let p = f.reset_per_10k.load(Ordering::Relaxed);
-        if p > 0 && rand::random_range(0..10_000) < p {
+        let burst = f
+            .reset_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let cut = f.cut_after_chunks.load(Ordering::Relaxed);
+        if !to_up {
+            carried += 1;
+        }
+        if burst || (cut > 0 && carried > cut) || (p > 0 && rand::random_range(0..10_000) < p) {
             f.resets.fetch_add(1, Ordering::Relaxed);
             // Linger 0 makes the close an RST, as a crashed peer or a dropped NAT entry does
             // (deprecated because a non-zero linger blocks on drop; zero never does).
