@@ -51,9 +51,24 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// The AWS CLI's download of `src` to `local`, with the options the operator gave fleet-admin
+/// (`--profile`, `--region`, `--endpoint-url`), so that the command reads from the same
+/// account and place the item came from.
+pub fn aws_cp(aws_options: &[String], src: &S3Uri, local: &str) -> String {
+    let mut words = vec!["aws".to_string()];
+    words.extend(aws_options.iter().map(|a| quote(a)));
+    words.extend([
+        "s3".into(),
+        "cp".into(),
+        quote(&src.to_string()),
+        quote(local),
+    ]);
+    words.join(" ")
+}
+
 /// A command that downloads the source and runs the video's last ffmpeg argv on it, writing
 /// under `./out`; `None` if ffmpeg never ran (the error came from the download or the probe).
-pub fn reproduce(v: &VideoItem) -> Option<String> {
+pub fn reproduce(v: &VideoItem, aws_options: &[String]) -> Option<String> {
     let argv = v.ffmpeg_args.as_ref()?;
     let src = S3Uri {
         bucket: v.src_bucket.clone(),
@@ -67,9 +82,8 @@ pub fn reproduce(v: &VideoItem) -> Option<String> {
         .map(|f| quote(&format!("out/{f}")))
         .collect();
     Some(format!(
-        "aws s3 cp {} {} && mkdir -p {} && {}",
-        quote(&src.to_string()),
-        quote(&local),
+        "{} && mkdir -p {} && {}",
+        aws_cp(aws_options, &src, &local),
         if dirs.is_empty() {
             "out".into()
         } else {
@@ -100,14 +114,19 @@ mod tests {
             .map(String::from)
             .to_vec(),
         );
-        let cmd = reproduce(&v).unwrap();
+        let cmd = reproduce(&v, &[]).unwrap();
         assert_eq!(
             cmd,
             "aws s3 cp 's3://in/AI CERTs/it'\\''s.mp4' source.mp4 && mkdir -p out/720p out/360p && \
              ffmpeg -i source.mp4 -var_stream_map 'v:0,a:0,name:720p v:1,a:1,name:360p' \
              out/%v/index.m3u8"
         );
+        let with = reproduce(&v, &["--profile".into(), "prod eu".into()]).unwrap();
+        assert!(
+            with.starts_with("aws --profile 'prod eu' s3 cp 's3://in/AI CERTs/it'\\''s.mp4' "),
+            "{with}"
+        );
         v.ffmpeg_args = None;
-        assert_eq!(reproduce(&v), None);
+        assert_eq!(reproduce(&v, &[]), None);
     }
 }

@@ -107,9 +107,16 @@ async fn a_run_with_broken_sources_is_explained_grouped_reproducible_and_waited_
 
     // `show` prints every attempt's error and a command that reproduces the failed run: run
     // here (with `aws s3 cp` standing for a copy of the same bytes), it decodes the same 8 s.
+    // The region given to fleet-admin goes to the AWS CLI too.
     let shown = json(&admin(
         &st.table,
-        &["show", &st.pk(hostile::TRUNCATED.name), "--json"],
+        &[
+            "show",
+            &st.pk(hostile::TRUNCATED.name),
+            "--json",
+            "--region",
+            "us-east-1",
+        ],
     ));
     assert_eq!(shown["errors"].as_array().unwrap().len(), 1, "{shown:#}");
     assert!(shown["errors"][0]
@@ -117,13 +124,20 @@ async fn a_run_with_broken_sources_is_explained_grouped_reproducible_and_waited_
         .unwrap()
         .contains("invalid_input: decoded"));
     let cmd = shown["reproduce"].as_str().expect("a command").to_string();
+    assert!(cmd.starts_with("aws --region us-east-1 s3 cp "), "{cmd}");
     let text = stdout(&admin(
         &st.table,
-        &["show", &st.pk(hostile::TRUNCATED.name)],
+        &[
+            "show",
+            &st.pk(hostile::TRUNCATED.name),
+            "--region",
+            "us-east-1",
+        ],
     ));
     assert!(text.contains(&cmd), "{text}");
     let work = tempfile::tempdir().unwrap();
-    let script = format!("aws() {{ cp \"$FLEET_SRC\" \"$4\"; }}\n{cmd}\n");
+    let script =
+        format!("aws() {{ for a; do last=$a; done; cp \"$FLEET_SRC\" \"$last\"; }}\n{cmd}\n");
     let ran = std::process::Command::new("sh")
         .arg("-c")
         .arg(&script)

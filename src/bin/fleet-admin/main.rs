@@ -92,6 +92,15 @@ async fn exec(a: Args) -> Result<ExitCode> {
         ),
         ddb,
         table: a.table.clone(),
+        aws_options: [
+            ("--profile", &a.profile),
+            ("--region", &a.region),
+            ("--endpoint-url", &a.endpoint_url),
+        ]
+        .into_iter()
+        .filter_map(|(flag, v)| v.as_ref().map(|v| [flag.to_string(), v.clone()]))
+        .flatten()
+        .collect(),
         sdk,
     };
     match commands::run(&ctx, a.command).await {

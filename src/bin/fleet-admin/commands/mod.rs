@@ -28,6 +28,9 @@ pub struct Ctx {
     pub store: DynamoStore,
     /// The table's name.
     pub table: String,
+    /// The AWS CLI options matching fleet-admin's own (`--profile`, `--region`,
+    /// `--endpoint-url`), for the commands it prints.
+    pub aws_options: Vec<String>,
 }
 
 impl Ctx {

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
     let Some(v) = ctx.store.get(&src.to_string()).await? else {
         bail!("no video {src} in table {}", ctx.table);
     };
-    let cmd = show::reproduce(&v);
+    let cmd = show::reproduce(&v, &ctx.aws_options);
     if json {
         let mut j = serde_json::to_value(&v)?;
         j["schema_version"] = serde_json::json!(fleet::admin::report::SCHEMA_VERSION);
@@ -78,8 +78,8 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
             let ext = fleet::domain::keys::extension(&v.src_key).unwrap_or_else(|| "bin".into());
             let _ = writeln!(
                 o,
-                "\nffmpeg never ran; what ffprobe says of the source:\n  aws s3 cp {} source.{ext} && ffprobe -v error -show_format -show_streams source.{ext}",
-                show::quote(&src.to_string())
+                "\nffmpeg never ran; what ffprobe says of the source:\n  {} && ffprobe -v error -show_format -show_streams source.{ext}",
+                show::aws_cp(&ctx.aws_options, &src, &format!("source.{ext}"))
             );
         }
     }
