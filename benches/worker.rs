@@ -195,7 +195,7 @@ async fn run() {
 
     let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
     let (mut in_worker_encode, mut tail, mut disk) = (vec![], vec![], vec![]);
-    let mut cpu = vec![];
+    let (mut cpu, mut bare_cpu) = (vec![], vec![]);
     for round in 0..3 {
         let (table, store) = stage(&env, std::slice::from_ref(&src)).await;
         let cpu0 = children_cpu_s();
@@ -214,7 +214,7 @@ async fn run() {
         for name in fleet::admin::show::folders(&argv) {
             std::fs::create_dir_all(out.join(name)).unwrap();
         }
-        let t = Instant::now();
+        let (t, cpu0) = (Instant::now(), children_cpu_s());
         let ok = Command::new(&bare[0])
             .args(&bare[1..])
             .stdout(Stdio::null())
@@ -224,6 +224,7 @@ async fn run() {
             .success();
         assert!(ok, "bare ffmpeg failed: {bare:?}");
         bare_s.push(t.elapsed().as_secs_f64());
+        bare_cpu.push(children_cpu_s() - cpu0);
         fleet_s.push(took.as_secs_f64());
         let (start, encoded, published) = (
             log_ms(&logs, "ffmpeg starting")[0],
@@ -258,6 +259,20 @@ async fn run() {
         median(tail)
     );
 
+    // CPU time is what an instance pays for, and unlike wall time it does not depend on how
+    // much of the two cores the local S3 server took while the worker uploaded.
+    println!(
+        "CPU: fleet-worker and its ffmpeg {:.2} CPU-s vs bare ffmpeg {:.2} CPU-s (medians of 3): \
+         ratio {:.3} (per round {})",
+        median(cpu.clone()),
+        median(bare_cpu.clone()),
+        median(cpu.clone()) / median(bare_cpu.clone()),
+        cpu.iter()
+            .zip(&bare_cpu)
+            .map(|(w, b)| format!("{:.3}", w / b))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let per_content = median(cpu) / f64::from(seconds);
     println!(
         "CPU: {per_content:.2} CPU-seconds per content-second (fleet-worker and its ffmpeg, every \

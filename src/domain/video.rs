@@ -225,7 +225,11 @@ pub fn abandoned(item: &VideoItem, now: EpochMs) -> VideoItem {
         finished_at: Some(now),
         error_kind: Some(FailureKind::Abandoned.as_str().to_string()),
         lapsed,
-        error: Some(format!("gave up after {} attempts: {how}", item.attempts)),
+        error: Some(format!(
+            "gave up after {} attempt{}: {how}",
+            item.attempts,
+            if item.attempts == 1 { "" } else { "s" }
+        )),
         ..item.clone()
     }
 }
@@ -351,7 +355,36 @@ pub(crate) mod tests {
         let ab = abandoned(&held, 9);
         assert_eq!(ab.state, VideoState::Failed);
         assert!(ab.shard.is_none() && ab.ready_at.is_none());
-        assert!(ab.error.unwrap().contains("1 attempts"));
+        assert_eq!(
+            ab.error.as_deref(),
+            Some(
+                "gave up after 1 attempt: 1 ended with a lapsed lease (worker crashed, killed \
+                 or stalled)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_given_up_video_says_how_each_attempt_ended() {
+        // Two transient failures, then a third attempt whose worker was killed (spot).
+        let t = LeaseTimings::default();
+        let failed_twice = VideoItem {
+            attempts: 2,
+            error: Some("transient S3 failure on s3://in/a.mp4: connection reset".into()),
+            ..pending("v")
+        };
+        let held = claimed(&failed_twice, "w", 0, &t);
+        assert_eq!(held.attempts, 3);
+        let ab = abandoned(&held, 9);
+        assert_eq!(ab.lapsed, 1);
+        assert_eq!(
+            ab.error.as_deref(),
+            Some(
+                "gave up after 3 attempts: 1 ended with a lapsed lease (worker crashed, killed \
+                 or stalled), 2 failed or were given back (last error: transient S3 failure on \
+                 s3://in/a.mp4: connection reset)"
+            )
+        );
     }
 
     #[test]

@@ -393,7 +393,8 @@ pub async fn publish(
 }
 
 /// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt
-/// older than `token`: `t<N>/<folder>/index.m3u8` or `t<N>/<folder>/seg_NNNNN.ts`, N < token.
+/// older than `token`: `t<N>/<folder>/` followed by `index.m3u8`, `iframes.m3u8` or
+/// `seg_NNNNN.ts`, N < token.
 /// Anything else under the prefix (another video's stream nested below it) is left alone.
 pub fn superseded(rest: &str, token: u64) -> bool {
     let parts: Vec<&str> = rest.split('/').collect();
@@ -408,7 +409,7 @@ pub fn superseded(rest: &str, token: u64) -> bool {
         .strip_prefix("seg_")
         .and_then(|f| f.strip_suffix(".ts"))
         .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()));
-    older && !folder.is_empty() && (*file == "index.m3u8" || seg)
+    older && !folder.is_empty() && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
 }
 
 /// After `done`: deletes what earlier attempts (lost, failed, released) uploaded, so the
@@ -450,6 +451,7 @@ mod tests {
     fn only_older_attempts_renditions_are_superseded() {
         assert!(superseded("t1/720p/seg_00000.ts", 3));
         assert!(superseded("t2/audio_0/index.m3u8", 3));
+        assert!(superseded("t2/720p/iframes.m3u8", 3));
         assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");
         assert!(!superseded("t4/720p/index.m3u8", 3), "never a newer one");
         // Another video's stream nested under this prefix (source "a/t1/x.mp4").

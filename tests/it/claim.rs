@@ -534,11 +534,13 @@ async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "hidden").await;
     let st = store(&cfg, &table);
-    // Twelve long jobs in one shard, held past their first possible takeover time (lease 3 s +
-    // skew 0.5 s) by heartbeats: more than the 8 oldest entries a claimer reads per shard.
-    seed_in_one_shard(&st, 12, "long").await;
+    // Long jobs in one shard, held past their first possible takeover time (lease 3 s + skew
+    // 0.5 s) by heartbeats: more than the page of oldest entries a claimer reads per shard, so
+    // that an index still holding them would fill every page with them.
+    let held = st.config().page as usize + 8;
+    seed_in_one_shard(&st, held, "long").await;
     let mut leases = Vec::new();
-    for i in 0..12 {
+    for i in 0..held {
         leases.push(
             st.claim(&format!("long/{i}"))
                 .await
@@ -553,7 +555,7 @@ async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
         }
     }
     // A video that becomes claimable now in the same shard (a retry, a release, a later seed):
-    // the next claim must find it, not the twelve live leases.
+    // the next claim must find it, not the live leases.
     let fresh = seed_in_one_shard(&st, 1, "fresh").await;
     let got = st.claim("newcomer").await.unwrap();
     assert_eq!(

@@ -257,6 +257,18 @@ async fn a_killed_workers_video_is_finished_by_another_after_expiry() {
     let held = wait_encoding(&st, c.name).await;
     signal(&a, "-KILL");
     let _ = a.wait().await;
+    // An attempt that got further (encoded, then failed verification) had also written its
+    // I-frame playlists: plant one where it would be.
+    let planted = format!("{}/t{}/360p/iframes.m3u8", held.out_prefix, held.token);
+    fleet::blob::put_bytes(
+        &st.s3,
+        &st.output.bucket,
+        &planted,
+        b"#EXTM3U\n".to_vec(),
+        "application/vnd.apple.mpegurl",
+    )
+    .await
+    .unwrap();
     let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
         .spawn()
         .unwrap();

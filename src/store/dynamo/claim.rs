@@ -280,7 +280,7 @@ impl DynamoStore {
             .await;
         if let Write::Applied(_) = sdk::conditional(res, "PutItem", self.table())? {
             ClaimStats::bump(&self.stats.abandoned);
-            info!(video = %item.pk, attempts = item.attempts, "gave up: every lease lapsed");
+            info!(video = %item.pk, attempts = item.attempts, "gave up: attempts used up, the last lease lapsed");
             self.count_quietly(super::registry::Counter::Failed, 1)
                 .await;
         }
