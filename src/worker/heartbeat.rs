@@ -164,3 +164,105 @@ async fn beat(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::video::tests::pending;
+    use crate::domain::VideoState;
+    use crate::store::{Completion, Failure, Renewal, WorkerRecord};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A store whose only working verb is `heartbeat`: it counts calls, and panics on the
+    /// `panic_at`-th when set. The task logic needs nothing more.
+    #[derive(Debug, Default)]
+    struct Beats {
+        calls: AtomicU32,
+        panic_at: Option<u32>,
+    }
+
+    #[async_trait]
+    impl VideoStore for Beats {
+        async fn claim(&self, _: &str) -> Result<Option<Lease>, StoreError> {
+            unimplemented!()
+        }
+        async fn heartbeat(&self, _: &Lease, _: Option<&Progress>) -> Result<Renewal, StoreError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.panic_at == Some(n) {
+                panic!("store bug on beat {n}");
+            }
+            Ok(Renewal {
+                expires: 0,
+                deadline: Instant::now() + Duration::from_secs(60),
+            })
+        }
+        async fn complete(&self, _: &Lease, _: &Completion) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn fail(&self, _: &Lease, _: &Failure) -> Result<VideoState, StoreError> {
+            unimplemented!()
+        }
+        async fn release(&self, _: &Lease, _: &str) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn has_open_work(&self) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn is_paused(&self) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn register(&self, _: &WorkerRecord) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+    }
+
+    fn start(store: Arc<Beats>, job: CancellationToken) -> Heartbeat {
+        let timings = LeaseTimings {
+            heartbeat: Duration::from_secs(1),
+            ..LeaseTimings::default()
+        };
+        let lease = Lease {
+            video: pending("v"),
+            holder: "w".into(),
+            token: 1,
+            expires: 0,
+            deadline: Instant::now() + Duration::from_secs(60),
+        };
+        let (_tx, progress) = watch::channel(Progress::default());
+        Heartbeat::start(store, lease, timings, progress, job)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_heartbeat_never_beats_again() {
+        let store = Arc::new(Beats::default());
+        let hb = start(store.clone(), CancellationToken::new());
+        sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(store.calls.load(Ordering::SeqCst), 2);
+        drop(hb);
+        sleep(Duration::from_secs(10)).await;
+        assert_eq!(
+            store.calls.load(Ordering::SeqCst),
+            2,
+            "a dropped heartbeat kept extending the lease"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_heartbeat_stops_the_job_and_says_so() {
+        let store = Arc::new(Beats {
+            panic_at: Some(2),
+            ..Beats::default()
+        });
+        let job = CancellationToken::new();
+        let hb = start(store.clone(), job.clone());
+        sleep(Duration::from_millis(2_500)).await;
+        assert!(job.is_cancelled(), "the job goes on without a heartbeat");
+        let end = hb.stop().await;
+        assert!(
+            matches!(&end, HeartbeatEnd::Panicked(m) if m.contains("store bug on beat 2")),
+            "{end:?}"
+        );
+        assert!(end.lease_gone());
+    }
+}

@@ -569,3 +569,58 @@ async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
             .expect("the running jobs were not disturbed");
     }
 }
+
+/// Items a claimer cannot decode (written by hand, or by another version) are skipped, never
+/// claimed and never an error that stops the claim: the good video beside them in the same
+/// shard is claimed, and the bad ones are left as they were for `fleet-admin audit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_that_cannot_be_decoded_are_skipped_and_the_claim_goes_on() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "undecodable").await;
+    let st = store(&cfg, &table);
+    let bad = seed_in_one_shard(&st, 3, "bad").await;
+    for pk in &bad {
+        st.client()
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .update_expression("SET attempts = :x")
+            .expression_attribute_values(":x", AttributeValue::S("many".into()))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            st.get(pk).await.is_err(),
+            "{pk} was meant to be undecodable"
+        );
+    }
+    let good = seed_in_one_shard(&st, 1, "good").await;
+    let lease = st
+        .claim("claimer")
+        .await
+        .expect("undecodable items do not fail the claim")
+        .expect("the good video is claimed");
+    assert_eq!(lease.id(), good[0]);
+    assert_eq!(
+        st.claim("claimer")
+            .await
+            .unwrap()
+            .map(|l| l.id().to_string()),
+        None
+    );
+    for pk in &bad {
+        let raw = st
+            .client()
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(raw["attempts"], AttributeValue::S("many".into()), "{pk}");
+        assert_eq!(raw["state"], AttributeValue::S("pending".into()), "{pk}");
+    }
+}
