@@ -750,6 +750,11 @@ mod controls {
             checks::check_some_variant_at_most_4_1(&["avc1.64002a,mp4a.40.2", "avc1.64001e"])
                 .is_ok()
         );
+        // Durations: a 2 s clip published as 1 s, a 600 s one missing 20 s.
+        assert!(checks::check_duration("x", 1.0, 2.0).is_err());
+        assert!(checks::check_duration("x", 2.1, 2.0).is_ok());
+        assert!(checks::check_duration("x", 580.0, 600.0).is_err());
+        assert!(checks::check_duration("x", 596.0, 600.0).is_ok());
         // The table itself.
         assert!(checks::check_table_a1(41, 1920, 1080, 60.0, 1e6, true).is_err());
         assert!(checks::check_table_a1(42, 1920, 1080, 60.0, 1e6, true).is_ok());

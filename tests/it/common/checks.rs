@@ -51,6 +51,20 @@ pub fn mean_rate(segs: &[Seg]) -> f64 {
     rate(segs)
 }
 
+/// A published duration against the source's: within half a second plus 2% (AAC priming, a
+/// last frame, container rounding), so that a clip of 2 s cut to 1 s fails as surely as a
+/// lecture missing a minute.
+pub fn check_duration(what: &str, published: f64, source: f64) -> Result<(), String> {
+    let tolerance = 0.5 + 0.02 * source;
+    if (published - source).abs() <= tolerance {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} lasts {published:.2} s, the source {source:.2} s (tolerance {tolerance:.2} s)"
+        ))
+    }
+}
+
 /// A declared rate against a measured one: at least the measurement (rounding aside) and at
 /// most 10% above it (Apple: the measured peak within 10% of BANDWIDTH).
 pub fn check_declared(what: &str, declared: u64, measured: f64) -> Result<(), String> {
