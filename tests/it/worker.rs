@@ -298,6 +298,45 @@ async fn a_killed_workers_video_is_finished_by_another_after_expiry() {
         stale.is_empty(),
         "superseded attempt left behind: {stale:?}"
     );
+    // What players and a CDN read off each object: immutable renditions, a master that may
+    // change when the video is redone.
+    let cache = fleet::worker::upload::CacheControl::default();
+    let winner = format!("{base}t{}/", item.token);
+    let pick = |suffix: &str| {
+        keys.iter()
+            .map(|(k, _)| k.clone())
+            .find(|k| k.starts_with(&winner) && k.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} under {winner}"))
+    };
+    for (key, control, mime) in [
+        (
+            format!("{base}master.m3u8"),
+            &cache.master,
+            "application/vnd.apple.mpegurl",
+        ),
+        (
+            pick("/index.m3u8"),
+            &cache.media,
+            "application/vnd.apple.mpegurl",
+        ),
+        (
+            pick("/iframes.m3u8"),
+            &cache.media,
+            "application/vnd.apple.mpegurl",
+        ),
+        (pick(".ts"), &cache.media, "video/mp2t"),
+    ] {
+        let head = st
+            .s3
+            .head_object()
+            .bucket(&st.output.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.cache_control(), Some(control.as_str()), "{key}");
+        assert_eq!(head.content_type(), Some(mime), "{key}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
