@@ -229,11 +229,11 @@ fn check_source(src: &Source, source: &Path, dir: &Path) -> usize {
         assert!(w >= 1920, "top rung {w}x{h} from 2580x1080");
     } else if name == hostile::TWO_AUDIO.name {
         two_audio_groups(&master, &vs, &audio, dir);
-    } else if name == hostile::PQ_TRANSFER_ONLY.name {
+    } else if name == hostile::PQ_TRANSFER_ONLY.name || name == hostile::HLG_TRANSFER_ONLY.name {
         for v in &video {
             let seg = first_segment(&dir.join(&v.uri));
             let trc = media::ffprobe_field(&seg, "v:0", "stream=color_transfer");
-            assert_eq!(trc, "bt709", "{}: PQ source not tone-mapped", v.uri);
+            assert_eq!(trc, "bt709", "{}: {name} not tone-mapped", v.uri);
         }
     }
     vs.len() + audio.iter().filter(|a| a.uri.is_some()).count()
@@ -921,6 +921,7 @@ mod controls {
             hostile::TRUNCATED,
             hostile::TWO_AUDIO,
             hostile::PQ_TRANSFER_ONLY,
+            hostile::HLG_TRANSFER_ONLY,
         ] {
             s.make(dir.path());
         }

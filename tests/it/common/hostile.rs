@@ -105,8 +105,17 @@ pub const PQ_TRANSFER_ONLY: Source = Source {
     make: pq_transfer_only,
 };
 
+/// HDR tagged by its transfer only: HEVC 10-bit, HLG (broadcast and phone HDR), no primaries
+/// or matrix.
+pub const HLG_TRANSFER_ONLY: Source = Source {
+    name: "hdr hlg transfer only.mp4",
+    seconds: 3.0,
+    display: (640, 360),
+    make: hlg_transfer_only,
+};
+
 /// Every hostile source.
-pub const ALL: [Source; 11] = [
+pub const ALL: [Source; 12] = [
     ANAMORPHIC_PAL,
     INTERLACED_1080,
     VFR_SCREEN,
@@ -118,6 +127,7 @@ pub const ALL: [Source; 11] = [
     ULTRAWIDE,
     TWO_AUDIO,
     PQ_TRANSFER_ONLY,
+    HLG_TRANSFER_ONLY,
 ];
 
 /// Runs ffmpeg quietly with `args`, failing the test if it fails.
@@ -456,6 +466,14 @@ fn two_audio(out: &Path) {
 }
 
 fn pq_transfer_only(out: &Path) {
+    transfer_only(out, "smpte2084");
+}
+
+fn hlg_transfer_only(out: &Path) {
+    transfer_only(out, "arib-std-b67");
+}
+
+fn transfer_only(out: &Path, trc: &str) {
     ffmpeg([
         "-f",
         "lavfi",
@@ -476,17 +494,14 @@ fn pq_transfer_only(out: &Path) {
         "-x265-params",
         "log-level=error",
         "-color_trc",
-        "smpte2084",
+        trc,
         "-tag:v",
         "hvc1",
         "-c:a",
         "aac",
         &s(out),
     ]);
-    assert_eq!(
-        ffprobe_field(out, "v:0", "stream=color_transfer"),
-        "smpte2084"
-    );
+    assert_eq!(ffprobe_field(out, "v:0", "stream=color_transfer"), trc);
     for untagged in ["stream=color_primaries", "stream=color_space"] {
         let v = ffprobe_field(out, "v:0", untagged);
         assert!(v.is_empty() || v == "unknown", "{untagged}={v}");
