@@ -370,6 +370,7 @@ pub async fn publish(
         return Err(JobError::Cancelled);
     }
     let key = format!("{}/master.m3u8", v.out_prefix);
+    let started_put = Instant::now();
     let put = blob::put_cached(
         &job.ctx.s3,
         &v.out_bucket,
@@ -378,10 +379,23 @@ pub async fn publish(
         blob::content_type(&key),
         Some(&job.ctx.cfg.cache.master),
     );
+    // Past the deadline the PUT is dropped. If the lease was lost meanwhile, the heartbeat
+    // says so and nothing is recorded; if it was not, S3 hung: an attempt that failed like
+    // any other S3 trouble, retried with backoff, not a lease given up in silence.
     job.unless_cancelled(async {
         match tokio::time::timeout_at(deadline, put).await {
             Ok(r) => r.map_err(JobError::output),
-            Err(_) => Err(JobError::Cancelled),
+            Err(_) => Err(JobError::Transient {
+                message: format!(
+                    "the master playlist s3://{}/{key} was not stored before the lease's \
+                     deadline (S3 did not answer in {:.0} s)",
+                    v.out_bucket,
+                    deadline
+                        .saturating_duration_since(started_put)
+                        .as_secs_f64()
+                ),
+                argv: Some(encoded.argv.clone()),
+            }),
         }
     })
     .await?;

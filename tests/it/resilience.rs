@@ -306,3 +306,61 @@ async fn a_cut_off_download_resumes_and_a_burst_of_resets_is_outlasted() {
         200_000
     );
 }
+
+/// A master PUT that S3 holds without answering ends its attempt at the lease's deadline,
+/// recorded as a transient failure with the reason, instead of hanging on (a stale master
+/// landing long after a takeover) or giving the lease up in silence; the retry publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_upload_that_hangs_ends_its_attempt_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = clips(dir.path(), 1, 4.0);
+    let name = files[0].0.clone();
+    let st: Stage = stage_files("hung-master", dir, &files).await;
+    let s3 = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_S3").await;
+    *s3.faults.stall_matching.lock().unwrap() = Some("master.m3u8".into());
+    let mut w = media::worker(
+        &st.table,
+        &st.work("a"),
+        &[
+            "--exit-when-idle",
+            "--lease-seconds",
+            "6",
+            "--heartbeat-seconds",
+            "2",
+        ],
+    )
+    .env("AWS_ENDPOINT_URL_S3", s3.url())
+    .spawn()
+    .unwrap();
+    eventually(Duration::from_secs(120), "the master PUT held", || async {
+        (s3.faults.stalled.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let held = std::time::Instant::now();
+    // Without the bound the SDK waits out its 30 s read timeout, 8 times.
+    let item = eventually(Duration::from_secs(40), "the attempt to end", || async {
+        let item = st.state(&name).await;
+        item.error
+            .as_deref()
+            .is_some_and(|e| e.contains("master playlist"))
+            .then_some(item)
+    })
+    .await;
+    eprintln!(
+        "attempt ended {:.1} s after the master PUT was held",
+        held.elapsed().as_secs_f64()
+    );
+    assert_eq!(item.error_kind.as_deref(), Some("transient"), "{item:?}");
+    assert_eq!(item.token, 1);
+    *s3.faults.stall_matching.lock().unwrap() = None;
+    wait_ok(&mut w, "worker").await;
+    let item = st.state(&name).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    assert_eq!(item.attempts, 2);
+    let local = st.fetch(&name).await;
+    let master = std::fs::read_to_string(local.join("master.m3u8")).unwrap();
+    for v in media::variants(&master) {
+        assert!(v.uri.starts_with(&format!("t{}/", item.token)), "{}", v.uri);
+    }
+    media::check_stream(&local, 4.0, Some((640, 360)), false);
+}

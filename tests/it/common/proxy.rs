@@ -30,6 +30,11 @@ pub struct Faults {
     pub deny_bucket: std::sync::Mutex<Option<String>>,
     /// Requests denied so far.
     pub denied: AtomicU64,
+    /// A request whose first line contains this is held: never forwarded, never answered,
+    /// its connection kept open until the client gives up (a server or a path that hangs).
+    pub stall_matching: std::sync::Mutex<Option<String>>,
+    /// Requests held so far.
+    pub stalled: AtomicU64,
 }
 
 const DENIED_BODY: &str =
@@ -51,6 +56,16 @@ fn denial(f: &Faults, head: &[u8]) -> Option<String> {
          x-amz-request-id: fault-proxy\r\nConnection: close\r\n\r\n{body}",
         if method == "HEAD" { 0 } else { body.len() }
     ))
+}
+
+/// Whether the request starting with `head` is to be held.
+fn stalls(f: &Faults, head: &[u8]) -> bool {
+    let Some(pattern) = f.stall_matching.lock().unwrap().clone() else {
+        return false;
+    };
+    let head = &head[..head.len().min(2048)];
+    let line = String::from_utf8_lossy(head);
+    line.lines().next().is_some_and(|l| l.contains(&pattern))
 }
 
 /// A running proxy; stops when dropped.
@@ -118,6 +133,11 @@ async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if to_up && stalls(&f, &a[..n]) {
+            f.stalled.fetch_add(1, Ordering::Relaxed);
+            while matches!(down.read(&mut a).await, Ok(n) if n > 0) {}
+            return;
+        }
         if to_up {
             if let Some(answer) = denial(&f, &a[..n]) {
                 f.denied.fetch_add(1, Ordering::Relaxed);
