@@ -384,6 +384,12 @@ async fn a_hung_ffmpeg_is_killed_and_its_video_retried_with_the_reason() {
         stderr.contains("ffmpeg stalled: no progress for 3 s"),
         "{stderr}"
     );
+    // The reason stays on the item for operators (`fleet-admin show`), after the video is done.
+    let errors = item.errors.clone().unwrap_or_default();
+    assert!(
+        errors.len() == 1 && errors[0].contains("ffmpeg stalled: no progress for 3 s"),
+        "{errors:?}"
+    );
     // The frozen ffmpeg was killed, not left behind.
     assert!(
         !std::path::Path::new(&format!("/proc/{ff}/comm")).exists() || {
