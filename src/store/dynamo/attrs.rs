@@ -47,6 +47,12 @@ pub(crate) const PAUSED: &str = "paused";
 pub(crate) const UPDATED_AT: &str = "updated_at";
 /// The scaler item's "backlog empty since" (epoch ms).
 pub(crate) const IDLE_SINCE: &str = "idle_since";
+/// The `#stats` item's counters: videos seeded, done, failed for good.
+pub(crate) const TOTAL: &str = "total";
+/// See [`TOTAL`].
+pub(crate) const DONE: &str = "done";
+/// See [`TOTAL`].
+pub(crate) const FAILED: &str = "failed";
 
 /// Every video attribute above.
 pub(crate) const VIDEO: [&str; 17] = [
@@ -71,7 +77,7 @@ pub(crate) const VIDEO: [&str; 17] = [
 
 /// Every attribute an expression may name.
 pub(crate) fn is_known(name: &str) -> bool {
-    VIDEO.contains(&name) || [PAUSED, UPDATED_AT, IDLE_SINCE].contains(&name)
+    VIDEO.contains(&name) || [PAUSED, UPDATED_AT, IDLE_SINCE, TOTAL, DONE, FAILED].contains(&name)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! the workers and `retry` after each write that changed a state. They are exact as long as
 //! nothing dies between the two writes; the full `report` counts for real.
 
-use super::attrs::{PK, READY_AT, SHARD};
+use super::attrs::{DONE, FAILED, PK, READY_AT, SHARD, TOTAL};
 use super::{sdk, DynamoStore};
 use crate::clock::EpochMs;
 use crate::error::StoreError;
@@ -99,9 +99,9 @@ pub enum Counter {
 impl Counter {
     fn attr(self) -> &'static str {
         match self {
-            Counter::Total => "total",
-            Counter::Done => "done",
-            Counter::Failed => "failed",
+            Counter::Total => TOTAL,
+            Counter::Done => DONE,
+            Counter::Failed => FAILED,
         }
     }
 }
@@ -240,12 +240,13 @@ impl DynamoStore {
         if by == 0 {
             return Ok(());
         }
+        let add = format!("ADD #{} :by", counter.attr());
         self.client
             .update_item()
             .table_name(self.table())
             .key(PK, sdk::s(STATS_PK))
-            .update_expression("ADD #c :by")
-            .expression_attribute_names("#c", counter.attr())
+            .update_expression(&add)
+            .set_expression_attribute_names(super::expr::names(&[&add]))
             .expression_attribute_values(":by", sdk::n(by))
             .send()
             .await
@@ -259,9 +260,9 @@ impl DynamoStore {
             .put_item()
             .table_name(self.table())
             .item(PK, sdk::s(STATS_PK))
-            .item("total", sdk::n(c.total))
-            .item("done", sdk::n(c.done))
-            .item("failed", sdk::n(c.failed))
+            .item(TOTAL, sdk::n(c.total))
+            .item(DONE, sdk::n(c.done))
+            .item(FAILED, sdk::n(c.failed))
             .send()
             .await
             .map(|_| ())
@@ -290,9 +291,9 @@ impl DynamoStore {
         };
         Ok((
             Counters {
-                total: get("total"),
-                done: get("done"),
-                failed: get("failed"),
+                total: get(TOTAL),
+                done: get(DONE),
+                failed: get(FAILED),
             },
             cost,
         ))
