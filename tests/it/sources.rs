@@ -272,6 +272,12 @@ fn two_audio_groups(
         audio.iter().all(|a| a.autoselect && a.channels.is_some()),
         "AUTOSELECT=YES and CHANNELS on both: {audio:?}"
     );
+    // The source's tracks are mono (lavfi sine); each is published upmixed to stereo, and
+    // check_stream has compared CHANNELS with the segments' channels.
+    assert!(
+        audio.iter().all(|a| a.channels.as_deref() == Some("2")),
+        "mono tracks not published as stereo: {audio:?}"
+    );
     assert_ne!(audio[0].name, audio[1].name);
     assert_eq!(
         audio.iter().map(|a| a.default).collect::<Vec<_>>(),

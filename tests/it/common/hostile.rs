@@ -463,6 +463,13 @@ fn two_audio(out: &Path) {
     assert_eq!(ffprobe_field(out, "a:1", "stream_tags=language"), "fra");
     assert_eq!(ffprobe_field(out, "a:0", "stream_disposition=default"), "1");
     assert_eq!(ffprobe_field(out, "a:1", "stream_disposition=default"), "0");
+    for track in ["a:0", "a:1"] {
+        assert_eq!(
+            ffprobe_field(out, track, "stream=channels"),
+            "1",
+            "{track} mono"
+        );
+    }
 }
 
 fn pq_transfer_only(out: &Path) {
