@@ -310,6 +310,8 @@ async fn run() {
         (peak as f64 - long_size as f64) / 1e6
     );
 
+    hdr_order(dir.path());
+
     let clips: Vec<PathBuf> = (0..4)
         .map(|i| clip(dir.path(), &format!("slot {i}.mp4"), "1280x720", 10))
         .collect();
@@ -322,4 +324,65 @@ async fn run() {
             4.0 * 60.0 / took.as_secs_f64()
         );
     }
+}
+
+/// Why tone mapping runs after the downscale: the worker's HDR chain (zscale to linear light,
+/// hable, back to BT.709) on a 4K 10-bit PQ source to a 1080p top rung, at the source's size
+/// then scaled, against scaled first (what the worker does). Decode and filter only, to a null
+/// sink: the encode after it is the same either way.
+fn hdr_order(dir: &Path) {
+    let src = dir.join("hdr 4k pq.mp4");
+    let seconds = 2;
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=3840x2160:rate=30")
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error"])
+        .args(["-color_trc", "smpte2084", "-color_primaries", "bt2020"])
+        .args(["-colorspace", "bt2020nc", "-tag:v", "hvc1"])
+        .arg(&src)
+        .status()
+        .expect("ffmpeg installed")
+        .success();
+    assert!(ok, "making the 4K PQ clip");
+    let tonemap = "setparams=color_trc=smpte2084:color_primaries=bt2020:colorspace=bt2020nc,\
+                   zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,\
+                   tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv";
+    let scale = "scale=1920:1080:flags=bicubic";
+    let frames = f64::from(seconds * 30);
+    let mut fps = vec![];
+    for (what, graph) in [
+        (
+            "tone-mapped at 3840x2160, then scaled",
+            format!("{tonemap},{scale},format=yuv420p"),
+        ),
+        (
+            "scaled to 1920x1080, then tone-mapped",
+            format!("{scale},{tonemap},format=yuv420p"),
+        ),
+    ] {
+        let t = Instant::now();
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(&src)
+            .args(["-vf", &graph, "-f", "null", "-"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{graph}");
+        let f = frames / t.elapsed().as_secs_f64();
+        println!("HDR 4K PQ to a 1080p rung, {what}: {f:.1} frames/s (decode + filter)");
+        fps.push(f);
+    }
+    println!(
+        "HDR: tone-mapping after the downscale is {:.1}x faster",
+        fps[1] / fps[0]
+    );
 }
