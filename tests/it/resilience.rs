@@ -364,3 +364,59 @@ async fn a_master_upload_that_hangs_ends_its_attempt_at_the_deadline() {
     }
     media::check_stream(&local, 4.0, Some((640, 360)), false);
 }
+
+/// A holder whose heartbeats hang (the proxy holds every heartbeat UpdateItem, nothing else)
+/// stops itself at its deadline and, since nobody took over, hands the video on at once with
+/// a fenced release, instead of leaving it held until lease + skew and counting a lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_heartbeat_self_fences_and_hands_the_video_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = clips(dir.path(), 1, 60.0);
+    let name = files[0].0.clone();
+    let st: Stage = stage_files("self-fence", dir, &files).await;
+    let ddb = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_DYNAMODB").await;
+    let mut w = media::worker(
+        &st.table,
+        &st.work("a"),
+        &[
+            "--exit-when-idle",
+            "--lease-seconds",
+            "6",
+            "--heartbeat-seconds",
+            "2",
+        ],
+    )
+    .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
+    .env("FLEET_X264_PRESET", "fast")
+    .spawn()
+    .unwrap();
+    eventually(Duration::from_secs(60), "encoding to start", || async {
+        let item = st.state(&name).await;
+        item.progress
+            .as_ref()
+            .is_some_and(|p| p.phase == "encode")
+            .then_some(())
+    })
+    .await;
+    // Heartbeats are the only writes that carry `:exp`.
+    *ddb.faults.stall_matching.lock().unwrap() = Some("\":exp\"".into());
+    let item = eventually(Duration::from_secs(30), "the video handed on", || async {
+        let item = st.state(&name).await;
+        item.error
+            .as_deref()
+            .is_some_and(|e| e.contains("released: the lease could not be renewed in time"))
+            .then_some(item)
+    })
+    .await;
+    assert!(ddb.faults.stalled.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        item.lapsed, 0,
+        "handed on by a release, not a lapse: {item:?}"
+    );
+    *ddb.faults.stall_matching.lock().unwrap() = None;
+    wait_ok(&mut w, "worker").await;
+    let item = st.state(&name).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    assert_eq!(item.lapsed, 0, "{item:?}");
+    media::check_stream(&st.fetch(&name).await, 60.0, Some((640, 360)), false);
+}

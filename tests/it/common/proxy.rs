@@ -30,8 +30,9 @@ pub struct Faults {
     pub deny_bucket: std::sync::Mutex<Option<String>>,
     /// Requests denied so far.
     pub denied: AtomicU64,
-    /// A request whose first line contains this is held: never forwarded, never answered,
-    /// its connection kept open until the client gives up (a server or a path that hangs).
+    /// A request with this anywhere in a chunk it sends (its request line, a header, its
+    /// body) is held from that chunk on: never forwarded further, never answered, its
+    /// connection kept open until the client gives up (a server or a path that hangs).
     pub stall_matching: std::sync::Mutex<Option<String>>,
     /// Requests held so far.
     pub stalled: AtomicU64,
@@ -58,14 +59,14 @@ fn denial(f: &Faults, head: &[u8]) -> Option<String> {
     ))
 }
 
-/// Whether the request starting with `head` is to be held.
-fn stalls(f: &Faults, head: &[u8]) -> bool {
+/// Whether a request sending `chunk` is to be held.
+fn stalls(f: &Faults, chunk: &[u8]) -> bool {
     let Some(pattern) = f.stall_matching.lock().unwrap().clone() else {
         return false;
     };
-    let head = &head[..head.len().min(2048)];
-    let line = String::from_utf8_lossy(head);
-    line.lines().next().is_some_and(|l| l.contains(&pattern))
+    chunk
+        .windows(pattern.len())
+        .any(|w| w == pattern.as_bytes())
 }
 
 /// A running proxy; stops when dropped.
