@@ -63,6 +63,12 @@ pub struct Plan {
     pub deinterlace: bool,
     /// Tone-map HDR to SDR (BT.709), after downscaling to the largest rendition.
     pub tonemap: Option<Hdr>,
+    /// Seconds by which the source lasts longer than its video stream (a screen recorder that
+    /// wrote no frame over a static last slide while the narration went on): the last picture
+    /// is held that long, as a player of the source holds it, so that the stream keeps the
+    /// whole sound track. `None` when the video lasts as long as the source (or its length is
+    /// not stated).
+    pub hold_last_frame_s: Option<f64>,
     /// The audio.
     pub audio: AudioLayout,
     /// AAC bitrate, kb/s.
@@ -167,10 +173,19 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
         levels,
         deinterlace: probe.video.as_ref().is_some_and(|v| v.interlaced),
         tonemap: probe.video.as_ref().and_then(|v| v.hdr.clone()),
+        hold_last_frame_s: hold_last_frame(probe),
         audio: audio_layout(probe),
         audio_kbps: ladder.audio_kbps,
         preset: preset.to_string(),
     }
+}
+
+/// How long the video stream stops short of the source, if by more than a tenth of a second
+/// (container rounding and a last frame's duration stay below that).
+fn hold_last_frame(probe: &Probe) -> Option<f64> {
+    let video = probe.video.as_ref()?.duration_s?;
+    let short = probe.duration_s? - video;
+    (short > 0.1).then_some(short)
 }
 
 fn audio_layout(probe: &Probe) -> AudioLayout {
@@ -291,6 +306,10 @@ fn filter_graph(plan: &Plan, index: u32) -> String {
         ));
     }
     chain.push("format=yuv420p".into());
+    if let Some(hold) = plan.hold_last_frame_s {
+        // After the costly steps, so that the held frames skip them.
+        chain.push(format!("tpad=stop_mode=clone:stop_duration={hold:.3}"));
+    }
     let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
     let mut graph = format!("[0:{index}]{},split={n}{splits}", chain.join(","));
     for (i, r) in plan.renditions.iter().enumerate() {
@@ -457,6 +476,38 @@ mod tests {
             },
             duration_s: Some(10.0),
         }
+    }
+
+    #[test]
+    fn a_video_stream_shorter_than_the_source_holds_its_last_frame() {
+        // A VFR screen recording: frames to 7.017 s, the narration to 8 s.
+        let mut p = probe(1280, 720, 16.0, true);
+        p.duration_s = Some(8.0);
+        p.video.as_mut().unwrap().duration_s = Some(7.016667);
+        let pl = plan(&p, &Ladder::default(), "veryfast", Some(60.0));
+        let g = arg(
+            &argv(&pl, Path::new("i"), Path::new("o")),
+            "-filter_complex",
+        )
+        .to_string();
+        let hold = g
+            .find("tpad=stop_mode=clone:stop_duration=0.983")
+            .expect(&g);
+        assert!(
+            hold < g.find("split").unwrap(),
+            "once, before the split: {g}"
+        );
+        // Rounding and a last frame's duration are not a gap; an unstated length is left alone.
+        p.video.as_mut().unwrap().duration_s = Some(7.95);
+        assert_eq!(
+            plan(&p, &Ladder::default(), "veryfast", None).hold_last_frame_s,
+            None
+        );
+        p.video.as_mut().unwrap().duration_s = None;
+        assert_eq!(
+            plan(&p, &Ladder::default(), "veryfast", None).hold_last_frame_s,
+            None
+        );
     }
 
     fn arg<'a>(a: &'a [String], flag: &str) -> &'a str {
