@@ -51,9 +51,10 @@ pub fn s3_custom_endpoint(cfg: &SdkConfig) -> bool {
 
 /// Least tries per S3 request. A video's upload is hundreds of PUTs and any one that fails costs
 /// the whole attempt, so the SDK's default of 3 turns a network that resets a connection now
-/// and then into failed videos (the resets test showed it). Eight tries back off (jittered,
-/// doubling from 1 s, capped at 20 s) for at most about 70 s in all before giving up; a higher
-/// `AWS_MAX_ATTEMPTS` or profile setting is kept.
+/// and then into failed videos (the resets test showed it). Between tries the SDK backs off
+/// (jittered, doubling from 1 s, capped at 20 s: at most about 70 s of waiting), on top of each
+/// try's own connect and read timeouts; its retry quota may still refuse a retry in a burst of
+/// failures. A higher `AWS_MAX_ATTEMPTS` or profile setting is kept.
 pub const S3_MIN_ATTEMPTS: u32 = 8;
 
 /// An S3 client. No operation timeout (a large object takes as long as it takes); a read that

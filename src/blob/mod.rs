@@ -146,9 +146,14 @@ async fn fetch_part(
     loop {
         let (got, result) = get_range(client, bucket, key, dest, from, end).await;
         from += got;
+        if result.is_err() && from > end {
+            // Every byte came and then the body failed (a checksum, a trailer): the bytes
+            // cannot be trusted, so the part starts over.
+            from = start;
+        }
         match result {
             Ok(()) => return Ok(end - start + 1),
-            Err(BlobError::Transient { .. }) if got > 0 => {
+            Err(BlobError::Transient { .. }) if got > 0 && from > start => {
                 barren = 0;
                 pause = std::time::Duration::from_millis(200);
             }
@@ -193,6 +198,24 @@ async fn get_range(
         Ok(out) => out,
         Err(e) => return (0, Err(classify(e, bucket, key))),
     };
+    // A server that ignores Range answers with the whole object (or another range): written
+    // at this offset, it would corrupt the file while every byte count looked right.
+    let asked = format!("bytes {start}-{end}/");
+    if !out.content_range().is_some_and(|r| r.starts_with(&asked)) {
+        return (
+            0,
+            Err(BlobError::Fatal {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                source: format!(
+                    "asked for {asked}…, the server answered Content-Range {:?}: it does not \
+                     serve byte ranges",
+                    out.content_range()
+                )
+                .into(),
+            }),
+        );
+    }
     let mut body = out.body;
     let mut f = match tokio::fs::OpenOptions::new().write(true).open(dest).await {
         Ok(f) => f,
@@ -205,10 +228,14 @@ async fn get_range(
     let result = loop {
         match body.try_next().await {
             Ok(Some(chunk)) => {
-                // A server that sends more than asked would overrun the next part.
-                let room = (end + 1 - start - written) as usize;
-                let chunk = &chunk[..chunk.len().min(room)];
-                if let Err(e) = f.write_all(chunk).await {
+                // More than the range asked for would overrun the next part.
+                let room = end + 1 - start - written;
+                if chunk.len() as u64 > room {
+                    break Err(transient(
+                        format!("range {start}-{end} sent more than {room} bytes").into(),
+                    ));
+                }
+                if let Err(e) = f.write_all(&chunk).await {
                     break Err(local(e));
                 }
                 written += chunk.len() as u64;

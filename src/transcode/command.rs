@@ -180,11 +180,19 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
     }
 }
 
-/// How long the video stream stops short of the source, if by more than a tenth of a second
-/// (container rounding and a last frame's duration stay below that).
+/// How long the video stream stops short of the sound, if by more than a tenth of a second
+/// (container rounding and a last frame's duration stay below that). Ends are start + duration
+/// per stream, so a video that starts late but ends with the sound holds nothing; without
+/// audio, or without stated lengths, nothing is held.
 fn hold_last_frame(probe: &Probe) -> Option<f64> {
-    let video = probe.video.as_ref()?.duration_s?;
-    let short = probe.duration_s? - video;
+    let v = probe.video.as_ref()?;
+    let video_end = v.start_s + v.duration_s?;
+    let audio_end = probe
+        .audio
+        .iter()
+        .filter_map(|a| Some(a.start_s + a.duration_s?))
+        .reduce(f64::max)?;
+    let short = audio_end - video_end;
     (short > 0.1).then_some(short)
 }
 
@@ -483,6 +491,7 @@ mod tests {
         // A VFR screen recording: frames to 7.017 s, the narration to 8 s.
         let mut p = probe(1280, 720, 16.0, true);
         p.duration_s = Some(8.0);
+        p.audio[0].duration_s = Some(8.0);
         p.video.as_mut().unwrap().duration_s = Some(7.016667);
         let pl = plan(&p, &Ladder::default(), "veryfast", Some(60.0));
         let g = arg(
@@ -504,6 +513,21 @@ mod tests {
             None
         );
         p.video.as_mut().unwrap().duration_s = None;
+        assert_eq!(
+            plan(&p, &Ladder::default(), "veryfast", None).hold_last_frame_s,
+            None
+        );
+        // A video that starts a second late and ends with the sound holds nothing.
+        let v = p.video.as_mut().unwrap();
+        (v.start_s, v.duration_s) = (1.0, Some(7.0));
+        assert_eq!(
+            plan(&p, &Ladder::default(), "veryfast", None).hold_last_frame_s,
+            None
+        );
+        // Nor does a container longer than its picture and sound (a long subtitle track).
+        p.video.as_mut().unwrap().start_s = 0.0;
+        p.video.as_mut().unwrap().duration_s = Some(8.0);
+        p.duration_s = Some(30.0);
         assert_eq!(
             plan(&p, &Ladder::default(), "veryfast", None).hold_last_frame_s,
             None

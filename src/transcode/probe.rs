@@ -45,8 +45,11 @@ pub struct VideoStream {
     /// HDR transfer, if any: the tone mapper needs it even when primaries and matrix are
     /// untagged.
     pub hdr: Option<Hdr>,
-    /// Duration of this stream, seconds, if the container states it.
+    /// Duration of this stream, seconds, if the container states it (MP4 per stream,
+    /// Matroska in a `DURATION` tag).
     pub duration_s: Option<f64>,
+    /// When this stream starts, seconds (0 when unstated).
+    pub start_s: f64,
 }
 
 /// How an HDR source is tagged.
@@ -75,6 +78,9 @@ pub struct AudioStream {
     pub default: bool,
     /// Duration of this stream, seconds, if stated.
     pub duration_s: Option<f64>,
+    /// When this stream starts, seconds (0 when unstated; AAC priming makes it slightly
+    /// negative).
+    pub start_s: f64,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +113,7 @@ struct RawStream {
     channels: Option<u32>,
     nb_frames: Option<String>,
     duration: Option<String>,
+    start_time: Option<String>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
     #[serde(default)]
@@ -137,6 +144,29 @@ fn ratio(s: &str) -> Option<(u32, u32)> {
     let (n, d) = s.split_once(':')?;
     let (n, d) = (n.parse().ok()?, d.parse().ok()?);
     (n > 0 && d > 0).then_some((n, d))
+}
+
+/// A stream's duration: stated per stream (MP4), or in the `DURATION` tag Matroska writes
+/// (`HH:MM:SS.nnnnnnnnn`).
+fn stream_duration(s: &RawStream) -> Option<f64> {
+    seconds(&s.duration).or_else(|| {
+        let tag = s.tags.get("DURATION")?;
+        let mut parts = tag.splitn(3, ':');
+        let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+        let d = h.parse::<f64>().ok()? * 3600.0
+            + m.parse::<f64>().ok()? * 60.0
+            + sec.parse::<f64>().ok()?;
+        (d.is_finite() && d > 0.0).then_some(d)
+    })
+}
+
+/// A stream's start time, 0 when unstated.
+fn stream_start(s: &RawStream) -> f64 {
+    s.start_time
+        .as_deref()
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|t| t.is_finite())
+        .unwrap_or(0.0)
 }
 
 fn seconds(s: &Option<String>) -> Option<f64> {
@@ -217,7 +247,8 @@ pub fn parse(json: &[u8]) -> Result<Probe, TranscodeError> {
                 .cloned(),
             title: s.tags.get("title").filter(|t| !t.is_empty()).cloned(),
             default: s.disposition.as_ref().is_some_and(|d| d.default == 1),
-            duration_s: seconds(&s.duration),
+            duration_s: stream_duration(s),
+            start_s: stream_start(s),
         })
         .collect();
     // The source's default track first (a stable sort keeps the file's order otherwise).
@@ -273,7 +304,8 @@ fn video_stream(s: &RawStream) -> VideoStream {
         nominal_fps: s.r_frame_rate.as_deref().and_then(rate),
         interlaced: matches!(s.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt")),
         hdr,
-        duration_s: seconds(&s.duration),
+        duration_s: stream_duration(s),
+        start_s: stream_start(s),
     }
 }
 
@@ -343,6 +375,21 @@ mod tests {
         assert!((v.fps - 29.97).abs() < 0.01);
         assert!(p.has_audio());
         assert_eq!(p.duration_s, Some(12.5));
+    }
+
+    #[test]
+    fn stream_lengths_from_mp4_fields_or_matroska_tags() {
+        let p = parse(br#"{"streams":[
+            {"codec_type":"video","width":640,"height":360,"start_time":"1.000000","tags":{"DURATION":"00:01:07.016666667"}},
+            {"codec_type":"audio","start_time":"-0.021333","duration":"68.000000"}],"format":{"duration":"68.0"}}"#)
+        .unwrap();
+        let v = p.video.unwrap();
+        assert_eq!(v.start_s, 1.0);
+        assert!((v.duration_s.unwrap() - 67.016666667).abs() < 1e-6);
+        assert_eq!(
+            (p.audio[0].start_s, p.audio[0].duration_s),
+            (-0.021333, Some(68.0))
+        );
     }
 
     #[test]

@@ -375,6 +375,9 @@ async fn a_holder_that_cannot_heartbeat_self_fences_and_hands_the_video_on() {
     let name = files[0].0.clone();
     let st: Stage = stage_files("self-fence", dir, &files).await;
     let ddb = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_DYNAMODB").await;
+    // Heartbeats are the only writes that carry `:exp`; the claim does not, so the first
+    // heartbeat of the job hangs. The slow preset keeps the encode going well past the lease.
+    *ddb.faults.stall_matching.lock().unwrap() = Some("\":exp\"".into());
     let mut w = media::worker(
         &st.table,
         &st.work("a"),
@@ -387,20 +390,10 @@ async fn a_holder_that_cannot_heartbeat_self_fences_and_hands_the_video_on() {
         ],
     )
     .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
-    .env("FLEET_X264_PRESET", "fast")
+    .env("FLEET_X264_PRESET", "slow")
     .spawn()
     .unwrap();
-    eventually(Duration::from_secs(60), "encoding to start", || async {
-        let item = st.state(&name).await;
-        item.progress
-            .as_ref()
-            .is_some_and(|p| p.phase == "encode")
-            .then_some(())
-    })
-    .await;
-    // Heartbeats are the only writes that carry `:exp`.
-    *ddb.faults.stall_matching.lock().unwrap() = Some("\":exp\"".into());
-    let item = eventually(Duration::from_secs(30), "the video handed on", || async {
+    let item = eventually(Duration::from_secs(60), "the video handed on", || async {
         let item = st.state(&name).await;
         item.error
             .as_deref()

@@ -187,6 +187,19 @@ fn check_source(src: &Source, source: &Path, dir: &Path) -> usize {
                 "{}: FRAME-RATE {f}: the cadence is 60, the average ~16",
                 v.uri
             );
+            // The picture lasts as long as the sound (8 s), its last frame held: the source's
+            // video stream stops at 7.02 s.
+            let frames: f64 =
+                media::ffprobe_field(&dir.join(&v.uri), "v:0", "stream=nb_read_packets")
+                    .parse()
+                    .unwrap_or(0.0);
+            assert!(
+                frames >= f * src.seconds * 0.97,
+                "{}: {frames} frames at {f} frames/s is {:.2} s of picture for {} s of sound",
+                v.uri,
+                frames / f,
+                src.seconds
+            );
         }
     } else if name == hostile::COVER_FIRST.name || name == hostile::PNG_FIRST.name {
         // The real video, not the square picture: its aspect, its length, real segments.
