@@ -327,6 +327,9 @@ async fn a_master_upload_that_hangs_ends_its_attempt_at_the_deadline() {
             "6",
             "--heartbeat-seconds",
             "2",
+            // Time to lift the hold before the retry is due.
+            "--retry-base-seconds",
+            "10",
         ],
     )
     .env("AWS_ENDPOINT_URL_S3", s3.url())
