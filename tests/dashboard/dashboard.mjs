@@ -69,8 +69,10 @@ try {
       result.liveWhileRunning = true;
       result.liveProgress = withPercent;
     }
-    if (done >= expected) break;
-    if (Date.now() > deadline) throw new Error(`page still shows ${done} done`);
+    // The broken video may be claimed last: wait for its failure to show too.
+    const failures = await page.$$eval("#failures .group b", (bs) => bs.length);
+    if (done >= expected && failures > 0) break;
+    if (Date.now() > deadline) throw new Error(`page still shows ${done} done, ${failures} failure groups`);
     await page.waitForTimeout(250);
   }
   if (!result.liveWhileRunning) {

@@ -547,8 +547,17 @@ async fn seed_in_one_shard(
 async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "hidden").await;
-    let st = store(&cfg, &table);
-    // Long jobs in one shard, held past their first possible takeover time (lease 3 s + skew
+    // A 10 s lease, so that claiming dozens of videos one after another on a busy machine
+    // cannot outlast the first lease before the heartbeats start.
+    let t = fleet::domain::LeaseTimings::new(
+        Duration::from_secs(10),
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let st = store_with(&cfg, &table, t, 3, clock::system(), None);
+    // Long jobs in one shard, held past their first possible takeover time (lease 10 s + skew
     // 0.5 s) by heartbeats: more than the page of oldest entries a claimer reads per shard, so
     // that an index still holding them would fill every page with them.
     let held = st.config().page as usize + 8;
@@ -562,9 +571,9 @@ async fn running_jobs_never_hide_claimable_videos_of_their_shard() {
                 .expect("claimable"),
         );
     }
-    for _ in 0..5 {
+    for _ in 0..12 {
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        // All at once, so that a slow server cannot stretch a round past the 3 s lease.
+        // All at once, so that a slow server cannot stretch a round past the lease.
         for r in futures::future::join_all(leases.iter().map(|l| st.heartbeat(l, None))).await {
             r.expect("still ours");
         }
