@@ -122,10 +122,15 @@ async fn run() {
 
     let (name, store) = table(&ddb).await;
     let exts = vec!["mp4".to_string()];
+    let plan = seed::SeedPlan {
+        input: &input,
+        output: &output,
+        extensions: &exts,
+        default_caption_language: "und",
+        dry_run: false,
+    };
     let t = Instant::now();
-    let summary = seed::seed(&store, &s3, &input, &output, &exts, false, |_| {})
-        .await
-        .unwrap();
+    let summary = seed::seed(&store, &s3, &plan, |_| {}).await.unwrap();
     let seed_s = t.elapsed().as_secs_f64();
     assert_eq!(summary.added as usize, n);
     let seed_rate = n as f64 / seed_s;
@@ -136,9 +141,7 @@ async fn run() {
         100.0 * list_s / seed_s
     );
     let t = Instant::now();
-    let again = seed::seed(&store, &s3, &input, &output, &exts, false, |_| {})
-        .await
-        .unwrap();
+    let again = seed::seed(&store, &s3, &plan, |_| {}).await.unwrap();
     assert_eq!(again.present as usize, n);
     println!(
         "second seed (all present): {:.1} s",

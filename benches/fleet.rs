@@ -135,6 +135,7 @@ fn done() -> Completion {
         output: "s3://out/x/master.m3u8".into(),
         ffmpeg_args: vec!["ffmpeg".into()],
         duration_s: Some(60.0),
+        warnings: vec![],
     }
 }
 

@@ -72,7 +72,14 @@ async fn stage(env: &Env, files: &[PathBuf]) -> (String, DynamoStore) {
         key: format!("{prefix}/"),
     };
     let exts = vec!["mp4".to_string()];
-    fleet::admin::seed::seed(&store, &env.s3, &input, &output, &exts, false, |_| {})
+    let plan = fleet::admin::seed::SeedPlan {
+        input: &input,
+        output: &output,
+        extensions: &exts,
+        default_caption_language: "und",
+        dry_run: false,
+    };
+    fleet::admin::seed::seed(&store, &env.s3, &plan, |_| {})
         .await
         .unwrap();
     (table, store)

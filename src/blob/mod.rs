@@ -415,6 +415,8 @@ pub fn content_type(name: &str) -> &'static str {
         "application/vnd.apple.mpegurl"
     } else if name.ends_with(".ts") {
         "video/mp2t"
+    } else if name.ends_with(".vtt") {
+        "text/vtt; charset=utf-8"
     } else {
         "application/octet-stream"
     }

@@ -1,8 +1,10 @@
 //! The domain: pure rules with no I/O. Video states and their transitions, lease arithmetic,
 //! key mapping and the HLS ladder. Everything here is unit-tested without a server.
 
+pub mod captions;
 pub mod keys;
 pub mod ladder;
+pub mod language;
 pub mod lease;
 pub mod level;
 pub mod scaling;

@@ -4,6 +4,7 @@
 //! version conditioned on the `rev` it was computed from: a compare-and-swap. `token` is the
 //! fencing token: it grows on every claim, and every write a holder makes is conditioned on it.
 
+use super::captions::CaptionFile;
 use super::lease::{ms, retry_delay, LeaseTimings};
 use super::state::VideoState;
 use crate::clock::EpochMs;
@@ -86,6 +87,25 @@ pub struct VideoItem {
     /// message of an ffmpeg failure ends with its stderr tail). `error` is the last one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<String>>,
+    /// Caption files beside the source, attached by `seed` (a re-run that finds them changed
+    /// queues a captions-only redo of a done video).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captions: Option<Vec<CaptionFile>>,
+    /// What a `done` video's last attempt left out, each naming the file or track and why (a
+    /// caption file that cannot be read, a bitmap subtitle track): done, but not everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+    /// Set while a done video waits for a redo narrower than a full encode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redo: Option<Redo>,
+}
+
+/// A redo narrower than a full encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redo {
+    /// Rewrite the subtitle renditions and the master; keep the published video and audio.
+    Captions,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -146,6 +166,9 @@ pub fn seeded(
         output: None,
         duration_s: None,
         errors: None,
+        captions: None,
+        warnings: None,
+        redo: None,
     }
 }
 

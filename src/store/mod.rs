@@ -63,6 +63,9 @@ pub struct Completion {
     pub ffmpeg_args: Vec<String>,
     /// Content duration in seconds.
     pub duration_s: Option<f64>,
+    /// What was left out (an unreadable caption file, a bitmap subtitle track): the video is
+    /// done, and these say what it lacks.
+    pub warnings: Vec<String>,
 }
 
 /// The claim engine's storage.

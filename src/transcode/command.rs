@@ -10,6 +10,7 @@
 
 use super::probe::{AudioStream, Hdr, Probe};
 use crate::domain::ladder::{display_size, select, Ladder, Rendition};
+use crate::domain::language;
 use crate::domain::level::{self, Level};
 use std::path::Path;
 
@@ -212,7 +213,7 @@ fn audio_layout(probe: &Probe) -> AudioLayout {
                         index: a.index,
                         folder: format!("audio_{i}"),
                         name,
-                        language: a.language.as_deref().map(bcp47),
+                        language: a.language.as_deref().map(language::bcp47),
                         default: i == 0,
                     }
                 })
@@ -225,7 +226,7 @@ fn audio_layout(probe: &Probe) -> AudioLayout {
 fn track_name(i: usize, a: &AudioStream) -> String {
     a.title
         .clone()
-        .or_else(|| a.language.as_deref().map(language_name))
+        .or_else(|| a.language.as_deref().map(language::display_name))
         .unwrap_or_else(|| format!("Track {}", i + 1))
         .replace('"', "'")
 }
@@ -239,48 +240,6 @@ fn unique(seen: &mut Vec<String>, name: String) -> String {
     }
     seen.push(n.clone());
     n
-}
-
-/// ISO 639-2 (what containers carry) to the two-letter ISO 639-1 code RFC 5646 prefers,
-/// for the languages a course library holds; others pass as they are (still valid tags).
-const LANGUAGES: [(&str, &str, &str); 20] = [
-    ("eng", "en", "English"),
-    ("fra", "fr", "Français"),
-    ("fre", "fr", "Français"),
-    ("deu", "de", "Deutsch"),
-    ("ger", "de", "Deutsch"),
-    ("spa", "es", "Español"),
-    ("ita", "it", "Italiano"),
-    ("por", "pt", "Português"),
-    ("nld", "nl", "Nederlands"),
-    ("dut", "nl", "Nederlands"),
-    ("rus", "ru", "Русский"),
-    ("jpn", "ja", "日本語"),
-    ("zho", "zh", "中文"),
-    ("chi", "zh", "中文"),
-    ("kor", "ko", "한국어"),
-    ("ara", "ar", "العربية"),
-    ("hin", "hi", "हिन्दी"),
-    ("pol", "pl", "Polski"),
-    ("tur", "tr", "Türkçe"),
-    ("swe", "sv", "Svenska"),
-];
-
-/// The RFC 5646 tag for a container's language code.
-pub fn bcp47(code: &str) -> String {
-    let c = code.to_ascii_lowercase();
-    LANGUAGES
-        .iter()
-        .find(|(three, two, _)| *three == c || *two == c)
-        .map_or(c, |(_, two, _)| two.to_string())
-}
-
-fn language_name(code: &str) -> String {
-    let c = code.to_ascii_lowercase();
-    LANGUAGES
-        .iter()
-        .find(|(three, two, _)| *three == c || *two == c)
-        .map_or(code.to_string(), |(_, _, name)| name.to_string())
 }
 
 fn s(x: impl ToString) -> String {
@@ -403,6 +362,10 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
                 "yuv420p",
                 "-sc_threshold",
                 "0",
+                // CEA-608 captions in the source's SEI are published as a WebVTT rendition,
+                // and the master says CLOSED-CAPTIONS=NONE: libx264 would carry them through.
+                "-a53cc",
+                "0",
                 "-force_key_frames",
                 &format!("expr:gte(t,n_forced*{GOP_SECONDS})"),
             ]
@@ -483,6 +446,7 @@ mod tests {
                 Vec::new()
             },
             duration_s: Some(10.0),
+            ..Default::default()
         }
     }
 

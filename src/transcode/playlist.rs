@@ -170,8 +170,9 @@ pub fn listing_order(variants: &[Variant]) -> Vec<Variant> {
 }
 
 /// The master playlist: alternate audio first (if any), then the variants in
-/// [`listing_order`], then the I-frame playlists, largest first. `CLOSED-CAPTIONS=NONE` on
-/// every variant: fleet publishes no captions, and RFC 8216 wants NONE on all of them or none.
+/// [`listing_order`], then the I-frame playlists, largest first; [`with_subtitles`] adds the
+/// text tracks. `CLOSED-CAPTIONS=NONE` on every variant (RFC 8216 wants it on all or none),
+/// and true: the encode drops CEA-608 data (`-a53cc 0`), which is published as WebVTT instead.
 pub fn master(variants: &[Variant], audio: &[AudioMedia], iframes: &[IFrameVariant]) -> String {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for a in audio {
@@ -219,6 +220,125 @@ pub fn master(variants: &[Variant], audio: &[AudioMedia], iframes: &[IFrameVaria
         );
     }
     m
+}
+
+/// GROUP-ID of the subtitle renditions.
+pub const SUBTITLE_GROUP: &str = "subs";
+
+/// The SDH CHARACTERISTICS string (RFC 8216 §4.3.4.1, Apple's authoring spec).
+pub const SDH_CHARACTERISTICS: &str =
+    "public.accessibility.transcribes-spoken-dialog,public.accessibility.describes-music-and-sound";
+
+/// One WebVTT subtitle rendition (`EXT-X-MEDIA:TYPE=SUBTITLES`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubtitleMedia {
+    /// URI of its media playlist, relative to the master.
+    pub uri: String,
+    /// NAME, unique in the group.
+    pub name: String,
+    /// LANGUAGE (RFC 5646).
+    pub language: String,
+    /// DEFAULT=YES (at most one).
+    pub default: bool,
+    /// FORCED=YES.
+    pub forced: bool,
+    /// For the deaf and hard of hearing: the SDH CHARACTERISTICS.
+    pub sdh: bool,
+}
+
+/// `master` with its subtitle group replaced by `subs`: the old SUBTITLES renditions and
+/// every variant's `SUBTITLES=` attribute and `wvtt` codec go, the new ones are added (after
+/// the audio renditions, before the first variant). The rest is kept byte for byte, so a
+/// captions-only redo changes nothing a player already chose a variant by.
+pub fn with_subtitles(master: &str, subs: &[SubtitleMedia]) -> String {
+    let mut out = String::new();
+    let mut media_written = false;
+    let group = format!(",SUBTITLES=\"{SUBTITLE_GROUP}\"");
+    for line in master.lines() {
+        if line.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES") {
+            continue;
+        }
+        let mut line = line.to_string();
+        if line.starts_with("#EXT-X-STREAM-INF:") {
+            if !media_written {
+                for s in subs {
+                    out.push_str(&subtitle_line(s));
+                }
+                media_written = true;
+            }
+            line = codecs_with_text(&line.replace(&group, ""), !subs.is_empty());
+            if !subs.is_empty() {
+                line.push_str(&group);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A variant line whose CODECS lists `wvtt` exactly when `text` says so.
+fn codecs_with_text(line: &str, text: bool) -> String {
+    let Some(at) = line.find("CODECS=\"") else {
+        return line.to_string();
+    };
+    let start = at + "CODECS=\"".len();
+    let Some(len) = line[start..].find('"') else {
+        return line.to_string();
+    };
+    let mut codecs: Vec<&str> = line[start..start + len]
+        .split(',')
+        .filter(|c| !c.is_empty() && *c != WVTT)
+        .collect();
+    if text {
+        codecs.push(WVTT);
+    }
+    format!(
+        "{}{}{}",
+        &line[..start],
+        codecs.join(","),
+        &line[start + len..]
+    )
+}
+
+/// The CODECS entry of WebVTT text, which Apple's authoring spec asks every variant to list
+/// when it has subtitles.
+pub const WVTT: &str = "wvtt";
+
+fn subtitle_line(s: &SubtitleMedia) -> String {
+    let yes = |b: bool| if b { "YES" } else { "NO" };
+    let mut l = format!(
+        "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{}\",LANGUAGE=\"{}\",\
+         DEFAULT={},AUTOSELECT=YES,FORCED={}",
+        s.name,
+        s.language,
+        yes(s.default),
+        yes(s.forced)
+    );
+    if s.sdh {
+        let _ = write!(l, ",CHARACTERISTICS=\"{SDH_CHARACTERISTICS}\"");
+    }
+    let _ = writeln!(l, ",URI=\"{}\"", s.uri);
+    l
+}
+
+/// The `t<N>/<folder>` prefixes a master's URIs point into: what a cleanup must keep.
+pub fn referenced_folders(master: &str) -> std::collections::HashSet<String> {
+    let uri_of = |l: &str| -> Option<String> {
+        if l.starts_with('#') {
+            let (_, rest) = l.split_once("URI=\"")?;
+            Some(rest.split('"').next()?.to_string())
+        } else if !l.trim().is_empty() {
+            Some(l.trim().to_string())
+        } else {
+            None
+        }
+    };
+    master
+        .lines()
+        .filter_map(uri_of)
+        .filter_map(|u| u.rsplit_once('/').map(|(dir, _)| dir.to_string()))
+        .collect()
 }
 
 /// The RFC 6381 `avc1.PPCCLL` string for an H.264 stream as ffprobe describes it.
@@ -335,5 +455,37 @@ mod tests {
             as_vod("#EXT-X-PLAYLIST-TYPE:EVENT\n"),
             "#EXT-X-PLAYLIST-TYPE:VOD\n"
         );
+    }
+
+    #[test]
+    fn subtitles_are_added_and_replaced_without_touching_the_rest() {
+        let base = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"t2/audio_0/index.m3u8\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS=\"avc1.64001f,mp4a.40.2\",CLOSED-CAPTIONS=NONE,AUDIO=\"audio\"\n\
+            t2/720p/index.m3u8\n\
+            #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.64001f\",RESOLUTION=1280x720,URI=\"t2/720p/iframes.m3u8\"\n";
+        let sub = |uri: &str, lang: &str, sdh: bool| SubtitleMedia {
+            uri: uri.into(),
+            name: "English".into(),
+            language: lang.into(),
+            default: !sdh,
+            forced: false,
+            sdh,
+        };
+        let one = with_subtitles(base, &[sub("t3/sub_0/index.m3u8", "en", false)]);
+        assert!(one.contains("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"t3/sub_0/index.m3u8\"\n#EXT-X-STREAM-INF"));
+        assert!(one.contains(&format!("CODECS=\"avc1.64001f,mp4a.40.2,{WVTT}\",CLOSED-CAPTIONS=NONE,AUDIO=\"audio\",SUBTITLES=\"subs\"\nt2/720p/index.m3u8\n")));
+        // A redo replaces the group; none removes it; the rest is byte for byte the same.
+        let two = with_subtitles(&one, &[sub("t4/sub_0/index.m3u8", "en", true)]);
+        assert_eq!(two.matches("TYPE=SUBTITLES").count(), 1);
+        assert!(two.contains(&format!(
+            ",CHARACTERISTICS=\"{SDH_CHARACTERISTICS}\",URI=\"t4/sub_0/"
+        )));
+        assert_eq!(two.matches(WVTT).count(), 1);
+        assert_eq!(with_subtitles(&two, &[]), base);
+        let keep = referenced_folders(&two);
+        let mut keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+        keep.sort();
+        assert_eq!(keep, ["t2/720p", "t2/audio_0", "t4/sub_0"]);
     }
 }

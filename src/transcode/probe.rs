@@ -13,6 +13,56 @@ pub struct Probe {
     pub audio: Vec<AudioStream>,
     /// Duration in seconds, if known.
     pub duration_s: Option<f64>,
+    /// Where the file's timeline starts, seconds: ffmpeg shifts it to 0 on output, so a
+    /// caption's time 0 is this instant of the source.
+    pub start_s: f64,
+    /// Every subtitle stream, in file order.
+    pub subtitles: Vec<SubtitleStream>,
+}
+
+/// One subtitle stream inside the source.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubtitleStream {
+    /// Absolute stream index in the file.
+    pub index: u32,
+    /// ffmpeg's codec name (`mov_text`, `subrip`, `ass`, `hdmv_pgs_subtitle`, …).
+    pub codec: String,
+    /// Language tag, if tagged and not `und`.
+    pub language: Option<String>,
+    /// Title tag, if any.
+    pub title: Option<String>,
+    /// Marked forced.
+    pub forced: bool,
+    /// Marked for the hearing impaired.
+    pub hearing_impaired: bool,
+}
+
+impl SubtitleStream {
+    /// Whether the track is text ffmpeg can turn into WebVTT; bitmap tracks (PGS, DVB,
+    /// VobSub) would need OCR.
+    pub fn is_text(&self) -> bool {
+        matches!(
+            self.codec.as_str(),
+            "mov_text"
+                | "subrip"
+                | "srt"
+                | "webvtt"
+                | "ass"
+                | "ssa"
+                | "text"
+                | "microdvd"
+                | "subviewer"
+                | "subviewer1"
+                | "sami"
+                | "realtext"
+                | "stl"
+                | "jacosub"
+                | "mpl2"
+                | "pjs"
+                | "vplayer"
+                | "eia_608"
+        )
+    }
 }
 
 impl Probe {
@@ -93,6 +143,7 @@ struct Raw {
 #[derive(Deserialize)]
 struct RawFormat {
     duration: Option<String>,
+    start_time: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -127,6 +178,10 @@ struct Disposition {
     attached_pic: u8,
     #[serde(default)]
     default: u8,
+    #[serde(default)]
+    forced: u8,
+    #[serde(default)]
+    hearing_impaired: u8,
 }
 
 #[derive(Deserialize)]
@@ -263,10 +318,41 @@ pub fn parse(json: &[u8]) -> Result<Probe, TranscodeError> {
         .as_ref()
         .and_then(|f| seconds(&f.duration))
         .or_else(|| raw.streams.iter().find_map(|s| seconds(&s.duration)));
+    let start_s = raw
+        .format
+        .as_ref()
+        .and_then(|f| f.start_time.as_deref())
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|t| t.is_finite())
+        .unwrap_or(0.0);
+    let tag = |s: &RawStream, k: &str| {
+        s.tags
+            .get(k)
+            .filter(|l| !l.is_empty() && l.as_str() != "und")
+            .cloned()
+    };
+    let subtitles = raw
+        .streams
+        .iter()
+        .filter(|s| s.codec_type.as_deref() == Some("subtitle"))
+        .map(|s| SubtitleStream {
+            index: s.index,
+            codec: s.codec_name.clone().unwrap_or_default(),
+            language: tag(s, "language"),
+            title: tag(s, "title"),
+            forced: s.disposition.as_ref().is_some_and(|d| d.forced == 1),
+            hearing_impaired: s
+                .disposition
+                .as_ref()
+                .is_some_and(|d| d.hearing_impaired == 1),
+        })
+        .collect();
     Ok(Probe {
         video,
         audio,
         duration_s,
+        start_s,
+        subtitles,
     })
 }
 
@@ -307,6 +393,31 @@ fn video_stream(s: &RawStream) -> VideoStream {
         duration_s: stream_duration(s),
         start_s: stream_start(s),
     }
+}
+
+/// Whether video stream `index` carries CEA-608/708 captions in its SEI. ffprobe finds them
+/// only by decoding frames (`-show_streams` alone says 0), so this decodes the first 30; a
+/// source that carries captions sends caption data (or its padding) in every frame.
+pub async fn closed_captions(path: &Path, index: u32) -> Result<bool, TranscodeError> {
+    let index = index.to_string();
+    let out = super::ffprobe(
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            &index,
+            "-count_frames",
+            "-read_intervals",
+            "%+#30",
+            "-show_entries",
+            "stream=closed_captions",
+            "-of",
+            "csv=p=0",
+        ],
+        path,
+    )
+    .await?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().starts_with('1'))
 }
 
 /// The frame rate a variable-frame-rate video really moves at: the rate of its shortest

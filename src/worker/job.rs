@@ -5,9 +5,12 @@
 //! outcome. The pipeline is four named phases, each in `phases.rs`: fetch the source, encode
 //! and upload, verify, publish.
 
+use super::captions;
 use super::heartbeat::{Heartbeat, HeartbeatEnd};
 use super::phases::{self, Job};
+use super::redo;
 use super::WorkerConfig;
+use crate::domain::video::Redo;
 use crate::domain::{FailureKind, LeaseTimings, Progress, VideoState};
 use crate::error::{chain, JobError, StoreError};
 use crate::store::{Completion, Failure, Lease, VideoStore};
@@ -203,15 +206,27 @@ fn emit(
 async fn pipeline(job: &Job<'_>) -> Result<(Completion, Moved), JobError> {
     let dir = phases::job_dir(&job.ctx.cfg)?;
     let started = job.started;
+    if job.lease.video.redo == Some(Redo::Captions) {
+        if let Some(done) = redo::captions_only(job, dir.path()).await? {
+            return Ok(done);
+        }
+        info!("the published master is gone: a full job instead of a captions-only redo");
+    }
     let source = phases::fetch_source(job, dir.path()).await?;
     info!(
         ms = started.elapsed().as_millis() as u64,
         "source downloaded"
     );
-    let encoded = phases::encode_and_upload(job, &source, dir.path()).await?;
+    // Captions are read while ffmpeg encodes: the 608 extraction decodes the video itself.
+    let (encoded, texts) = tokio::join!(
+        phases::encode_and_upload(job, &source, dir.path()),
+        captions::read(job, &source, dir.path()),
+    );
+    let (encoded, texts) = (encoded?, texts?);
     info!(ms = started.elapsed().as_millis() as u64, "encoded");
     phases::verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
-    let done = phases::publish(job, &source, &encoded).await?;
+    let subtitles = captions::publish_read(job, &source, &encoded, texts).await?;
+    let done = phases::publish(job, &source, &encoded, subtitles).await?;
     info!(ms = started.elapsed().as_millis() as u64, "published");
     let moved = Moved {
         bytes_in: std::fs::metadata(&source.path)

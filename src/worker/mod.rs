@@ -2,10 +2,12 @@
 //! [`job::run`]. Shutdown comes in two steps: the first signal stops claiming and drains, the
 //! second releases everything at once.
 
+pub mod captions;
 pub mod heartbeat;
 pub mod instance;
 pub mod job;
 mod phases;
+mod redo;
 pub mod upload;
 
 use crate::domain::ladder::Ladder;

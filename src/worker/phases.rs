@@ -14,6 +14,7 @@ use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
 use crate::transcode::{codecs, run};
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,7 +49,7 @@ pub struct Job<'a> {
 
 impl Job<'_> {
     /// Runs `fut` unless the job is cancelled first.
-    async fn unless_cancelled<T>(
+    pub(super) async fn unless_cancelled<T>(
         &self,
         fut: impl Future<Output = Result<T, JobError>>,
     ) -> Result<T, JobError> {
@@ -58,7 +59,7 @@ impl Job<'_> {
         }
     }
 
-    fn phase(&self, phase: &str, percent: Option<f64>) {
+    pub(super) fn phase(&self, phase: &str, percent: Option<f64>) {
         self.progress.send_replace(Progress {
             phase: phase.into(),
             percent,
@@ -289,8 +290,9 @@ pub async fn publish(
     job: &Job<'_>,
     source: &Source,
     encoded: &Encoded,
+    (subtitles, warnings): (Vec<playlist::SubtitleMedia>, Vec<String>),
 ) -> Result<Completion, JobError> {
-    let (v, plan, token) = (&job.lease.video, &source.plan, job.lease.token);
+    let (plan, token) = (&source.plan, job.lease.token);
     // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
     let all_codecs = futures::future::try_join_all(
         encoded
@@ -361,10 +363,26 @@ pub async fn publish(
     for (v, bw) in variants.iter_mut().zip(declared) {
         v.bandwidth = bw;
     }
-    let master = playlist::master(&variants, &audio, &iframes);
-    // Publish only while the lease is certainly ours, and bound the write by the deadline: a
-    // stale holder's master must never replace the winner's (and if it ever did, it would
-    // point at its own complete set).
+    let master =
+        playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
+    let output = put_master(job, master, &encoded.argv).await?;
+    Ok(Completion {
+        output,
+        ffmpeg_args: encoded.argv.clone(),
+        duration_s: source.probe.duration_s,
+        warnings,
+    })
+}
+
+/// Writes the master playlist, last and only while the lease is certainly ours, bounded by
+/// the deadline: a stale holder's master must never replace the winner's (and if it ever
+/// did, it would point at its own complete set). Returns its `s3://` URI.
+pub async fn put_master(
+    job: &Job<'_>,
+    master: String,
+    argv: &[String],
+) -> Result<String, JobError> {
+    let v = &job.lease.video;
     let deadline = job.hb.deadline();
     if job.cancel.is_cancelled() || Instant::now() + Duration::from_millis(200) >= deadline {
         return Err(JobError::Cancelled);
@@ -394,23 +412,21 @@ pub async fn publish(
                         .saturating_duration_since(started_put)
                         .as_secs_f64()
                 ),
-                argv: Some(encoded.argv.clone()),
+                argv: Some(argv.to_vec()),
             }),
         }
     })
     .await?;
-    Ok(Completion {
-        output: format!("s3://{}/{key}", v.out_bucket),
-        ffmpeg_args: encoded.argv.clone(),
-        duration_s: source.probe.duration_s,
-    })
+    Ok(format!("s3://{}/{key}", v.out_bucket))
 }
 
 /// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt
-/// older than `token`: `t<N>/<folder>/` followed by `index.m3u8`, `iframes.m3u8` or
-/// `seg_NNNNN.ts`, N < token.
+/// older than `token` that the published master no longer points into: `t<N>/<folder>/`
+/// followed by `index.m3u8`, `iframes.m3u8`, `seg_NNNNN.ts` or `seg_NNNNN.vtt`, N < token,
+/// `t<N>/<folder>` not in `keep`. A captions-only redo publishes new subtitle folders under
+/// its own token and keeps the older attempt's video: those are in `keep`.
 /// Anything else under the prefix (another video's stream nested below it) is left alone.
-pub fn superseded(rest: &str, token: u64) -> bool {
+pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
     let parts: Vec<&str> = rest.split('/').collect();
     let [t, folder, file] = parts.as_slice() else {
         return false;
@@ -421,16 +437,28 @@ pub fn superseded(rest: &str, token: u64) -> bool {
         .is_some_and(|n| n < token);
     let seg = file
         .strip_prefix("seg_")
-        .and_then(|f| f.strip_suffix(".ts"))
+        .and_then(|f| f.strip_suffix(".ts").or_else(|| f.strip_suffix(".vtt")))
         .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()));
-    older && !folder.is_empty() && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
+    older
+        && !folder.is_empty()
+        && !keep.contains(&format!("{t}/{folder}"))
+        && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
 }
 
-/// After `done`: deletes what earlier attempts (lost, failed, released) uploaded, so the
-/// bucket holds one stream per video. Best effort: a failure leaves garbage, never a broken
-/// stream (the master points at this attempt's renditions only).
+/// After `done`: deletes what earlier attempts (lost, failed, released, or replaced by a
+/// captions-only redo) uploaded and the published master does not point into, so the bucket
+/// holds one stream per video. The master is read back from the bucket: what players fetch
+/// is what decides. Best effort: a failure leaves garbage, never a broken stream.
 pub async fn remove_superseded(ctx: &JobCtx, lease: &Lease) {
     let v = &lease.video;
+    let master_key = format!("{}/master.m3u8", v.out_prefix);
+    let keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
+        Ok(m) => playlist::referenced_folders(&String::from_utf8_lossy(&m)),
+        Err(e) => {
+            warn!(error = %e, "could not read the master back; nothing removed");
+            return;
+        }
+    };
     let prefix = format!("{}/t", v.out_prefix);
     let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &prefix).await {
         Ok(k) => k,
@@ -445,7 +473,7 @@ pub async fn remove_superseded(ctx: &JobCtx, lease: &Lease) {
         .map(|(k, _)| k)
         .filter(|k| {
             k.strip_prefix(&base)
-                .is_some_and(|r| superseded(r, lease.token))
+                .is_some_and(|r| superseded(r, lease.token, &keep))
         })
         .collect();
     if old.is_empty() {
@@ -463,7 +491,10 @@ mod tests {
 
     #[test]
     fn only_older_attempts_renditions_are_superseded() {
+        let none = HashSet::new();
+        let superseded = |r: &str, t: u64| super::superseded(r, t, &none);
         assert!(superseded("t1/720p/seg_00000.ts", 3));
+        assert!(superseded("t1/sub_0/seg_00000.vtt", 3));
         assert!(superseded("t2/audio_0/index.m3u8", 3));
         assert!(superseded("t2/720p/iframes.m3u8", 3));
         assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");
@@ -474,6 +505,10 @@ mod tests {
         assert!(!superseded("t1/x/t2/720p/seg_00000.ts", 3));
         assert!(!superseded("t1/720p/notes.txt", 3));
         assert!(!superseded("tx/720p/index.m3u8", 3));
+        // A captions-only redo at token 4 keeps the video of attempt 2 its master points at.
+        let keep: HashSet<String> = ["t2/720p".to_string(), "t4/sub_0".to_string()].into();
+        assert!(!super::superseded("t2/720p/seg_00003.ts", 4, &keep));
+        assert!(super::superseded("t2/sub_0/seg_00000.vtt", 4, &keep));
     }
 
     #[test]

@@ -129,6 +129,7 @@ async fn seed_never_resets_a_video_in_progress_done_or_failed() {
             output: "s3://x/master.m3u8".into(),
             ffmpeg_args: vec![],
             duration_s: None,
+            warnings: vec![],
         },
     )
     .await
@@ -161,6 +162,7 @@ async fn report_json_matches_the_table_and_retry_requeues_only_failed_videos() {
             output: format!("s3://out/{}/master.m3u8", done.video.out_prefix),
             ffmpeg_args: vec!["ffmpeg".into(), "-i".into(), "in.mp4".into()],
             duration_s: Some(12.5),
+            warnings: vec![],
         },
     )
     .await
@@ -351,6 +353,7 @@ async fn audit_finds_unseeded_orphaned_and_unpublished_videos_and_fix_repairs_th
             output: format!("s3://{ob}/{master}"),
             ffmpeg_args: vec![],
             duration_s: None,
+            warnings: vec![],
         },
     )
     .await

@@ -26,6 +26,7 @@ fn done(lease: &Lease) -> Completion {
         output: format!("s3://out/{}/master.m3u8", lease.video.out_prefix),
         ffmpeg_args: vec!["ffmpeg".into()],
         duration_s: Some(1.0),
+        warnings: vec![],
     }
 }
 

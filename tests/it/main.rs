@@ -4,6 +4,7 @@
 mod admin;
 mod arm64;
 mod aws;
+mod captions;
 mod claim;
 mod common;
 mod dashboard;

@@ -11,7 +11,9 @@ mod live;
 mod stats;
 
 pub use live::{recount, summary, workers, Summary, WorkerLine, SILENT_FLOOR_MS};
-pub use stats::{cost, failure_groups, throughput, Cost, FailureGroup, Pricing, Throughput};
+pub use stats::{
+    cost, failure_groups, throughput, warning_groups, Cost, FailureGroup, Pricing, Throughput,
+};
 
 /// Parallel Scan segments: DynamoDB serves each from a different partition.
 pub const SCAN_SEGMENTS: i32 = 8;
@@ -78,6 +80,9 @@ pub struct VideoLine {
     pub eta_s: Option<f64>,
     /// Every failed attempt's error.
     pub errors: Vec<String>,
+    /// What a done video lacks (captions left out and why).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The version of `report --json`'s shape; bumped when a field changes meaning or goes away.
@@ -104,6 +109,9 @@ pub struct Report {
     pub eta_seconds: Option<f64>,
     /// Failed videos, grouped by kind and reason.
     pub failures: Vec<FailureGroup>,
+    /// Done videos that lack something (an unreadable caption file, a bitmap subtitle
+    /// track), grouped by reason.
+    pub warnings: Vec<FailureGroup>,
     /// Pending videos that failed before and wait for another attempt.
     pub retrying: u64,
     /// The worker registry.
@@ -190,6 +198,7 @@ pub fn build(
     }
     let throughput = throughput(&items, now);
     let failures = failure_groups(&items);
+    let warnings = warning_groups(&items);
     let remaining = bytes.pending + bytes.in_progress;
     let eta_seconds = (throughput.bytes > 0)
         .then(|| remaining as f64 / (throughput.bytes as f64 / throughput.window_s));
@@ -208,6 +217,7 @@ pub fn build(
                 })
                 .flatten(),
             errors: v.errors.clone().unwrap_or_default(),
+            warnings: v.warnings.clone().unwrap_or_default(),
             source: v.pk.clone(),
             key: v.src_key,
             state: v.state,
@@ -234,6 +244,7 @@ pub fn build(
         throughput,
         eta_seconds,
         failures,
+        warnings,
         retrying,
         workers: Vec::new(),
         cost,

@@ -72,6 +72,50 @@ pub fn failure_groups(items: &[VideoItem]) -> Vec<FailureGroup> {
     out
 }
 
+/// Groups the warnings of done videos (what they lack: a caption file that cannot be read, a
+/// bitmap subtitle track) like failures: by reason with the file's name, the quoted bad line
+/// and numbers masked, so fifty lessons whose SRT files share one defect are one line.
+pub fn warning_groups(items: &[VideoItem]) -> Vec<FailureGroup> {
+    let mut groups: std::collections::BTreeMap<String, FailureGroup> = Default::default();
+    for v in items.iter().filter(|v| v.state == VideoState::Done) {
+        for w in v.warnings.iter().flatten() {
+            let reason = mask_numbers(&mask_names(w));
+            let g = groups
+                .entry(reason.clone())
+                .or_insert_with(|| FailureGroup {
+                    kind: "warning".into(),
+                    reason,
+                    example: w.clone(),
+                    count: 0,
+                    keys: Vec::new(),
+                });
+            if g.keys.last() != Some(&v.pk) {
+                g.count += 1;
+                g.keys.push(v.pk.clone());
+            }
+        }
+    }
+    let mut out: Vec<FailureGroup> = groups.into_values().collect();
+    for g in &mut out {
+        g.keys.sort();
+        g.keys.dedup();
+    }
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+    out
+}
+
+/// `s3://…` names become `<file>`, and a quoted bad line at the end goes.
+fn mask_names(s: &str) -> String {
+    let s = match s.rfind(": \"") {
+        Some(i) if s.ends_with('"') => &s[..i],
+        _ => s,
+    };
+    s.split(' ')
+        .map(|w| if w.starts_with("s3://") { "<file>" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Digit runs (with their decimals) become `#`, and the text is cut at 160 characters.
 fn mask_numbers(s: &str) -> String {
     let mut out = String::new();
@@ -218,6 +262,29 @@ mod tests {
         v.error_kind = Some(kind.into());
         v.error = Some(error.into());
         v
+    }
+
+    #[test]
+    fn warnings_group_by_reason_with_names_and_bad_lines_masked() {
+        let done = |pk: &str, w: &[&str]| {
+            let mut v = pending(pk);
+            v.state = VideoState::Done;
+            v.warnings = Some(w.iter().map(|s| s.to_string()).collect());
+            v
+        };
+        let items = [
+            done("s3://b/1", &["caption file s3://b/1.srt left out: line 6: expected a time range: \"00:01 -> 00:02\""]),
+            done("s3://b/2", &["caption file s3://b/2.srt left out: line 9: expected a time range: \"x\""]),
+            done("s3://b/3", &["subtitle track #2 (hdmv_pgs_subtitle) left out: bitmap"]),
+        ];
+        let g = warning_groups(&items);
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].count, g[0].keys.len()), (2, 2));
+        assert_eq!(
+            g[0].reason,
+            "caption file <file> left out: line #: expected a time range"
+        );
+        assert_eq!(g[1].keys, ["s3://b/3"]);
     }
 
     #[test]

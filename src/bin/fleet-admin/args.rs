@@ -35,18 +35,7 @@ pub enum Command {
     /// Create the table and its index if missing (the schema in schema/table.json).
     Init,
     /// Add one item per video under an S3 prefix. Idempotent: safe to run again.
-    Seed {
-        /// s3://input-bucket/prefix/
-        input: String,
-        /// s3://output-bucket/prefix/
-        output: String,
-        /// Extensions that are videos (comma-separated).
-        #[arg(long, value_delimiter = ',', env = "FLEET_INCLUDE_EXT")]
-        include_ext: Option<Vec<String>>,
-        /// Count what would be added without writing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Seed(SeedArgs),
     /// Progress across the fleet: states, failures grouped, workers, throughput, ETA, cost.
     Report(ReportArgs),
     /// Put failed (or the named) videos back to pending with their attempts reset.
@@ -194,4 +183,23 @@ impl FailureKindArg {
             FailureKindArg::Abandoned => "abandoned",
         }
     }
+}
+
+/// `seed`: one item per video under a prefix, with the caption files beside each attached.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// s3://input-bucket/prefix/
+    pub input: String,
+    /// s3://output-bucket/prefix/
+    pub output: String,
+    /// Extensions that are videos (comma-separated).
+    #[arg(long, value_delimiter = ',', env = "FLEET_INCLUDE_EXT")]
+    pub include_ext: Option<Vec<String>>,
+    /// Language (RFC 5646, e.g. `en`, `pt-BR`) of a caption file whose name carries none
+    /// (`lesson.srt`); `und` is shown to viewers as "Unknown".
+    #[arg(long, env = "FLEET_DEFAULT_CAPTION_LANGUAGE", default_value = "und")]
+    pub default_caption_language: String,
+    /// Count what would be added without writing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

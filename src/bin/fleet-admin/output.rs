@@ -275,6 +275,19 @@ pub fn report_text(r: &Report, all: bool) -> String {
             );
         }
     }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(o, "\ndone with warnings (something left out), by reason");
+        for g in &r.warnings {
+            let _ = writeln!(o, "  {:>5}  {}", g.count, trunc(&g.example, 110));
+            let shown = if all { g.keys.len() } else { 3 };
+            for k in g.keys.iter().take(shown) {
+                let _ = writeln!(o, "         {k}");
+            }
+            if g.keys.len() > shown {
+                let _ = writeln!(o, "         … and {} more (--all)", g.keys.len() - shown);
+            }
+        }
+    }
     if !r.failures.is_empty() {
         let _ = writeln!(o, "\nfailed, by reason");
         for g in &r.failures {

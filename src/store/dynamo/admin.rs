@@ -2,13 +2,14 @@
 //! made by a worker, and each conditioned so that it cannot disturb a video in progress.
 
 use super::attrs::{
-    ATTEMPTS, FINISHED_AT, LEASE_EXPIRES, PAUSED, PK, PROGRESS, READY_AT, REV, SHARD, STATE,
-    UPDATED_AT,
+    ATTEMPTS, CAPTIONS, FINISHED_AT, LEASE_EXPIRES, PAUSED, PK, PROGRESS, READY_AT, REDO, REV,
+    SHARD, STATE, UPDATED_AT,
 };
 use super::expr;
 use super::registry::Counter;
 use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
+use crate::domain::captions::CaptionFile;
 use crate::domain::keys::shard_of;
 use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
@@ -35,6 +36,91 @@ impl DynamoStore {
         ))
     }
 
+    /// Like [`Self::insert_new`], but a video already there comes back as it is (from the
+    /// rejected condition, at no extra read), so `seed` can compare its caption files.
+    pub async fn insert_or_get(&self, item: &VideoItem) -> Result<Option<VideoItem>, StoreError> {
+        let cond = format!("attribute_not_exists(#{PK})");
+        let res = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(self.encode(item)?))
+            .condition_expression(&cond)
+            .set_expression_attribute_names(expr::names(&[&cond]))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match sdk::conditional(res, "PutItem", self.table())? {
+            Write::Applied(_) => Ok(None),
+            Write::Rejected(Some(old)) => Ok(Some(self.decode(old)?)),
+            // Rejected without the old item (a server that ignores ALL_OLD): read it; gone
+            // again meanwhile, it counts as present with nothing to compare.
+            Write::Rejected(None) => Ok(Some(
+                self.get(&item.pk).await?.unwrap_or_else(|| item.clone()),
+            )),
+        }
+    }
+
+    /// Sets a video's caption files when they changed. A done video goes back to `pending`
+    /// for a captions-only redo (attempts reset); a pending or failed one just gets the new
+    /// list (its next attempt reads it); one in progress is left alone, since its worker
+    /// read the old list (re-run `seed` after it ends). Conditioned on the version read.
+    pub async fn update_captions(
+        &self,
+        old: &VideoItem,
+        captions: &[CaptionFile],
+    ) -> Result<CaptionUpdate, StoreError> {
+        let list =
+            serde_dynamo::to_attribute_value(captions).map_err(|source| StoreError::Malformed {
+                video: old.pk.clone(),
+                table: self.table().to_string(),
+                source,
+            })?;
+        let redo = old.state == VideoState::Done;
+        if old.state == VideoState::InProgress {
+            return Ok(CaptionUpdate::Busy);
+        }
+        let cond = format!("#{REV} = :rev");
+        let update = if redo {
+            format!(
+                "SET #{CAPTIONS} = :c, #{REV} = #{REV} + :one, #{STATE} = :pending, \
+                 #{REDO} = :redo, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now \
+                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}"
+            )
+        } else {
+            format!("SET #{CAPTIONS} = :c, #{REV} = #{REV} + :one")
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(&old.pk))
+            .update_expression(&update)
+            .condition_expression(&cond)
+            .set_expression_attribute_names(expr::names(&[&update, &cond]))
+            .expression_attribute_values(":c", list)
+            .expression_attribute_values(":rev", n(old.rev))
+            .expression_attribute_values(":one", n(1));
+        if redo {
+            req = req
+                .expression_attribute_values(":pending", s(VideoState::Pending.as_str()))
+                .expression_attribute_values(":redo", s("captions"))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":shard", s(shard_of(&old.pk, self.shards())))
+                .expression_attribute_values(":now", n(self.clock.now_ms()));
+        }
+        match sdk::conditional(req.send().await, "UpdateItem", self.table())? {
+            Write::Applied(_) if redo => {
+                self.count_quietly(Counter::Done, -1).await;
+                Ok(CaptionUpdate::Redo)
+            }
+            Write::Applied(_) => Ok(CaptionUpdate::Updated),
+            Write::Rejected(_) => Ok(CaptionUpdate::Busy),
+        }
+    }
+
     /// Puts a failed (or, with `also_done`, a done) video back to `pending` with its attempts
     /// reset. Conditional: a video in progress is never disturbed. Returns the state it left
     /// (`None`: left alone), and takes it off that state's counter.
@@ -51,7 +137,7 @@ impl DynamoStore {
         let update = format!(
             "SET #{STATE} = :pending, #{ATTEMPTS} = :zero, #{REV} = #{REV} + :one, \
              #{SHARD} = :shard, #{READY_AT} = :now \
-             REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}"
+             REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}, #{REDO}"
         );
         let mut req = self
             .client
@@ -125,4 +211,15 @@ impl DynamoStore {
         res.map(|_| ())
             .map_err(|e| sdk::classify(e, "PutItem", self.table()))
     }
+}
+
+/// What [`DynamoStore::update_captions`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionUpdate {
+    /// A done video was queued for a captions-only redo.
+    Redo,
+    /// A pending or failed video got the new list.
+    Updated,
+    /// In progress (or changed since it was read): left alone.
+    Busy,
 }

@@ -40,6 +40,12 @@ pub(crate) const OUTPUT: &str = "output";
 pub(crate) const DURATION_S: &str = "duration_s";
 /// Every failed attempt's error, oldest first.
 pub(crate) const ERRORS: &str = "errors";
+/// Caption files attached by `seed`.
+pub(crate) const CAPTIONS: &str = "captions";
+/// What a done video's last attempt left out.
+pub(crate) const WARNINGS: &str = "warnings";
+/// A pending narrower redo (`captions`).
+pub(crate) const REDO: &str = "redo";
 
 /// The control item's pause flag.
 pub(crate) const PAUSED: &str = "paused";
@@ -55,7 +61,7 @@ pub(crate) const DONE: &str = "done";
 pub(crate) const FAILED: &str = "failed";
 
 /// Every video attribute above.
-pub(crate) const VIDEO: [&str; 17] = [
+pub(crate) const VIDEO: [&str; 20] = [
     PK,
     STATE,
     REV,
@@ -73,6 +79,9 @@ pub(crate) const VIDEO: [&str; 17] = [
     OUTPUT,
     DURATION_S,
     ERRORS,
+    CAPTIONS,
+    WARNINGS,
+    REDO,
 ];
 
 /// Every attribute an expression may name.
@@ -101,6 +110,9 @@ mod tests {
         v.output = Some("s3://o/master.m3u8".into());
         v.duration_s = Some(1.5);
         v.errors = Some(vec!["attempt 1: e".into()]);
+        v.captions = Some(vec![]);
+        v.warnings = Some(vec!["w".into()]);
+        v.redo = Some(crate::domain::video::Redo::Captions);
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&v).unwrap();
         for name in VIDEO {

@@ -3,7 +3,7 @@
 
 use super::attrs::{
     ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER,
-    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REV, SHARD, STATE, TOKEN,
+    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN, WARNINGS,
 };
 use super::expr;
 use super::registry::Counter;
@@ -78,9 +78,17 @@ impl DynamoStore {
             update.push_str(&format!(", #{DURATION_S} = :dur"));
             values.push((":dur", n(d)));
         }
+        if !done.warnings.is_empty() {
+            update.push_str(&format!(", #{WARNINGS} = :warnings"));
+            values.push((":warnings", string_list(&done.warnings)));
+        }
         update.push_str(&format!(
-            " REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR}, #{ERROR_KIND}"
+            " REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR}, \
+             #{ERROR_KIND}, #{REDO}"
         ));
+        if done.warnings.is_empty() {
+            update.push_str(&format!(", #{WARNINGS}"));
+        }
         let r = match self.holder_write(lease, &update, values).await? {
             Ok(()) => {
                 info!(video = %lease.id(), token = lease.token, "done");

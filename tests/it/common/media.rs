@@ -145,9 +145,14 @@ pub async fn upload_and_seed(
         .map(|s| s.to_string())
         .chain(["m4a".into()])
         .collect();
-    seed::seed(store, s3, input, output, &exts, false, |_| {})
-        .await
-        .unwrap()
+    let plan = seed::SeedPlan {
+        input,
+        output,
+        extensions: &exts,
+        default_caption_language: "und",
+        dry_run: false,
+    };
+    seed::seed(store, s3, &plan, |_| {}).await.unwrap()
 }
 
 /// A `fleet-worker` process on `table` with short leases and fast retries.

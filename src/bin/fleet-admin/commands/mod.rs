@@ -44,12 +44,7 @@ impl Ctx {
 pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Init => init::run(ctx).await,
-        Command::Seed {
-            input,
-            output,
-            include_ext,
-            dry_run,
-        } => seed::run(ctx, &input, &output, include_ext, dry_run).await,
+        Command::Seed(a) => seed::run(ctx, a).await,
         Command::Report(a) => report::run(ctx, a).await,
         Command::Retry(a) => retry::run(ctx, a).await,
         Command::Dashboard {

@@ -1,28 +1,37 @@
-//! `seed`: one item per video under a prefix, idempotent. A progress bar on a terminal whose
-//! total grows as listing pages arrive; a line per thousand objects otherwise.
+//! `seed`: one item per video under a prefix, idempotent, with the caption files beside each
+//! video attached. A progress bar on a terminal; a line per thousand objects otherwise.
 
 use super::{extensions, Ctx};
+use crate::args::SeedArgs;
 use crate::output;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use fleet::admin::{require_table, seed};
 use fleet::domain::keys::S3Uri;
+use fleet::domain::language;
 use std::process::ExitCode;
 
-pub async fn run(
-    ctx: &Ctx,
-    input: &str,
-    out: &str,
-    include_ext: Option<Vec<String>>,
-    dry_run: bool,
-) -> Result<ExitCode> {
-    let input = S3Uri::parse(input)?;
-    let out = S3Uri::parse(out)?;
-    let exts = extensions(include_ext);
+pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
+    let input = S3Uri::parse(&a.input)?;
+    let out = S3Uri::parse(&a.output)?;
+    if !language::is_tag(&a.default_caption_language) {
+        bail!(
+            "--default-caption-language {:?} is not a language tag (RFC 5646: en, pt-BR, und)",
+            a.default_caption_language
+        );
+    }
+    let exts = extensions(a.include_ext);
     require_table(&ctx.ddb, &ctx.table).await?;
     let bar = output::Progress::new("seeding");
-    let summary = seed::seed(&ctx.store, &ctx.s3(), &input, &out, &exts, dry_run, |s| {
+    let plan = seed::SeedPlan {
+        input: &input,
+        output: &out,
+        extensions: &exts,
+        default_caption_language: &a.default_caption_language,
+        dry_run: a.dry_run,
+    };
+    let summary = seed::seed(&ctx.store, &ctx.s3(), &plan, |s| {
         bar.update(
-            s.added + s.present + s.skipped,
+            s.added + s.present + s.skipped + s.captions,
             s.listed,
             &format!(
                 "{} added, {} present, {} skipped",
@@ -32,14 +41,37 @@ pub async fn run(
     })
     .await;
     bar.finish();
-    let summary = summary?;
+    let s = summary?;
     println!(
         "{}added {}, already present {}, skipped (not video) {}; {} of source added",
-        if dry_run { "dry run: would have " } else { "" },
-        summary.added,
-        summary.present,
-        summary.skipped,
-        output::bytes(summary.added_bytes),
+        if a.dry_run {
+            "dry run: would have "
+        } else {
+            ""
+        },
+        s.added,
+        s.present,
+        s.skipped,
+        output::bytes(s.added_bytes),
     );
+    println!(
+        "captions: {} file(s) attached{}",
+        s.captions,
+        if s.unmatched_captions > 0 {
+            format!(
+                ", {} matching no video by name (counted as skipped)",
+                s.unmatched_captions
+            )
+        } else {
+            String::new()
+        }
+    );
+    if s.caption_redos + s.captions_updated + s.captions_busy > 0 {
+        println!(
+            "captions changed: {} done video(s) queued for a captions-only redo, {} waiting \
+             video(s) updated, {} being encoded now (re-run seed once they are done)",
+            s.caption_redos, s.captions_updated, s.captions_busy
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

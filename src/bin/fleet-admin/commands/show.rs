@@ -56,6 +56,32 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
     if let Some(p) = &v.progress {
         let _ = writeln!(o, "  progress   {} {:?}%", p.phase, p.percent);
     }
+    let captions = v.captions.clone().unwrap_or_default();
+    if !captions.is_empty() {
+        let _ = writeln!(o, "\ncaption files");
+        for c in &captions {
+            let mut flags = vec![c.language.clone()];
+            flags.extend(c.sdh.then(|| "sdh".to_string()));
+            flags.extend(c.forced.then(|| "forced".to_string()));
+            let _ = writeln!(
+                o,
+                "  s3://{}/{}  ({})",
+                v.src_bucket,
+                c.key,
+                flags.join(", ")
+            );
+        }
+    }
+    if let Some(r) = v.redo {
+        let _ = writeln!(o, "  redo       {r:?} only (queued by seed)");
+    }
+    let warnings = v.warnings.clone().unwrap_or_default();
+    if !warnings.is_empty() {
+        let _ = writeln!(o, "\nwarnings (done, but something was left out)");
+        for w in &warnings {
+            let _ = writeln!(o, "  - {w}");
+        }
+    }
     let errors = v.errors.clone().unwrap_or_default();
     if !errors.is_empty() {
         let _ = writeln!(o, "\nerrors, oldest first");
