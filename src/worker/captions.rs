@@ -235,7 +235,7 @@ pub async fn publish(
         if r.kept == 0 {
             warnings.push(format!(
                 "{} left out: all its {} cues start after the video ends",
-                describe(t),
+                describe(video, t),
                 r.dropped
             ));
             continue;
@@ -243,7 +243,7 @@ pub async fn publish(
         if r.dropped > 0 {
             warnings.push(format!(
                 "{}: {} cues that start after the video ends were dropped",
-                describe(t),
+                describe(video, t),
                 r.dropped
             ));
         }
@@ -290,9 +290,9 @@ pub async fn publish(
     Ok((media, warnings))
 }
 
-fn describe(t: &NamedTrack) -> String {
+fn describe(video: &VideoItem, t: &NamedTrack) -> String {
     match &t.info.origin {
-        TrackOrigin::Sidecar { key } => format!("caption file {key}"),
+        TrackOrigin::Sidecar { key } => format!("caption file s3://{}/{key}", video.src_bucket),
         TrackOrigin::Embedded { index } => format!("subtitle track #{index} ({})", t.name),
         TrackOrigin::Cea608 => "CEA-608 captions in the video".into(),
     }
