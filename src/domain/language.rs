@@ -118,8 +118,7 @@ pub fn is_tag(tag: &str) -> bool {
         let alpha = p.chars().all(|c| c.is_ascii_alphabetic());
         let digits = p.chars().all(|c| c.is_ascii_digit());
         let alnum = p.chars().all(|c| c.is_ascii_alphanumeric());
-        (p.len() == 4 && alpha)
-            || (p.len() == 2 && alpha)
+        ((p.len() == 4 || p.len() == 2) && alpha)
             || (p.len() == 3 && digits)
             || ((5..=8).contains(&p.len()) && alnum)
             || (p.len() == 4 && alnum && p.starts_with(|c: char| c.is_ascii_digit()))

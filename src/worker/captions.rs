@@ -144,9 +144,8 @@ async fn sidecars(
         } else {
             let text = cues::decode(&bytes);
             // The extension is a hint: a `.srt` that is really WebVTT is read as such.
-            if text.trim_start_matches('\u{feff}').starts_with("WEBVTT") {
-                cues::parse_vtt(&text)
-            } else if lower.ends_with(".vtt") {
+            let vtt = text.trim_start_matches('\u{feff}').starts_with("WEBVTT");
+            if vtt || lower.ends_with(".vtt") {
                 cues::parse_vtt(&text)
             } else {
                 cues::parse_srt(&text)

@@ -1,15 +1,32 @@
-// Plays every rendition of HLS streams in hls.js inside headless Chromium, the way a web
-// player would, and prints one JSON line per rendition. Exit code 0 only if every rendition of
-// every stream played to its end with no error and at its declared resolution.
+// Plays every rendition of HLS streams in three web players inside headless Chromium, hls.js,
+// Shaka Player and Video.js (its VHS engine), the way a course page would, and checks their
+// subtitle tracks. Prints one JSON line per check; exit code 0 only if every check passed.
 //
 //   node tests/player/play.mjs <dir with master.m3u8>...
+//   PLAYERS=shaka,video.js node tests/player/play.mjs ...   (a subset, while debugging)
+//
+// Why three: they parse playlists, choose renditions, transmux MPEG-TS and place WebVTT cues
+// each in their own way, and viewers use all three (directly or inside other players); a
+// stream one of them refuses is broken for someone.
 //
 // Each directory is served over HTTP on 127.0.0.1 (a player loads a stream over HTTP, not from
-// files); hls.js is locked to one level at a time, so a rendition that cannot play cannot hide
-// behind another one. A master with alternate audio (EXT-X-MEDIA:TYPE=AUDIO) also has each of
-// its audio renditions played to its end, selected in turn with the last (smallest) video level;
-// those reports carry `audioTrack` and pass only if every audio fragment loaded came from the
-// selected rendition.
+// files). For each player and stream (lines carry `player`, `stream` and `check`):
+// - check "variant": each video rendition (EXT-X-STREAM-INF), locked in the player through its
+//   own API so a rendition that cannot play cannot hide behind another, plays muted at 4x to
+//   its end, at its declared RESOLUTION, with no error, and the segments fetched (every HTTP
+//   request that completed, matched against the media playlists on disk) are all of its own
+//   and none of another rendition's. With alternate audio, exactly one audio rendition's
+//   segments were fetched alongside.
+// - check "audio": each alternate audio rendition (EXT-X-MEDIA TYPE=AUDIO with a URI), selected
+//   with the smallest video rendition, plays to its end with only its own audio segments
+//   fetched (`audioTrack` is its index among the master's audio renditions).
+// - check "text": the player lists exactly the subtitle tracks of `captions.expected.json` in
+//   the stream directory (`[{"language","name","starts":[seconds...]}]`, one per SUBTITLES
+//   rendition in master order; no file: no subtitle tracks at all), by count and language;
+//   then each one, shown with the smallest video rendition playing, gets a cue within 0.1 s of
+//   every expected start (a cue repeated in two WebVTT segments counts once). This is what
+//   catches a missing or wrong X-TIMESTAMP-MAP: cues then land ~1.4 s early, with no error.
+// The browser half, which drives each player's API, is page.js.
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -17,12 +34,47 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const hlsJs = path.join(here, "node_modules/hls.js/dist/hls.min.js");
+const RUN_TIMEOUT_MS = 90000;
+// A run whose playhead has not moved for this long has stalled for good (VHS, for one, waits
+// forever on a segment answered 404).
+const STALL_MS = 20000;
+const CUE_TOLERANCE_S = 0.1;
+
+// Errors a player reports that do not fail a check by themselves. Stalls on a busy machine are
+// recoverable (bufferStalledError, bufferNudgeOnStall, bufferSeekOverHole: all non-fatal; a
+// headless 720p60 decode on a loaded 2-core machine runs the buffer dry), and so is a fragment
+// hls.js appends twice (bufferAppendNoProgress: "appended without buffered range growth", seen
+// when it reloads a fragment it already holds); anything else (a parsing error, say) is not. A
+// real hole still fails: playing to the end at the declared size, from the right rendition,
+// with every one of its segments fetched, is checked. The names are hls.js's ErrorDetails
+// values, matched whole. Shaka and VHS report stalls as events, not errors.
+const PLAYERS = {
+  "hls.js": {
+    lib: "hls.js/dist/hls.min.js",
+    benign: [
+      "mediaError/bufferStalledError",
+      "mediaError/bufferNudgeOnStall",
+      "mediaError/bufferSeekOverHole",
+      "mediaError/bufferAppendNoProgress",
+    ],
+  },
+  shaka: { lib: "shaka-player/dist/shaka-player.compiled.js", benign: [] },
+  "video.js": { lib: "video.js/dist/video.min.js", benign: [] },
+};
+
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) {
   console.error("usage: node play.mjs <stream dir>...");
   process.exit(2);
 }
+const players = (process.env.PLAYERS || Object.keys(PLAYERS).join(",")).split(",");
+for (const p of players) {
+  if (!PLAYERS[p]) {
+    console.error(`unknown player ${p}: one of ${Object.keys(PLAYERS).join(", ")}`);
+    process.exit(2);
+  }
+}
+const streams = dirs.map(readStream);
 
 const types = {
   ".m3u8": "application/vnd.apple.mpegurl",
@@ -30,20 +82,28 @@ const types = {
   ".m4s": "video/iso.segment",
   ".mp4": "video/mp4",
   ".aac": "audio/aac",
+  ".vtt": "text/vtt",
   ".js": "text/javascript",
   ".html": "text/html",
 };
 
-// /s/<n>/<path> serves dirs[n]; /hls.js and / serve the player page.
+// /?player=<name> is the page, /lib/<name> that player's library, /page.js the browser half,
+// /s/<n>/<path> serves dirs[n].
 const server = http.createServer((req, res) => {
-  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  const u = new URL(req.url, "http://x");
+  const url = decodeURIComponent(u.pathname);
   let file;
   if (url === "/") {
+    const player = u.searchParams.get("player");
     res.writeHead(200, { "content-type": "text/html" });
-    res.end('<!doctype html><meta charset="utf-8"><script src="/hls.js"></script><body></body>');
+    res.end('<!doctype html><meta charset="utf-8">' +
+      `<script src="/lib/${encodeURIComponent(player)}"></script>` +
+      '<script src="/page.js"></script><body></body>');
     return;
-  } else if (url === "/hls.js") {
-    file = hlsJs;
+  } else if (url.startsWith("/lib/") && PLAYERS[url.slice(5)]) {
+    file = path.join(here, "node_modules", PLAYERS[url.slice(5)].lib);
+  } else if (url === "/page.js") {
+    file = path.join(here, "page.js");
   } else {
     const m = url.match(/^\/s\/(\d+)\/(.+)$/);
     const root = m && dirs[Number(m[1])];
@@ -79,35 +139,113 @@ const browser = await chromium.launch({
 });
 
 let failed = 0;
+const report = (line) => {
+  if (!line.ok) failed++;
+  console.log(JSON.stringify(line));
+};
 try {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => console.error("page error:", e.message));
-  await page.goto(base + "/");
-  for (let n = 0; n < dirs.length; n++) {
-    const master = `${base}/s/${n}/master.m3u8`;
-    const results = await page.evaluate(playAll, master);
-    for (const r of results) {
-      r.stream = dirs[n];
-      // Stalls on a busy machine are recoverable (bufferStalledError, bufferNudgeOnStall,
-      // bufferSeekOverHole: all non-fatal; a headless 720p60 decode on a loaded 2-core machine
-      // runs the buffer dry), and so is a fragment hls.js appends twice (bufferAppendNoProgress:
-      // "appended without buffered range growth", seen when it reloads a fragment it already
-      // holds); anything else (a parsing error, say) is not. A real hole still fails: playing
-      // to the end at the declared size, from the right level, is checked below. The names are
-      // hls.js's ErrorDetails values, matched whole.
-      const benign = new Set([
-        "mediaError/bufferStalledError",
-        "mediaError/bufferNudgeOnStall",
-        "mediaError/bufferSeekOverHole",
-        "mediaError/bufferAppendNoProgress",
-      ]);
-      const serious = r.errors.filter((e) => !benign.has(e));
-      const ok = r.ok && serious.length === 0 && r.fragLevels.every((l) => l === r.level) &&
-        (!r.declared || (r.width === r.declared[0] && r.height === r.declared[1])) &&
-        (r.audioTrack === undefined || (r.audioFrags > 0 && r.foreignAudioFrags.length === 0));
-      if (!ok) failed++;
-      console.log(JSON.stringify({ ...r, ok }));
+  for (const player of players) {
+    // A fresh page per player; one run at a time, so every completed request belongs to it.
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => console.error(`${player} page error:`, e.message));
+    let fetched = null;
+    page.on("requestfinished", (r) => fetched?.push(r.url()));
+    await page.goto(`${base}/?player=${encodeURIComponent(player)}`);
+    const benign = new Set(PLAYERS[player].benign);
+    for (let n = 0; n < streams.length; n++) {
+      const s = streams[n];
+      const began = Date.now();
+      const run = async (spec) => {
+        fetched = [];
+        const t0 = Date.now();
+        const r = await page.evaluate((sp) => window.runCheck(sp), {
+          player, master: `${base}/s/${n}/master.m3u8`, timeoutMs: RUN_TIMEOUT_MS, stallMs: STALL_MS,
+          ...spec,
+        });
+        r.seconds = (Date.now() - t0) / 1000;
+        r.serious = r.errors.filter((e) => !benign.has(e));
+        r.fetched = classify(s, n, fetched);
+        fetched = null;
+        return r;
+      };
+      const common = (r) => ({
+        player, stream: dirs[n], why: r.why, errors: r.errors,
+        currentTime: r.currentTime, duration: r.duration, seconds: r.seconds,
+      });
+      let listing = null;
+      if (s.variants.length === 0) {
+        report({ player, stream: dirs[n], check: "variant", why: "no EXT-X-STREAM-INF in master.m3u8", ok: false });
+      }
+      for (let i = 0; i < s.variants.length; i++) {
+        const v = s.variants[i];
+        const r = await run({ variant: { uri: v.uri } });
+        listing ??= r.listing;
+        const own = r.fetched.variants.get(i)?.size || 0;
+        const others = [...r.fetched.variants.keys()].filter((k) => k !== i);
+        const audio = [...r.fetched.audio.keys()];
+        const ok = r.ok && r.serious.length === 0 && others.length === 0 &&
+          own === v.segments.size && own > 0 &&
+          (!v.resolution || (r.width === v.resolution[0] && r.height === v.resolution[1])) &&
+          (!v.audioGroup || audio.length === 1);
+        report({
+          ...common(r), check: "variant", variant: i, uri: v.uri, declared: v.resolution,
+          width: r.width, height: r.height, segments: `${own}/${v.segments.size}`,
+          otherVariants: others.map((k) => s.variants[k].uri),
+          ...(v.audioGroup ? { audioRenditions: audio.map((k) => s.audio[k].uri) } : {}),
+          ok,
+        });
+      }
+      // Alternate audio with its own playlist; audio muxed into the video is played above.
+      const smallest = s.variants.reduce((a, b) => (b.bandwidth < a.bandwidth ? b : a), s.variants[0]);
+      for (let j = 0; j < s.audio.length; j++) {
+        const a = s.audio[j];
+        if (!a.uri) continue;
+        const r = await run({ variant: { uri: smallest.uri }, audio: { uri: a.uri, name: a.name, language: a.language } });
+        const own = r.fetched.audio.get(j)?.size || 0;
+        const others = [...r.fetched.audio.keys()].filter((k) => k !== j);
+        const ok = r.ok && r.serious.length === 0 && own === a.segments.size && others.length === 0;
+        report({
+          ...common(r), check: "audio", audioTrack: j, name: a.name, lang: a.language, uri: a.uri,
+          segments: `${own}/${a.segments.size}`, otherAudio: others.map((k) => s.audio[k].uri), ok,
+        });
+      }
+      // Subtitles: what the player lists, then each expected track's cues.
+      const listed = listing?.text || [];
+      const langs = (l) => l.map((t) => (t.language || "").toLowerCase()).sort().join(",");
+      const tracks = [];
+      for (let j = 0; j < Math.min(s.expected.length, s.subtitles.length); j++) {
+        const e = s.expected[j];
+        const sub = s.subtitles[j];
+        const r = await run({
+          variant: { uri: smallest.uri },
+          text: {
+            uri: sub.uri, name: sub.name, language: sub.language, starts: e.starts,
+            tolerance: CUE_TOLERANCE_S,
+          },
+        });
+        const cues = r.cues || [];
+        const missing = e.starts.filter((st) => !cues.some((c) => near(c.start, st)));
+        const ok = missing.length === 0 && r.serious.length === 0 && (r.why === "cues" || r.why === "ended");
+        tracks.push({
+          language: e.language, name: sub.name, uri: sub.uri, why: r.why, errors: r.errors,
+          cues: cues.length, seconds: r.seconds, ok,
+          ...(ok ? {} : {
+            missing: missing.slice(0, 10), missingCount: missing.length,
+            shift: bestShift(e.starts, cues),
+            firstCues: cues.slice(0, 5).map((c) => [+c.start.toFixed(3), +c.end.toFixed(3), c.text]),
+          }),
+        });
+      }
+      const listedOk = listed.length === s.expected.length && langs(listed) === langs(s.expected) &&
+        s.subtitles.length === s.expected.length;
+      report({
+        player, stream: dirs[n], check: "text", expected: s.expected.map((e) => e.language),
+        subtitleRenditions: s.subtitles.length, listed, listedOk, tracks,
+        ok: listing !== null && listedOk && tracks.every((t) => t.ok),
+      });
+      console.error(`${player}: ${dirs[n]}: ${((Date.now() - began) / 1000).toFixed(1)} s`);
     }
+    await page.close();
   }
 } finally {
   await browser.close();
@@ -115,97 +253,92 @@ try {
 }
 process.exit(failed ? 1 : 0);
 
-// Runs in the page: plays each level of `master` to its end, one at a time, then each
-// alternate audio rendition (if any) with the last level.
-async function playAll(master) {
-  const Hls = window.Hls;
-  if (!Hls.isSupported()) return [{ level: -1, ok: false, why: "MSE unsupported", fragLevels: [], errors: [] }];
-  const { count, tracks } = await new Promise((resolve) => {
-    const h = new Hls();
-    h.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
-      resolve({
-        count: d.levels.length,
-        tracks: (d.audioTracks || []).map((t) => ({ name: t.name, lang: t.lang, url: t.url })),
+function near(a, b) {
+  return Math.abs(a - b) <= CUE_TOLERANCE_S;
+}
+
+// For a track whose cues do not line up: the one time shift that lines up the most expected
+// starts with cues, e.g. {seconds: -1.4, matches: "5/6"} for cues placed without
+// X-TIMESTAMP-MAP (cue time taken as PTS, ~1.4 s before the first video frame).
+function bestShift(starts, cues) {
+  let best = null;
+  for (const st of starts) {
+    for (const c of cues) {
+      const d = c.start - st;
+      const n = starts.filter((x) => cues.some((k) => near(k.start, x + d))).length;
+      if (!best || n > best.n || (n === best.n && Math.abs(d) < Math.abs(best.d))) best = { d, n };
+    }
+  }
+  return best && { seconds: +best.d.toFixed(3), matches: `${best.n}/${starts.length}` };
+}
+
+// The master playlist of `dir` and, for each rendition, the set of files its media playlist
+// lists (segments and EXT-X-MAP), as paths relative to `dir`.
+function readStream(dir) {
+  const text = fs.readFileSync(path.join(dir, "master.m3u8"), "utf8");
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  const s = { variants: [], audio: [], subtitles: [], expected: [] };
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].startsWith("#EXT-X-STREAM-INF:")) {
+      const a = attributes(lines[i]);
+      let j = i + 1;
+      while (j < lines.length && (lines[j] === "" || lines[j].startsWith("#"))) j++;
+      const res = a.RESOLUTION?.split("x").map(Number);
+      s.variants.push({
+        uri: lines[j], bandwidth: Number(a.BANDWIDTH), resolution: res || null,
+        audioGroup: a.AUDIO, segments: files(dir, lines[j]),
       });
-      h.destroy();
-    });
-    h.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) { resolve({ count: 0, tracks: [] }); h.destroy(); } });
-    h.loadSource(master);
-  });
-  if (count === 0) return [{ level: -1, ok: false, why: "manifest not parsed", fragLevels: [], errors: [] }];
-  const out = [];
-  for (let level = 0; level < count; level++) out.push(await playOne(level, undefined));
-  // Only alternate renditions with their own playlist: audio muxed into the video is played above.
-  for (let t = 0; t < tracks.length; t++) {
-    if (tracks[t].url) out.push(await playOne(count - 1, t));
+    } else if (lines[i].startsWith("#EXT-X-MEDIA:")) {
+      const a = attributes(lines[i]);
+      const m = { uri: a.URI, name: a.NAME, language: a.LANGUAGE, segments: files(dir, a.URI) };
+      if (a.TYPE === "AUDIO") s.audio.push(m);
+      if (a.TYPE === "SUBTITLES") s.subtitles.push(m);
+    }
+  }
+  const expected = path.join(dir, "captions.expected.json");
+  if (fs.existsSync(expected)) s.expected = JSON.parse(fs.readFileSync(expected, "utf8"));
+  return s;
+}
+
+function attributes(line) {
+  const out = {};
+  for (const m of line.slice(line.indexOf(":") + 1).matchAll(/([A-Z0-9-]+)=("[^"]*"|[^,]*)/g)) {
+    out[m[1]] = m[2].startsWith('"') ? m[2].slice(1, -1) : m[2];
   }
   return out;
+}
 
-  function playOne(level, audioTrack) {
-    return new Promise((resolve) => {
-      const video = document.createElement("video");
-      video.muted = true;
-      document.body.appendChild(video);
-      const hls = new Hls({ startLevel: level, capLevelToPlayerSize: false });
-      const frags = new Set();
-      const errors = [];
-      let audioFrags = 0;
-      const foreignAudioFrags = [];
-      // The selected rendition's folder: its segments live beside its playlist.
-      const audioBase = audioTrack === undefined ? null
-        : tracks[audioTrack].url.slice(0, tracks[audioTrack].url.lastIndexOf("/") + 1);
-      let declared = null;
-      let done = false;
-      const finish = (ok, why) => {
-        if (done) return;
-        done = true;
-        const r = {
-          level, ok, why, declared, errors, fragLevels: [...frags],
-          currentTime: video.currentTime, duration: video.duration,
-          width: video.videoWidth, height: video.videoHeight,
-        };
-        if (audioTrack !== undefined) {
-          Object.assign(r, {
-            audioTrack, name: tracks[audioTrack].name, lang: tracks[audioTrack].lang,
-            audioFrags, foreignAudioFrags,
-          });
-        }
-        resolve(r);
-        hls.destroy();
-        video.remove();
-      };
-      hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
-        const l = d.levels[level];
-        if (l.width && l.height) declared = [l.width, l.height];
-        hls.currentLevel = level;
-        video.playbackRate = 4;
-        video.play().catch((e) => errors.push("play: " + e));
-      });
-      // hls.js lists a level's audio group once the level is chosen: select the rendition then.
-      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, (_, d) => {
-        if (audioTrack === undefined) return;
-        const i = d.audioTracks.findIndex((t) => t.url === tracks[audioTrack].url);
-        if (i < 0) errors.push("audio rendition not offered: " + tracks[audioTrack].url);
-        else if (hls.audioTrack !== i) hls.audioTrack = i;
-      });
-      hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
-        if (d.frag.type === "audio") {
-          audioFrags++;
-          if (!d.frag.url.startsWith(audioBase)) foreignAudioFrags.push(d.frag.url);
-        } else {
-          frags.add(d.frag.level);
-        }
-      });
-      hls.on(Hls.Events.ERROR, (_, d) => {
-        errors.push(`${d.type}/${d.details}${d.fatal ? " (fatal)" : ""}`);
-        if (d.fatal) finish(false, d.details);
-      });
-      video.addEventListener("ended", () =>
-        finish(video.currentTime > 0 && video.currentTime >= video.duration - 0.5, "ended"));
-      video.addEventListener("error", () => finish(false, "media error: " + video.error?.message));
-      setTimeout(() => finish(false, "timeout"), 90000);
-      hls.loadSource(master);
-      hls.attachMedia(video);
-    });
+function files(dir, uri) {
+  const out = new Set();
+  if (!uri) return out;
+  const file = path.join(dir, uri);
+  if (!fs.existsSync(file)) return out;
+  const at = path.posix.dirname(uri);
+  for (const l of fs.readFileSync(file, "utf8").split(/\r?\n/).map((x) => x.trim())) {
+    const map = l.startsWith("#EXT-X-MAP:") && attributes(l).URI;
+    if (map) out.add(path.posix.join(at, map));
+    else if (l && !l.startsWith("#")) out.add(path.posix.join(at, l));
   }
+  return out;
+}
+
+// Which renditions the completed requests of one run came from: rendition index -> the set
+// of its files fetched. A file missing on disk was answered 404: not fetched.
+function classify(stream, n, urls) {
+  const prefix = `/s/${n}/`;
+  const out = { variants: new Map(), audio: new Map(), subtitles: new Map() };
+  for (const u of urls) {
+    const p = decodeURIComponent(new URL(u).pathname);
+    if (!p.startsWith(prefix)) continue;
+    const rel = path.posix.normalize(p.slice(prefix.length));
+    if (!fs.existsSync(path.join(dirs[n], rel))) continue;
+    for (const kind of ["variants", "audio", "subtitles"]) {
+      stream[kind].forEach((r, i) => {
+        if (!r.segments.has(rel)) return;
+        if (!out[kind].has(i)) out[kind].set(i, new Set());
+        out[kind].get(i).add(rel);
+      });
+    }
+  }
+  return out;
 }
