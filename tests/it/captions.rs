@@ -495,7 +495,13 @@ async fn every_caption_is_published_timed_and_bad_ones_only_warn() {
         .arg(&seg)
         .output()
         .unwrap();
-    let first = |o: &[u8]| String::from_utf8_lossy(o).lines().next().unwrap_or("").to_string();
+    let first = |o: &[u8]| {
+        String::from_utf8_lossy(o)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(first(&out.stdout), "0", "608 data left in the video");
     let source_cc = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])

@@ -62,7 +62,8 @@ window.runCheck = (spec) => new Promise((resolve) => {
   // A text run may stop as soon as every expected cue is there: no need to play to the end.
   const allCuesIn = () => {
     const cues = player ? player.cues() : [];
-    return spec.text.starts.every((s) => cues.some((c) => Math.abs(c.start - s) <= spec.text.tolerance));
+    const near = (s) => cues.some((c) => Math.abs(c.start - s) <= spec.text.tolerance);
+    return spec.text.starts.every(near);
   };
   video.addEventListener("ended", () => {
     if (spec.text) {
@@ -114,9 +115,14 @@ const sameUri = (a, b, master) => {
   return norm(a) === norm(b);
 };
 
-// Native (or video.js) text tracks that are subtitles: not metadata (VHS's segment-metadata,
-// ID3), not chapters.
-const isSubtitle = (t) => t.kind === "subtitles" || t.kind === "captions";
+// The cues of the native TextTrack a player shows for a subtitle rendition: labelled with its
+// NAME, kind subtitles (or captions, for an SDH rendition), showing. Requiring "showing" keeps
+// out a CEA-608 track that could carry the same label (hls.js names CC1 "English"): players
+// keep those hidden.
+const shownCues = (video, label) => [...video.textTracks]
+  .filter((t) => (t.kind === "subtitles" || t.kind === "captions") && t.mode === "showing" &&
+    t.label === label)
+  .flatMap(cuesOf);
 
 const ADAPTERS = {
   // hls.js: lock the level with `currentLevel` before loading starts (MANIFEST_PARSED fires
@@ -156,12 +162,8 @@ const ADAPTERS = {
     hls.attachMedia(ctl.video);
     return {
       textTracks: () => hls.subtitleTracks.map((t) => ({ name: t.name, language: t.lang })),
-      // hls.js renders natively: one TextTrack per subtitle rendition, labelled with its NAME.
-      cues: () => {
-        const tracks = [...ctl.video.textTracks].filter((t) =>
-          isSubtitle(t) && t.mode !== "disabled" && textShown && t.label === textShown.name);
-        return tracks.flatMap(cuesOf);
-      },
+      // hls.js renders natively: one TextTrack per subtitle rendition.
+      cues: () => (textShown ? shownCues(ctl.video, textShown.name) : []),
       destroy: () => hls.destroy(),
     };
   },
@@ -188,7 +190,7 @@ const ADAPTERS = {
       }
       chooseVariant(...args) {
         const v = this.offered?.find(wanted);
-        if (!v) ctl.fail("variant not offered: " + spec.variant.uri + (spec.audio ? " with " + spec.audio.uri : ""));
+        if (!v) ctl.fail(`variant not offered: ${spec.variant.uri} ${spec.audio?.uri || ""}`);
         return v || super.chooseVariant(...args);
       }
     }
@@ -197,7 +199,10 @@ const ADAPTERS = {
     // The ABR manager is only offered variants with the preferred audio: prefer the wanted one.
     if (spec.audio) {
       player.configure({
-        preferredAudio: [{ language: spec.audio.language || "", label: spec.audio.name || "", role: "", channelCount: 0, codec: "" }],
+        preferredAudio: [{
+          language: spec.audio.language || "", label: spec.audio.name || "",
+          role: "", channelCount: 0, codec: "",
+        }],
       });
     }
     player.addEventListener("error", (e) => {
@@ -221,9 +226,7 @@ const ADAPTERS = {
       textTracks: () => player.getTextTracks()
         .filter((t) => !/cea-?[67]08/i.test(t.mimeType || ""))
         .map((t) => ({ name: t.label, language: t.language, kind: t.kind })),
-      cues: () => [...ctl.video.textTracks]
-        .filter((t) => isSubtitle(t) && t.mode !== "disabled" && textShown && t.label === textShown.label)
-        .flatMap(cuesOf),
+      cues: () => (textShown ? shownCues(ctl.video, textShown.label) : []),
       destroy: () => player.destroy(),
     };
   },
@@ -238,9 +241,10 @@ const ADAPTERS = {
   // two segments of the other rendition fetched first). Audio renditions are
   // player.audioTracks(), labelled with NAME; enabling one inside `addtrack` is lost (the list
   // listens to the track only after the event), so it is done right after. Subtitles are
-  // player.textTracks(), kind subtitles, labelled with NAME (VHS adds a `segment-metadata`
-  // track: not a subtitle); VHS follows mode changes only once its media groups are set up,
-  // so the wanted track is shown on `loadedmetadata`, every other one disabled first.
+  // player.textTracks(), kind subtitles, labelled with NAME (VHS also adds a `segment-metadata`
+  // track, kind metadata, and CEA-608/708 tracks, kind captions: not subtitle renditions); VHS
+  // follows mode changes only once its media groups are set up, so the wanted track is shown
+  // on `loadedmetadata`, every other one disabled first.
   "video.js"(spec, ctl) {
     const videojs = window.videojs;
     const p = videojs(ctl.video, {
@@ -261,7 +265,9 @@ const ADAPTERS = {
       };
     });
     p.audioTracks().on("addtrack", (e) => {
-      if (spec.audio && e.track.label === spec.audio.name) setTimeout(() => { e.track.enabled = true; });
+      if (spec.audio && e.track.label === spec.audio.name) {
+        setTimeout(() => { e.track.enabled = true; });
+      }
     });
     let textShown = null;
     p.on("error", () => {
@@ -273,10 +279,9 @@ const ADAPTERS = {
       if (spec.text) {
         const tracks = p.textTracks();
         for (let i = 0; i < tracks.length; i++) {
-          if (isSubtitle(tracks[i])) tracks[i].mode = "disabled";
-        }
-        for (let i = 0; i < tracks.length; i++) {
-          if (isSubtitle(tracks[i]) && tracks[i].label === spec.text.name) textShown = tracks[i];
+          if (tracks[i].kind !== "subtitles") continue;
+          tracks[i].mode = "disabled";
+          if (tracks[i].label === spec.text.name) textShown = tracks[i];
         }
         if (!textShown) return ctl.fail("subtitle rendition not offered: " + spec.text.name);
         textShown.mode = "showing";
@@ -290,7 +295,7 @@ const ADAPTERS = {
         const tracks = p.textTracks();
         for (let i = 0; i < tracks.length; i++) {
           const t = tracks[i];
-          if (isSubtitle(t)) out.push({ name: t.label, language: t.language, kind: t.kind });
+          if (t.kind === "subtitles") out.push({ name: t.label, language: t.language });
         }
         return out;
       },

@@ -24,8 +24,11 @@
 //   the stream directory (`[{"language","name","starts":[seconds...]}]`, one per SUBTITLES
 //   rendition in master order; no file: no subtitle tracks at all), by count and language;
 //   then each one, shown with the smallest video rendition playing, gets a cue within 0.1 s of
-//   every expected start (a cue repeated in two WebVTT segments counts once). This is what
-//   catches a missing or wrong X-TIMESTAMP-MAP: cues then land ~1.4 s early, with no error.
+//   every expected start (a cue repeated in two WebVTT segments counts once; the run stops as
+//   soon as all are there). This is what catches a missing or wrong X-TIMESTAMP-MAP: cues then
+//   land ~1.4 s early in all three players, with no error. (The 0.1 s also absorbs where each
+//   player puts time 0: hls.js and Shaka at the earliest PTS, audio or video, VHS at the
+//   video's; with ffmpeg's TS the video starts 2 frames after the audio.)
 // The browser half, which drives each player's API, is page.js.
 import http from "node:http";
 import fs from "node:fs";
@@ -44,10 +47,12 @@ const CUE_TOLERANCE_S = 0.1;
 // recoverable (bufferStalledError, bufferNudgeOnStall, bufferSeekOverHole: all non-fatal; a
 // headless 720p60 decode on a loaded 2-core machine runs the buffer dry), and so is a fragment
 // hls.js appends twice (bufferAppendNoProgress: "appended without buffered range growth", seen
-// when it reloads a fragment it already holds); anything else (a parsing error, say) is not. A
-// real hole still fails: playing to the end at the declared size, from the right rendition,
-// with every one of its segments fetched, is checked. The names are hls.js's ErrorDetails
-// values, matched whole. Shaka and VHS report stalls as events, not errors.
+// when it reloads a fragment it already holds), and so is a load hls.js cancels itself
+// (networkError/aborted: it drops an in-flight fragment when it seeks over a hole or switches
+// tracks, and reloads what it needs); anything else (a parsing error, a fragLoadError) is not.
+// A real hole still fails: playing to the end at the declared size, from the right rendition,
+// with every one of its segments fetched, is checked. The names are hls.js's ErrorType/
+// ErrorDetails values, matched whole. Shaka and VHS report stalls as events, not errors.
 const PLAYERS = {
   "hls.js": {
     lib: "hls.js/dist/hls.min.js",
@@ -56,6 +61,7 @@ const PLAYERS = {
       "mediaError/bufferNudgeOnStall",
       "mediaError/bufferSeekOverHole",
       "mediaError/bufferAppendNoProgress",
+      "networkError/aborted",
     ],
   },
   shaka: { lib: "shaka-player/dist/shaka-player.compiled.js", benign: [] },
@@ -159,8 +165,8 @@ try {
         fetched = [];
         const t0 = Date.now();
         const r = await page.evaluate((sp) => window.runCheck(sp), {
-          player, master: `${base}/s/${n}/master.m3u8`, timeoutMs: RUN_TIMEOUT_MS, stallMs: STALL_MS,
-          ...spec,
+          player, master: `${base}/s/${n}/master.m3u8`,
+          timeoutMs: RUN_TIMEOUT_MS, stallMs: STALL_MS, ...spec,
         });
         r.seconds = (Date.now() - t0) / 1000;
         r.serious = r.errors.filter((e) => !benign.has(e));
@@ -174,7 +180,7 @@ try {
       });
       let listing = null;
       if (s.variants.length === 0) {
-        report({ player, stream: dirs[n], check: "variant", why: "no EXT-X-STREAM-INF in master.m3u8", ok: false });
+        report({ player, stream: dirs[n], check: "variant", why: "no variant", ok: false });
       }
       for (let i = 0; i < s.variants.length; i++) {
         const v = s.variants[i];
@@ -196,11 +202,15 @@ try {
         });
       }
       // Alternate audio with its own playlist; audio muxed into the video is played above.
-      const smallest = s.variants.reduce((a, b) => (b.bandwidth < a.bandwidth ? b : a), s.variants[0]);
+      const smallest = s.variants.reduce((a, b) => (b.bandwidth < a.bandwidth ? b : a),
+        s.variants[0]);
       for (let j = 0; j < s.audio.length; j++) {
         const a = s.audio[j];
         if (!a.uri) continue;
-        const r = await run({ variant: { uri: smallest.uri }, audio: { uri: a.uri, name: a.name, language: a.language } });
+        const r = await run({
+          variant: { uri: smallest.uri },
+          audio: { uri: a.uri, name: a.name, language: a.language },
+        });
         const own = r.fetched.audio.get(j)?.size || 0;
         const others = [...r.fetched.audio.keys()].filter((k) => k !== j);
         const ok = r.ok && r.serious.length === 0 && own === a.segments.size && others.length === 0;
@@ -225,14 +235,16 @@ try {
         });
         const cues = r.cues || [];
         const missing = e.starts.filter((st) => !cues.some((c) => near(c.start, st)));
-        const ok = missing.length === 0 && r.serious.length === 0 && (r.why === "cues" || r.why === "ended");
+        const ok = missing.length === 0 && r.serious.length === 0 &&
+          (r.why === "cues" || r.why === "ended");
         tracks.push({
           language: e.language, name: sub.name, uri: sub.uri, why: r.why, errors: r.errors,
           cues: cues.length, seconds: r.seconds, ok,
           ...(ok ? {} : {
             missing: missing.slice(0, 10), missingCount: missing.length,
             shift: bestShift(e.starts, cues),
-            firstCues: cues.slice(0, 5).map((c) => [+c.start.toFixed(3), +c.end.toFixed(3), c.text]),
+            firstCues: cues.slice(0, 5)
+              .map((c) => [+c.start.toFixed(3), +c.end.toFixed(3), c.text]),
           }),
         });
       }

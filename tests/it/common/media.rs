@@ -529,19 +529,27 @@ pub fn check_stream(
     vs
 }
 
-/// Plays every rendition of every stream (folders holding `master.m3u8`) in hls.js inside
-/// headless Chromium (tests/player/play.mjs), each to its end; fails unless all of them play
-/// without error at their declared resolution. Returns one JSON report per rendition.
+/// The web players every stream is played in.
+pub const PLAYERS: [&str; 3] = ["hls.js", "shaka", "video.js"];
+
+/// Plays every rendition of every stream (folders holding `master.m3u8`) in hls.js, Shaka
+/// Player and Video.js inside headless Chromium (tests/player/play.mjs), each to its end, and
+/// checks each stream's text tracks against its `captions.expected.json` (none when absent);
+/// fails unless all of them play without error at their declared resolution. Returns the
+/// reports of the renditions (one per rendition and player; `check` is `variant` or `audio`).
 pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/player/play.mjs");
-    assert!(
-        Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/player/node_modules/hls.js"
-        ))
-        .exists(),
-        "the player is not installed: run scripts/player-setup"
-    );
+    for package in ["hls.js", "shaka-player", "video.js"] {
+        assert!(
+            Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/player/node_modules"
+            ))
+            .join(package)
+            .exists(),
+            "the players are not installed: run scripts/player-setup"
+        );
+    }
     let out = Command::new("node")
         .arg(script)
         .args(dirs)
@@ -550,15 +558,26 @@ pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "a rendition did not play in hls.js:\n{stdout}\n{}",
+        "a rendition did not play, or a text track was wrong, in a player:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let reports: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON report per line"))
         .collect();
-    assert!(!reports.is_empty(), "the player reported nothing");
-    reports
+    for player in PLAYERS {
+        let texts = reports
+            .iter()
+            .filter(|r| r["player"] == player && r["check"] == "text")
+            .count();
+        assert_eq!(texts, dirs.len(), "{player}: one text check per stream");
+    }
+    let renditions: Vec<serde_json::Value> = reports
+        .into_iter()
+        .filter(|r| r["check"] != "text")
+        .collect();
+    assert!(!renditions.is_empty(), "the players reported nothing");
+    renditions
 }
 
 /// One field of one stream of a media file, as ffprobe prints it (first occurrence: an MPEG-TS
