@@ -8,7 +8,9 @@ use super::job::JobCtx;
 use super::phases::{Encoded, Job, Source};
 use crate::blob;
 use crate::domain::captions::cues::{self, Cue};
-use crate::domain::captions::{name_tracks, scc, segment, NamedTrack, TrackInfo, TrackOrigin};
+use crate::domain::captions::{
+    merge_forced, name_tracks, scc, segment, NamedTrack, TrackInfo, TrackOrigin,
+};
 use crate::domain::language;
 use crate::domain::VideoItem;
 use crate::error::{BlobError, JobError};
@@ -224,6 +226,8 @@ pub async fn publish(
     audio_language: Option<&str>,
     timeline: &Timeline,
 ) -> Result<(Vec<SubtitleMedia>, Vec<String>), JobError> {
+    let mut tracks = tracks;
+    merge_forced(&mut tracks);
     let (infos, cue_lists): (Vec<TrackInfo>, Vec<Vec<Cue>>) = tracks.into_iter().unzip();
     let named = name_tracks(infos, audio_language);
     let mut media = Vec::new();

@@ -392,8 +392,9 @@ async fn every_caption_is_published_timed_and_bad_ones_only_warn() {
         0.0,
         &[
             ("en", vec![11.0]),
-            ("en", vec![0.5, 3.0]),
-            ("en", vec![1.0, 5.0, 9.0]),
+            // Apple: the regular tracks of a language carry its forced cues too.
+            ("en", vec![0.5, 3.0, 11.0]),
+            ("en", vec![1.0, 5.0, 9.0, 11.0]),
             ("es", vec![4.004]),
             ("fr", vec![2.0, 12.0]),
             ("pt-BR", vec![1.5, 8.0]),

@@ -28,7 +28,8 @@
 //   soon as all are there). This is what catches a missing or wrong X-TIMESTAMP-MAP: cues then
 //   land ~1.4 s early in all three players, with no error. (The 0.1 s also absorbs where each
 //   player puts time 0: hls.js and Shaka at the earliest PTS, audio or video, VHS at the
-//   video's; with ffmpeg's TS the video starts 2 frames after the audio.)
+//   video's; with ffmpeg's TS the video starts 2 frames after the audio.) Video.js is expected
+//   not to list FORCED=YES renditions: VHS skips them on purpose, as Safari does.
 // The browser half, which drives each player's API, is page.js.
 import http from "node:http";
 import fs from "node:fs";
@@ -219,11 +220,17 @@ try {
           segments: `${own}/${a.segments.size}`, otherAudio: others.map((k) => s.audio[k].uri), ok,
         });
       }
-      // Subtitles: what the player lists, then each expected track's cues.
+      // Subtitles: what the player lists, then each expected track's cues. VHS never offers a
+      // FORCED=YES rendition, by design: Safari does not list them, and Apple's authoring spec
+      // has the regular track of the language carry the forced cues too. For Video.js a forced
+      // rendition is expected absent, and its cues are checked in the other two players.
+      const offered = (j) => !(player === "video.js" && s.subtitles[j]?.forced);
+      const wanted = s.expected.filter((_, j) => offered(j));
       const listed = listing?.text || [];
       const langs = (l) => l.map((t) => (t.language || "").toLowerCase()).sort().join(",");
       const tracks = [];
       for (let j = 0; j < Math.min(s.expected.length, s.subtitles.length); j++) {
+        if (!offered(j)) continue;
         const e = s.expected[j];
         const sub = s.subtitles[j];
         const r = await run({
@@ -248,7 +255,7 @@ try {
           }),
         });
       }
-      const listedOk = listed.length === s.expected.length && langs(listed) === langs(s.expected) &&
+      const listedOk = listed.length === wanted.length && langs(listed) === langs(wanted) &&
         s.subtitles.length === s.expected.length;
       report({
         player, stream: dirs[n], check: "text", expected: s.expected.map((e) => e.language),
@@ -302,7 +309,10 @@ function readStream(dir) {
       });
     } else if (lines[i].startsWith("#EXT-X-MEDIA:")) {
       const a = attributes(lines[i]);
-      const m = { uri: a.URI, name: a.NAME, language: a.LANGUAGE, segments: files(dir, a.URI) };
+      const m = {
+        uri: a.URI, name: a.NAME, language: a.LANGUAGE, forced: a.FORCED === "YES",
+        segments: files(dir, a.URI),
+      };
       if (a.TYPE === "AUDIO") s.audio.push(m);
       if (a.TYPE === "SUBTITLES") s.subtitles.push(m);
     }

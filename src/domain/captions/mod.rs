@@ -129,9 +129,55 @@ pub fn name_tracks(tracks: Vec<TrackInfo>, audio_language: Option<&str>) -> Vec<
         .collect()
 }
 
+/// Apple's authoring spec: where a language has forced subtitles and regular ones, the
+/// regular track of that language MUST carry the forced cues too, since players that never
+/// list forced tracks (Safari, Video.js) would otherwise drop the signs and foreign speech of
+/// a viewer who turned captions on. Adds each forced track's cues to every regular track of
+/// its primary language, once, in time order.
+pub fn merge_forced(tracks: &mut [(TrackInfo, Vec<cues::Cue>)]) {
+    let primary = |t: &TrackInfo| t.language.split('-').next().unwrap_or_default().to_string();
+    let forced: Vec<(String, Vec<cues::Cue>)> = tracks
+        .iter()
+        .filter(|(t, _)| t.forced)
+        .map(|(t, c)| (primary(t), c.clone()))
+        .collect();
+    for (t, cues) in tracks.iter_mut().filter(|(t, _)| !t.forced) {
+        let lang = primary(t);
+        for (_, extra) in forced.iter().filter(|(l, _)| *l == lang) {
+            for c in extra {
+                if !cues.contains(c) {
+                    cues.push(c.clone());
+                }
+            }
+        }
+        cues.sort_by(|a, b| a.start.total_cmp(&b.start));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regular_tracks_carry_the_forced_cues_of_their_language() {
+        let cue = |s: f64, t: &str| cues::Cue {
+            start: s,
+            end: s + 1.0,
+            text: t.into(),
+        };
+        let mut tracks = vec![
+            (t("en-US", false, true), vec![cue(5.0, "EXIT")]),
+            (t("en", false, false), vec![cue(1.0, "hi"), cue(9.0, "bye")]),
+            (t("en", true, false), vec![cue(5.0, "EXIT")]),
+            (t("de", false, false), vec![cue(2.0, "hallo")]),
+        ];
+        merge_forced(&mut tracks);
+        let starts = |i: usize| tracks[i].1.iter().map(|c| c.start).collect::<Vec<_>>();
+        assert_eq!(starts(1), [1.0, 5.0, 9.0]);
+        assert_eq!(starts(2), [5.0], "already there: once");
+        assert_eq!(starts(3), [2.0]);
+        assert_eq!(starts(0), [5.0]);
+    }
 
     fn t(lang: &str, sdh: bool, forced: bool) -> TrackInfo {
         TrackInfo {
