@@ -25,9 +25,11 @@ pub fn rebase(recorded: &[String], src: &Path, out: &Path) -> Option<Vec<String>
     )
 }
 
-/// The rendition folders ffmpeg writes into but does not create (`-var_stream_map`'s names).
+/// The folders ffmpeg writes into but does not create: `-var_stream_map`'s names, and the
+/// sprite sheets' folder when the run makes thumbnails.
 pub fn folders(argv: &[String]) -> Vec<String> {
-    argv.iter()
+    let mut out: Vec<String> = argv
+        .iter()
         .position(|a| a == "-var_stream_map")
         .and_then(|i| argv.get(i + 1))
         .map(|m| {
@@ -36,7 +38,15 @@ pub fn folders(argv: &[String]) -> Vec<String> {
                 .map(str::to_string)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let thumbs = crate::transcode::stills::THUMBS_DIR;
+    if argv
+        .iter()
+        .any(|a| a.contains(&format!("/{thumbs}/sprite_")))
+    {
+        out.push(thumbs.to_string());
+    }
+    out
 }
 
 /// `s` quoted for a POSIX shell.

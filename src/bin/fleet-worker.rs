@@ -65,6 +65,10 @@ struct Args {
     /// the longest normal pause: opening a huge file, a slow first frame).
     #[arg(long, env = "FLEET_STALL_SECONDS", default_value_t = 300.0)]
     stall_seconds: f64,
+    /// One scrubbing thumbnail every this many seconds (thumbnails.vtt and its sprite sheets);
+    /// 0 makes neither thumbnails nor a poster.
+    #[arg(long, env = "FLEET_THUMBNAIL_SECONDS", default_value_t = 5.0)]
+    thumbnail_seconds: f64,
     /// Cache-Control of segments and media playlists (never changed once written).
     #[arg(
         long,
@@ -137,6 +141,10 @@ impl TryFrom<Args> for Settings {
             None => Ladder::default(),
         };
         anyhow::ensure!(a.max_attempts >= 1, "--max-attempts must be at least 1");
+        anyhow::ensure!(
+            a.thumbnail_seconds.is_finite() && a.thumbnail_seconds >= 0.0,
+            "--thumbnail-seconds must be 0 or more"
+        );
         let concurrency = a.concurrency.unwrap_or_else(worker::default_concurrency);
         anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
         let host = hostname::get()
@@ -174,6 +182,7 @@ impl TryFrom<Args> for Settings {
                 },
                 idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
                 max_local_failures: 3,
+                thumbnail_interval_s: a.thumbnail_seconds,
             },
             store,
         })

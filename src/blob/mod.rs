@@ -417,6 +417,10 @@ pub fn content_type(name: &str) -> &'static str {
         "video/mp2t"
     } else if name.ends_with(".vtt") {
         "text/vtt; charset=utf-8"
+    } else if name.ends_with(".jpg") {
+        "image/jpeg"
+    } else if name.ends_with(".json") {
+        "application/json"
     } else {
         "application/octet-stream"
     }

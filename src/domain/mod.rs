@@ -9,6 +9,8 @@ pub mod lease;
 pub mod level;
 pub mod scaling;
 pub mod state;
+pub mod stream;
+pub mod thumbnails;
 pub mod video;
 
 pub use lease::LeaseTimings;

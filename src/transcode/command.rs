@@ -76,6 +76,9 @@ pub struct Plan {
     pub audio_kbps: u32,
     /// x264 preset.
     pub preset: String,
+    /// The poster and scrubbing thumbnails, made from the same decode; `None` for an
+    /// audio-only source or when turned off.
+    pub stills: Option<super::stills::Stills>,
 }
 
 impl Plan {
@@ -178,6 +181,7 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
         audio: audio_layout(probe),
         audio_kbps: ladder.audio_kbps,
         preset: preset.to_string(),
+        stills: None,
     }
 }
 
@@ -277,13 +281,20 @@ fn filter_graph(plan: &Plan, index: u32) -> String {
         // After the costly steps, so that the held frames skip them.
         chain.push(format!("tpad=stop_mode=clone:stop_duration={hold:.3}"));
     }
-    let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
-    let mut graph = format!("[0:{index}]{},split={n}{splits}", chain.join(","));
+    let mut splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
+    if plan.stills.is_some() {
+        splits.push_str("[poster_in][thumbs_in]");
+    }
+    let outs = n + 2 * usize::from(plan.stills.is_some());
+    let mut graph = format!("[0:{index}]{},split={outs}{splits}", chain.join(","));
     for (i, r) in plan.renditions.iter().enumerate() {
         graph.push_str(&format!(
             ";[s{i}]fps={:.4},scale={}:{}:flags=bicubic,setsar=1[v{i}]",
             plan.fps[i], r.width, r.height
         ));
+    }
+    if let Some(s) = &plan.stills {
+        graph.push_str(&super::stills::branches(s));
     }
     graph
 }
@@ -418,6 +429,9 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         out_dir.join("%v/seg_%05d.ts").display().to_string(),
         out_dir.join("%v/index.m3u8").display().to_string(),
     ]);
+    if plan.stills.is_some() && !plan.renditions.is_empty() {
+        a.extend(super::stills::outputs(out_dir));
+    }
     a
 }
 

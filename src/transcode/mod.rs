@@ -7,6 +7,7 @@ pub mod iframes;
 pub mod playlist;
 pub mod probe;
 pub mod run;
+pub mod stills;
 pub mod subtitles;
 
 use crate::error::TranscodeError;

@@ -77,6 +77,8 @@ impl Probe {
 pub struct VideoStream {
     /// Absolute stream index in the file (`-map 0:<index>`): `0:v:0` would count cover art.
     pub index: u32,
+    /// ffmpeg's codec name (`h264`, `hevc`, `prores`, …).
+    pub codec: String,
     /// Coded width.
     pub width: u32,
     /// Coded height.
@@ -118,6 +120,8 @@ pub struct Hdr {
 pub struct AudioStream {
     /// Absolute stream index in the file.
     pub index: u32,
+    /// ffmpeg's codec name (`aac`, `pcm_s16le`, …).
+    pub codec: String,
     /// Channels.
     pub channels: u32,
     /// ISO 639 language tag, if tagged and not `und`.
@@ -294,6 +298,7 @@ pub fn parse(json: &[u8]) -> Result<Probe, TranscodeError> {
         .filter(|s| s.codec_type.as_deref() == Some("audio"))
         .map(|s| AudioStream {
             index: s.index,
+            codec: s.codec_name.clone().unwrap_or_default(),
             channels: s.channels.unwrap_or(2),
             language: s
                 .tags
@@ -378,6 +383,7 @@ fn video_stream(s: &RawStream) -> VideoStream {
     };
     VideoStream {
         index: s.index,
+        codec: s.codec_name.clone().unwrap_or_default(),
         width: s.width.unwrap_or(0),
         height: s.height.unwrap_or(0),
         sar: s

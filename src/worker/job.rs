@@ -9,6 +9,7 @@ use super::captions;
 use super::heartbeat::{Heartbeat, HeartbeatEnd};
 use super::phases::{self, Job};
 use super::redo;
+use super::stills;
 use super::WorkerConfig;
 use crate::domain::video::Redo;
 use crate::domain::{FailureKind, LeaseTimings, Progress, VideoState};
@@ -226,7 +227,8 @@ async fn pipeline(job: &Job<'_>) -> Result<(Completion, Moved), JobError> {
     info!(ms = started.elapsed().as_millis() as u64, "encoded");
     phases::verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
     let subtitles = captions::publish_read(job, &source, &encoded, texts).await?;
-    let done = phases::publish(job, &source, &encoded, subtitles).await?;
+    let stills = stills::publish(job, &source, &encoded, dir.path()).await?;
+    let done = phases::publish(job, &source, &encoded, subtitles, stills).await?;
     info!(ms = started.elapsed().as_millis() as u64, "published");
     let moved = Moved {
         bytes_in: std::fs::metadata(&source.path)

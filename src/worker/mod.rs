@@ -3,11 +3,13 @@
 //! second releases everything at once.
 
 pub mod captions;
+mod describe;
 pub mod heartbeat;
 pub mod instance;
 pub mod job;
 mod phases;
 mod redo;
+mod stills;
 pub mod upload;
 
 use crate::domain::ladder::Ladder;
@@ -58,6 +60,9 @@ pub struct WorkerConfig {
     pub idle_backoff_max: Duration,
     /// Consecutive local failures after which the worker stops claiming.
     pub max_local_failures: u32,
+    /// One scrubbing thumbnail every this many seconds; 0 makes neither thumbnails nor a
+    /// poster.
+    pub thumbnail_interval_s: f64,
 }
 
 /// The rule for `--concurrency` by default: one slot per two cores, but at least two where

@@ -8,12 +8,12 @@ use super::upload::{Published, Uploader};
 use super::WorkerConfig;
 use crate::blob;
 use crate::domain::Progress;
-use crate::error::JobError;
+use crate::error::{BlobError, JobError};
 use crate::store::{Completion, Lease};
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
-use crate::transcode::{codecs, run};
+use crate::transcode::{codecs, run, stills};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -163,7 +163,14 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
         }
         _ => None,
     };
-    let plan = command::plan(&probe, &cfg.ladder, &cfg.preset, cadence);
+    let mut plan = command::plan(&probe, &cfg.ladder, &cfg.preset, cadence);
+    plan.stills = plan.renditions.first().and_then(|top| {
+        stills::plan(
+            (top.width, top.height),
+            probe.duration_s,
+            cfg.thumbnail_interval_s,
+        )
+    });
     Ok(Source { path, probe, plan })
 }
 
@@ -184,7 +191,11 @@ pub async fn encode_and_upload(
 ) -> Result<Encoded, JobError> {
     let (v, plan) = (&job.lease.video, &source.plan);
     let out = dir.join("out");
-    for name in plan.folders() {
+    let mut folders = plan.folders();
+    if plan.stills.is_some() {
+        folders.push(stills::THUMBS_DIR.to_string());
+    }
+    for name in folders {
         tokio::fs::create_dir_all(out.join(&name))
             .await
             .map_err(|e| JobError::local(format!("creating output folder: {e}")))?;
@@ -290,7 +301,8 @@ pub async fn publish(
     job: &Job<'_>,
     source: &Source,
     encoded: &Encoded,
-    (subtitles, warnings): (Vec<playlist::SubtitleMedia>, Vec<String>),
+    (subtitles, mut warnings): (Vec<playlist::SubtitleMedia>, Vec<String>),
+    stills: super::stills::Published,
 ) -> Result<Completion, JobError> {
     let (plan, token) = (&source.plan, job.lease.token);
     // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
@@ -365,7 +377,21 @@ pub async fn publish(
     }
     let master =
         playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
+    warnings.extend(stills.warnings.iter().cloned());
     let output = put_master(job, master, &encoded.argv).await?;
+    let doc = super::describe::describe(
+        job,
+        &source.probe,
+        super::describe::Parts {
+            variants: &variants,
+            audio: &audio,
+            subtitles: &subtitles,
+            iframes: &iframes,
+            stills: &stills,
+            warnings: &warnings,
+        },
+    );
+    super::describe::put(job, &doc, &encoded.argv).await?;
     Ok(Completion {
         output,
         ffmpeg_args: encoded.argv.clone(),
@@ -374,12 +400,30 @@ pub async fn publish(
     })
 }
 
-/// Writes the master playlist, last and only while the lease is certainly ours, bounded by
-/// the deadline: a stale holder's master must never replace the winner's (and if it ever
-/// did, it would point at its own complete set). Returns its `s3://` URI.
+/// Writes the master playlist, only while the lease is certainly ours, bounded by the
+/// deadline: a stale holder's master must never replace the winner's (and if it ever did, it
+/// would point at its own complete set). Returns its `s3://` URI.
 pub async fn put_master(
     job: &Job<'_>,
     master: String,
+    argv: &[String],
+) -> Result<String, JobError> {
+    let key = format!("{}/master.m3u8", job.lease.video.out_prefix);
+    put_fenced(
+        job,
+        ("the master playlist", &key),
+        master.into_bytes(),
+        argv,
+    )
+    .await
+}
+
+/// Writes a file that players or platforms read at a fixed key (the master, `stream.json`),
+/// under the same rule as the master. Returns its `s3://` URI.
+pub async fn put_fenced(
+    job: &Job<'_>,
+    (what, key): (&str, &str),
+    body: Vec<u8>,
     argv: &[String],
 ) -> Result<String, JobError> {
     let v = &job.lease.video;
@@ -387,14 +431,13 @@ pub async fn put_master(
     if job.cancel.is_cancelled() || Instant::now() + Duration::from_millis(200) >= deadline {
         return Err(JobError::Cancelled);
     }
-    let key = format!("{}/master.m3u8", v.out_prefix);
     let started_put = Instant::now();
     let put = blob::put_cached(
         &job.ctx.s3,
         &v.out_bucket,
-        &key,
-        master.into_bytes(),
-        blob::content_type(&key),
+        key,
+        body,
+        blob::content_type(key),
         Some(&job.ctx.cfg.cache.master),
     );
     // Past the deadline the PUT is dropped. If the lease was lost meanwhile, the heartbeat
@@ -405,8 +448,8 @@ pub async fn put_master(
             Ok(r) => r.map_err(JobError::output),
             Err(_) => Err(JobError::Transient {
                 message: format!(
-                    "the master playlist s3://{}/{key} was not stored before the lease's \
-                     deadline (S3 did not answer in {:.0} s)",
+                    "{what} s3://{}/{key} was not stored before the lease's deadline (S3 \
+                     did not answer in {:.0} s)",
                     v.out_bucket,
                     deadline
                         .saturating_duration_since(started_put)
@@ -435,10 +478,14 @@ pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
         .strip_prefix('t')
         .and_then(|n| n.parse::<u64>().ok())
         .is_some_and(|n| n < token);
-    let seg = file
-        .strip_prefix("seg_")
-        .and_then(|f| f.strip_suffix(".ts").or_else(|| f.strip_suffix(".vtt")))
-        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()));
+    let numbered = |prefix: &str, suffix: &str, digits: usize| {
+        file.strip_prefix(prefix)
+            .and_then(|f| f.strip_suffix(suffix))
+            .is_some_and(|n| n.len() == digits && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let seg = numbered("seg_", ".ts", 5)
+        || numbered("seg_", ".vtt", 5)
+        || (*folder == stills::THUMBS_DIR && numbered("sprite_", ".jpg", 3));
     older
         && !folder.is_empty()
         && !keep.contains(&format!("{t}/{folder}"))
@@ -452,13 +499,27 @@ pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
 pub async fn remove_superseded(ctx: &JobCtx, lease: &Lease) {
     let v = &lease.video;
     let master_key = format!("{}/master.m3u8", v.out_prefix);
-    let keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
+    let mut keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
         Ok(m) => playlist::referenced_folders(&String::from_utf8_lossy(&m)),
         Err(e) => {
             warn!(error = %e, "could not read the master back; nothing removed");
             return;
         }
     };
+    // The thumbnails file names its sprite sheets' folder (a captions-only redo keeps them).
+    let thumbs_key = format!("{}/{}", v.out_prefix, super::stills::THUMBNAILS_VTT);
+    match blob::get_bytes(&ctx.s3, &v.out_bucket, &thumbs_key).await {
+        Ok(t) => keep.extend(
+            String::from_utf8_lossy(&t)
+                .lines()
+                .filter_map(|l| l.split_once("/thumbs/").map(|(t, _)| format!("{t}/thumbs"))),
+        ),
+        Err(BlobError::NotFound { .. }) => {}
+        Err(e) => {
+            warn!(error = %e, "could not read the thumbnails back; nothing removed");
+            return;
+        }
+    }
     let prefix = format!("{}/t", v.out_prefix);
     let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &prefix).await {
         Ok(k) => k,
@@ -495,6 +556,8 @@ mod tests {
         let superseded = |r: &str, t: u64| super::superseded(r, t, &none);
         assert!(superseded("t1/720p/seg_00000.ts", 3));
         assert!(superseded("t1/sub_0/seg_00000.vtt", 3));
+        assert!(superseded("t1/thumbs/sprite_000.jpg", 3));
+        assert!(!superseded("t1/720p/sprite_000.jpg", 3));
         assert!(superseded("t2/audio_0/index.m3u8", 3));
         assert!(superseded("t2/720p/iframes.m3u8", 3));
         assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");

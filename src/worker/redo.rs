@@ -7,7 +7,9 @@
 use super::captions::{self, Timeline};
 use super::job::Moved;
 use super::phases::{self, Job};
+use super::{describe, stills};
 use crate::blob;
+use crate::domain::stream::{self, StreamJson};
 use crate::error::{BlobError, JobError};
 use crate::store::Completion;
 use crate::transcode::playlist;
@@ -77,6 +79,32 @@ pub async fn captions_only(
     warnings.extend(more);
     let argv = v.ffmpeg_args.clone().unwrap_or_default();
     let output = phases::put_master(job, playlist::with_subtitles(&master, &subs), &argv).await?;
+    // stream.json: the same document with the new text tracks, warnings and attempt.
+    let doc_key = format!("{}/{}", v.out_prefix, stream::FILE);
+    match blob::get_bytes(s3, &v.out_bucket, &doc_key).await {
+        Ok(bytes) => match serde_json::from_slice::<StreamJson>(&bytes) {
+            Ok(mut doc) => {
+                let kept: Vec<String> = doc
+                    .warnings
+                    .iter()
+                    .filter(|w| stills::is_stills_warning(w))
+                    .cloned()
+                    .collect();
+                warnings.extend(kept);
+                doc.text = describe::text_tracks(&subs);
+                doc.warnings = warnings.clone();
+                doc.attempt = describe::attempt(job, "captions");
+                describe::put(job, &doc, &argv).await?;
+            }
+            Err(e) => warnings.push(format!("stream.json not updated: it cannot be read ({e})")),
+        },
+        Err(BlobError::NotFound { .. }) => warnings.push(
+            "stream.json not written: the stream was published before fleet wrote one; \
+             `fleet-admin retry` the video for a full encode"
+                .into(),
+        ),
+        Err(e) => return Err(JobError::output(e)),
+    }
     info!(tracks = subs.len(), "captions-only redo published");
     let bytes_in = std::fs::metadata(&source.path)
         .map(|m| m.len())

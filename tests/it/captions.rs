@@ -306,6 +306,20 @@ fn check_renditions(stream: &Path, offset: f64, expected: &[(&str, Vec<f64>)]) -
         serde_json::to_string(&json).unwrap(),
     )
     .unwrap();
+    // stream.json lists the same tracks, and the rest of what was published checks out.
+    media::check_published(stream, &media::variants(&master));
+    let doc = crate::common::published::check_description(stream).unwrap();
+    let listed: Vec<(&str, &str)> = doc["text"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["language"].as_str().unwrap()))
+        .collect();
+    let declared: Vec<(&str, &str)> = media
+        .iter()
+        .map(|m| (m["NAME"].as_str(), m["LANGUAGE"].as_str()))
+        .collect();
+    assert_eq!(listed, declared, "stream.json text tracks");
     out
 }
 
@@ -590,7 +604,8 @@ async fn run_worker(st: &Stage, path: &str) {
     assert!(status.success());
 }
 
-/// Every file of a downloaded stream but the master, with its bytes.
+/// Every file of a downloaded stream but the master and stream.json (the two documents a
+/// redo rewrites), with its bytes.
 fn files_of(stream: &Path) -> HashMap<PathBuf, Vec<u8>> {
     let mut out = HashMap::new();
     let mut stack = vec![stream.to_path_buf()];
@@ -599,7 +614,9 @@ fn files_of(stream: &Path) -> HashMap<PathBuf, Vec<u8>> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().unwrap() != "master.m3u8" {
+            } else if !["master.m3u8", "stream.json"]
+                .contains(&p.file_name().unwrap().to_str().unwrap())
+            {
                 out.insert(
                     p.strip_prefix(stream).unwrap().to_path_buf(),
                     std::fs::read(&p).unwrap(),
@@ -666,6 +683,13 @@ async fn captions_added_later_are_published_without_encoding_again() {
     check_renditions(&stream, 0.0, &[("en", vec![1.0, 5.0, 9.0])]);
     let master = std::fs::read_to_string(stream.join("master.m3u8")).unwrap();
     assert!(master.contains(&format!("URI=\"t{}/sub_0/index.m3u8\"", after_item.token)));
+    let doc = crate::common::published::check_description(&stream).unwrap();
+    assert_eq!(doc["attempt"]["kind"], "captions");
+    assert_eq!(doc["attempt"]["token"], after_item.token);
+    assert_eq!(
+        doc["thumbnails"]["sprites"][0], "t1/thumbs/sprite_000.jpg",
+        "kept"
+    );
     eprintln!(
         "captions-only redo: {:.1} s wall for the worker process, {} ffmpeg runs; the full job \
          of the same clip: {:.1} s",

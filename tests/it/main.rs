@@ -10,6 +10,7 @@ mod common;
 mod dashboard;
 mod operator;
 mod processes;
+mod publish;
 mod resilience;
 mod sources;
 mod worker;

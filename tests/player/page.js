@@ -10,11 +10,14 @@
 //         audio?: { uri, name, language }  an alternate audio rendition to select,
 //         text?: { uri, name, language, starts, tolerance }  a subtitle rendition to show, and
 //                                   the cue start times (seconds, ± tolerance) to wait for,
+//         thumbnails?: { uri, times }  (Shaka only) instead of playing, add this thumbnails
+//                                   file and look up the thumbnail at each time,
 //         timeoutMs, stallMs (fail if the playhead has not moved for that long) }
 // result: { ok (played to its end, or every expected cue arrived), why, errors: [...],
 //           width, height, currentTime, duration,
 //           listing: { text: [{ name, language, kind? }] }  subtitle tracks the player offers,
-//           cues?: [{ start, end, text }] }  the shown track's cues, deduplicated
+//           cues?: [{ start, end, text }]  the shown track's cues, deduplicated,
+//           thumbnails?: [{ uris, x, y, width, height } | null]  one per time }
 "use strict";
 
 window.runCheck = (spec) => new Promise((resolve) => {
@@ -26,7 +29,7 @@ window.runCheck = (spec) => new Promise((resolve) => {
   let started = false;
   let done = false;
   const timers = [];
-  const finish = async (ok, why) => {
+  const finish = async (ok, why, data) => {
     if (done) return;
     done = true;
     timers.forEach(clearInterval); // timeouts too: one pool of ids
@@ -35,7 +38,7 @@ window.runCheck = (spec) => new Promise((resolve) => {
       ok, why, errors: errors.slice(),
       currentTime: video.currentTime, duration: video.duration,
       width: video.videoWidth, height: video.videoHeight,
-      listing: { text: [] },
+      listing: { text: [] }, ...data,
     };
     try {
       if (player) {
@@ -52,6 +55,7 @@ window.runCheck = (spec) => new Promise((resolve) => {
   const ctl = {
     video, errors,
     fail: (why) => finish(false, why),
+    done: (why, data) => finish(true, why, data),
     // Called by an adapter once its renditions are locked: play muted at 4x from the start.
     start: () => {
       started = true;
@@ -176,7 +180,10 @@ const ADAPTERS = {
   // chooseVariant() answering the wanted variant. Shaka keeps each rendition's playlist URI as
   // stream.originalId (originalVideoId / originalAudioId / originalTextId on tracks). With no
   // UI container Shaka renders text through NativeTextDisplayer: one <track> per text stream,
-  // labelled with its NAME.
+  // labelled with its NAME. Thumbnails: addThumbnailsTrack(uri, mimeType) (only once load()
+  // has resolved) resolves to an ImageTrack; getThumbnails(track.id, time) to a Thumbnail
+  // whose `uris` are the cue text resolved against the file (#xywh fragment kept) and whose
+  // positionX/positionY/width/height are the fragment's, or null where no cue covers `time`.
   shaka(spec, ctl) {
     const shaka = window.shaka;
     shaka.polyfill.installAll();
@@ -214,6 +221,17 @@ const ADAPTERS = {
     (async () => {
       await player.attach(ctl.video);
       await player.load(spec.master);
+      if (spec.thumbnails) {
+        const track = await player.addThumbnailsTrack(spec.thumbnails.uri, "text/vtt");
+        const got = [];
+        for (const t of spec.thumbnails.times) {
+          const th = await player.getThumbnails(track.id, t);
+          got.push(th && {
+            uris: th.uris, x: th.positionX, y: th.positionY, width: th.width, height: th.height,
+          });
+        }
+        return ctl.done("thumbnails", { thumbnails: got });
+      }
       if (spec.text) {
         textShown = player.getTextTracks().find((t) => t.originalTextId === spec.text.uri);
         if (!textShown) return ctl.fail("subtitle rendition not offered: " + spec.text.uri);

@@ -1,6 +1,7 @@
 // Plays every rendition of HLS streams in three web players inside headless Chromium, hls.js,
 // Shaka Player and Video.js (its VHS engine), the way a course page would, and checks their
-// subtitle tracks. Prints one JSON line per check; exit code 0 only if every check passed.
+// subtitle tracks and scrubbing thumbnails. Prints one JSON line per check; exit code 0 only if
+// every check passed.
 //
 //   node tests/player/play.mjs <dir with master.m3u8>...
 //   PLAYERS=shaka,video.js node tests/player/play.mjs ...   (a subset, while debugging)
@@ -30,6 +31,13 @@
 //   player puts time 0: hls.js and Shaka at the earliest PTS, audio or video, VHS at the
 //   video's; with ffmpeg's TS the video starts 2 frames after the audio.) Video.js is expected
 //   not to list FORCED=YES renditions: VHS skips them on purpose, as Safari does.
+// - check "thumbnails" (Shaka only, for a stream with `thumbnails.vtt` beside master.m3u8): the
+//   file's cues tile [0, end) with no gap or overlap (`tiling`), the last one ending within
+//   0.5 s of the stream's duration (the EXTINF sum of the first variant), and each cue's
+//   `sprite.jpg#xywh=x,y,w,h` rectangle lies inside its sprite's pixel size (from the JPEG's
+//   SOF header; `inside`). Then, after load(), Shaka's addThumbnailsTrack() takes the file and
+//   getThumbnails() at 0, duration/2 and just inside the last cue must answer that cue's sprite
+//   (same absolute URL) and rectangle (`probes`). Nothing is played.
 // The browser half, which drives each player's API, is page.js.
 import http from "node:http";
 import fs from "node:fs";
@@ -90,6 +98,7 @@ const types = {
   ".mp4": "video/mp4",
   ".aac": "audio/aac",
   ".vtt": "text/vtt",
+  ".jpg": "image/jpeg",
   ".js": "text/javascript",
   ".html": "text/html",
 };
@@ -262,6 +271,37 @@ try {
         subtitleRenditions: s.subtitles.length, listed, listedOk, tracks,
         ok: listing !== null && listedOk && tracks.every((t) => t.ok),
       });
+      const th = s.thumbnails;
+      if (player === "shaka" && th && smallest) {
+        const vtt = `${base}/s/${n}/thumbnails.vtt`;
+        const times = th.cues.length ? [0, s.duration / 2, th.cues.at(-1).start + 0.01] : [];
+        const r = await run({ variant: { uri: smallest.uri }, thumbnails: { uri: vtt, times } });
+        const rel = (u) => u.replace(`${base}/s/${n}/`, "");
+        const probes = times.map((time, k) => {
+          const c = th.cues.find((x) => x.start <= time && time < x.end);
+          const g = r.thumbnails?.[k];
+          const want = c && new URL(c.sprite, vtt).href;
+          const ok = !!(c && c.xywh && g && g.uris.length > 0 &&
+            g.uris.every((u) => u.split("#")[0] === want) &&
+            [g.x, g.y, g.width, g.height].join() === c.xywh.join());
+          return {
+            time: +time.toFixed(3),
+            expected: c ? { uri: rel(want), xywh: c.xywh } : null,
+            got: g ? { uris: g.uris.map(rel), xywh: [g.x, g.y, g.width, g.height] } : null, ok,
+          };
+        });
+        const endOk = th.cues.length > 0 && Math.abs(th.cues.at(-1).end - s.duration) <= 0.5;
+        const problems = th.problems.concat(endOk ? [] :
+          [`last cue ends at ${th.cues.at(-1)?.end} s, stream lasts ${s.duration} s`]);
+        report({
+          player, stream: dirs[n], check: "thumbnails", why: r.why, errors: r.errors,
+          seconds: r.seconds, cues: th.cues.length, sprites: th.sprites, probes,
+          tiling: th.tiling, inside: th.inside,
+          ...(problems.length ? { problems: problems.slice(0, 10) } : {}),
+          ok: r.why === "thumbnails" && r.serious.length === 0 && probes.length > 0 &&
+            probes.every((p) => p.ok) && th.tiling && th.inside && endOk,
+        });
+      }
       console.error(`${player}: ${dirs[n]}: ${((Date.now() - began) / 1000).toFixed(1)} s`);
     }
     await page.close();
@@ -319,7 +359,77 @@ function readStream(dir) {
   }
   const expected = path.join(dir, "captions.expected.json");
   if (fs.existsSync(expected)) s.expected = JSON.parse(fs.readFileSync(expected, "utf8"));
+  const first = s.variants[0] && path.join(dir, s.variants[0].uri);
+  s.duration = first && fs.existsSync(first) ? [...fs.readFileSync(first, "utf8")
+    .matchAll(/^#EXTINF:\s*([\d.]+)/gm)].reduce((a, m) => a + Number(m[1]), 0) : 0;
+  if (fs.existsSync(path.join(dir, "thumbnails.vtt"))) s.thumbnails = readThumbnails(dir);
   return s;
+}
+
+// thumbnails.vtt's cues ({ start, end, sprite: URL relative to the file, xywh: [x, y, w, h] or
+// null }), how many sprites they name, whether they tile [0, last end) (times compared in whole
+// milliseconds, as written) and whether every rectangle lies inside its sprite; `problems` says
+// where not.
+function readThumbnails(dir) {
+  const ms = (t) => {
+    const p = t.split(":").map(Number);
+    return Math.round(p.reduce((a, x) => a * 60 + x, 0) * 1000);
+  };
+  const cues = [];
+  const lines = fs.readFileSync(path.join(dir, "thumbnails.vtt"), "utf8").split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i].match(/^\s*((?:\d+:)?\d+:\d+\.\d+)\s+-->\s+((?:\d+:)?\d+:\d+\.\d+)/);
+    if (!m) continue;
+    const text = (lines[i + 1] || "").trim();
+    const f = text.match(/#xywh=(\d+),(\d+),(\d+),(\d+)$/);
+    cues.push({
+      startMs: ms(m[1]), endMs: ms(m[2]), sprite: text.split("#")[0],
+      xywh: f ? f.slice(1).map(Number) : null,
+    });
+  }
+  const problems = [];
+  cues.forEach((c, i) => {
+    c.start = c.startMs / 1000;
+    c.end = c.endMs / 1000;
+    const prev = i ? cues[i - 1].endMs : 0;
+    if (c.startMs !== prev || c.endMs <= c.startMs) {
+      problems.push(`cue ${i} [${c.start}, ${c.end}) does not follow ${prev / 1000}`);
+    }
+  });
+  const tiling = cues.length > 0 && problems.length === 0;
+  const sizes = new Map();
+  let inside = cues.length > 0;
+  cues.forEach((c, i) => {
+    const file = path.join(dir, decodeURIComponent(new URL(c.sprite, "http://x/").pathname));
+    if (!sizes.has(file)) sizes.set(file, jpegSize(file));
+    const size = sizes.get(file);
+    const [x, y, w, h] = c.xywh || [];
+    if (!c.xywh || !size || w <= 0 || h <= 0 || x + w > size.width || y + h > size.height) {
+      inside = false;
+      problems.push(`cue ${i}: ${c.sprite}#xywh=${c.xywh || "?"} not inside ` +
+        (size ? `its ${size.width}x${size.height}` : "a readable JPEG"));
+    }
+  });
+  return { cues, sprites: new Set(cues.map((c) => c.sprite)).size, tiling, inside, problems };
+}
+
+// A JPEG's pixel size from its SOF marker (the frame header, before any entropy-coded data),
+// or null if the file is missing or not a JPEG.
+function jpegSize(file) {
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return null;
+  const b = fs.readFileSync(file);
+  if (b[0] !== 0xff || b[1] !== 0xd8) return null;
+  for (let i = 2; i + 9 <= b.length;) {
+    if (b[i] !== 0xff) return null;
+    const m = b[i + 1];
+    if (m === 0xff) i += 1; // fill byte
+    else if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) i += 2; // no length
+    else if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      return { width: b.readUInt16BE(i + 7), height: b.readUInt16BE(i + 5) };
+    } else if (m === 0xda || m === 0xd9) return null; // scan or end before any frame
+    else i += 2 + b.readUInt16BE(i + 2);
+  }
+  return null;
 }
 
 function attributes(line) {

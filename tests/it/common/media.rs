@@ -526,7 +526,46 @@ pub fn check_stream(
             }
         }
     }
+    check_published(dir, &vs);
     vs
+}
+
+/// What is published beside the playlists: `stream.json` (valid, naming only files that are
+/// there, one rendition per variant), and for a stream with a picture the poster at the top
+/// rung's size and thumbnails that tile the duration; for audio only, neither, and a warning
+/// that says so.
+pub fn check_published(dir: &Path, vs: &[Declared]) {
+    let doc = ok(super::published::check_description(dir));
+    assert_eq!(
+        doc["renditions"].as_array().map(Vec::len),
+        Some(vs.len()),
+        "stream.json renditions"
+    );
+    let top = vs
+        .iter()
+        .filter_map(|v| v.resolution)
+        .max_by_key(|(w, h)| w * h);
+    let Some(top) = top else {
+        assert!(
+            doc["poster"].is_null() && doc["thumbnails"].is_null(),
+            "{doc}"
+        );
+        assert!(
+            doc["warnings"]
+                .to_string()
+                .contains("audio only: no poster"),
+            "{doc}"
+        );
+        return;
+    };
+    assert_eq!(
+        super::published::image_size(&dir.join("poster.jpg")),
+        top,
+        "poster size"
+    );
+    let m = ok(checks::read_media(&dir.join(&vs[0].uri)));
+    let duration: f64 = m.segs.iter().map(|s| s.seconds).sum();
+    ok(super::published::check_thumbnails(dir, &doc, duration));
 }
 
 /// The web players every stream is played in.
@@ -534,7 +573,8 @@ pub const PLAYERS: [&str; 3] = ["hls.js", "shaka", "video.js"];
 
 /// Plays every rendition of every stream (folders holding `master.m3u8`) in hls.js, Shaka
 /// Player and Video.js inside headless Chromium (tests/player/play.mjs), each to its end, and
-/// checks each stream's text tracks against its `captions.expected.json` (none when absent);
+/// checks each stream's text tracks against its `captions.expected.json` (none when absent)
+/// and, in Shaka, its `thumbnails.vtt`;
 /// fails unless all of them play without error at their declared resolution. Returns the
 /// reports of the renditions (one per rendition and player; `check` is `variant` or `audio`).
 pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
@@ -572,9 +612,22 @@ pub fn play_in_browser(dirs: &[PathBuf]) -> Vec<serde_json::Value> {
             .count();
         assert_eq!(texts, dirs.len(), "{player}: one text check per stream");
     }
+    // Shaka reads each stream's scrubbing thumbnails back (start, middle, end).
+    let with_thumbs = dirs
+        .iter()
+        .filter(|d| d.join("thumbnails.vtt").exists())
+        .count();
+    let thumbs = reports
+        .iter()
+        .filter(|r| r["check"] == "thumbnails")
+        .count();
+    assert_eq!(
+        thumbs, with_thumbs,
+        "one thumbnails check per stream that has them"
+    );
     let renditions: Vec<serde_json::Value> = reports
         .into_iter()
-        .filter(|r| r["check"] != "text")
+        .filter(|r| r["check"] == "variant" || r["check"] == "audio")
         .collect();
     assert!(!renditions.is_empty(), "the players reported nothing");
     renditions

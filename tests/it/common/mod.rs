@@ -6,6 +6,7 @@ pub mod faults;
 pub mod hostile;
 pub mod media;
 pub mod proxy;
+pub mod published;
 pub mod servers;
 pub mod stage;
 

@@ -18,6 +18,14 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
         let mut j = serde_json::to_value(&v)?;
         j["schema_version"] = serde_json::json!(fleet::admin::report::SCHEMA_VERSION);
         j["reproduce"] = serde_json::json!(cmd);
+        if v.output.is_some() {
+            j["description"] = serde_json::json!(format!(
+                "s3://{}/{}/{}",
+                v.out_bucket,
+                v.out_prefix,
+                fleet::domain::stream::FILE
+            ));
+        }
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -41,6 +49,13 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
     let _ = writeln!(o, "  output     s3://{}/{}/", v.out_bucket, v.out_prefix);
     if let Some(m) = &v.output {
         let _ = writeln!(o, "  master     {m}");
+        let _ = writeln!(
+            o,
+            "  described  s3://{}/{}/{}  (renditions, tracks, poster, thumbnails, warnings)",
+            v.out_bucket,
+            v.out_prefix,
+            fleet::domain::stream::FILE
+        );
     }
     if let Some(d) = v.duration_s {
         let _ = writeln!(o, "  content    {}", crate::output::duration(d));

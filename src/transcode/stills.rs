@@ -1,0 +1,153 @@
+//! The poster and the scrubbing thumbnails, made by the encode's own decode: two more branches
+//! of its filter graph and two image outputs of the same ffmpeg run, so a source is decoded once
+//! for everything.
+//!
+//! - The poster is a representative frame, not the first: a frame every 4 s over the first two
+//!   minutes, at the top rung's size, and ffmpeg's `thumbnail` filter keeps the one closest to
+//!   their average histogram (a fade from black, a title card or an empty first frame loses).
+//! - The thumbnails are one frame every `interval` seconds, small, tiled into JPEG sprite
+//!   sheets of at most `columns × rows`; `thumbnails.vtt` points into them.
+
+use std::path::Path;
+
+/// Where the poster is looked for, seconds from the start.
+const POSTER_WINDOW_S: f64 = 120.0;
+/// One candidate frame this often.
+const POSTER_STEP_S: f64 = 4.0;
+/// Thumbnail width, pixels (height follows the picture's aspect).
+const THUMB_WIDTH: u32 = 160;
+/// Sprite sheet grid: 10 × 10 thumbnails of 160 px is 1600 px wide.
+const GRID: u32 = 10;
+
+/// What the image outputs make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stills {
+    /// Poster size: the top rung's.
+    pub poster: (u32, u32),
+    /// Frames the `thumbnail` filter chooses the poster from.
+    pub poster_candidates: u32,
+    /// Thumbnail size.
+    pub thumb: (u32, u32),
+    /// One thumbnail every this many seconds.
+    pub interval_s: f64,
+    /// Sprite grid columns.
+    pub columns: u32,
+    /// Sprite grid rows.
+    pub rows: u32,
+}
+
+/// Folder (under the job's output folder) of the sprite sheets.
+pub const THUMBS_DIR: &str = "thumbs";
+/// The poster's file name.
+pub const POSTER: &str = "poster.jpg";
+
+/// The stills for a top rung of `top` (width, height) and a source of `duration_s` (if
+/// known); `None` when `interval_s` is not positive (turned off).
+pub fn plan(top: (u32, u32), duration_s: Option<f64>, interval_s: f64) -> Option<Stills> {
+    if interval_s <= 0.0 || !interval_s.is_finite() || top.0 == 0 {
+        return None;
+    }
+    let window = duration_s
+        .unwrap_or(POSTER_WINDOW_S)
+        .clamp(0.0, POSTER_WINDOW_S);
+    let h = (f64::from(THUMB_WIDTH) * f64::from(top.1) / f64::from(top.0) / 2.0).round() as u32 * 2;
+    Some(Stills {
+        poster: top,
+        poster_candidates: ((window / POSTER_STEP_S).ceil() as u32).clamp(1, 30),
+        thumb: (THUMB_WIDTH, h.max(2)),
+        interval_s,
+        columns: GRID,
+        rows: GRID,
+    })
+}
+
+/// The two filter-graph branches, fed by `[poster_in]` and `[thumbs_in]`, ending in
+/// `[poster]` and `[thumbs]`. JPEG wants full-range YUV (`yuvj420p`).
+pub fn branches(s: &Stills) -> String {
+    let window = f64::from(s.poster_candidates) * POSTER_STEP_S;
+    format!(
+        ";[poster_in]trim=end={window:.3},fps=1/{POSTER_STEP_S},scale={}:{}:flags=bicubic,\
+         setsar=1,thumbnail=n={},format=yuvj420p[poster]\
+         ;[thumbs_in]fps=1/{},scale={}:{}:flags=bicubic,setsar=1,tile={}x{},\
+         format=yuvj420p[thumbs]",
+        s.poster.0,
+        s.poster.1,
+        s.poster_candidates,
+        s.interval_s,
+        s.thumb.0,
+        s.thumb.1,
+        s.columns,
+        s.rows
+    )
+}
+
+/// The two image outputs, after the HLS output: `out/poster.jpg` and
+/// `out/thumbs/sprite_000.jpg`, `sprite_001.jpg`, …
+pub fn outputs(out_dir: &Path) -> Vec<String> {
+    let poster = out_dir.join(POSTER).display().to_string();
+    let sprites = out_dir
+        .join(THUMBS_DIR)
+        .join("sprite_%03d.jpg")
+        .display()
+        .to_string();
+    [
+        "-map",
+        "[poster]",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        &poster,
+        "-map",
+        "[thumbs]",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "5",
+        "-f",
+        "image2",
+        "-start_number",
+        "0",
+        &sprites,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// A sprite sheet's file name.
+pub fn sprite_name(i: usize) -> String {
+    format!("sprite_{i:03}.jpg")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stills_follow_the_top_rung_and_can_be_turned_off() {
+        let s = plan((1280, 720), Some(14.0), 5.0).unwrap();
+        assert_eq!(
+            (s.poster, s.thumb, s.poster_candidates),
+            ((1280, 720), (160, 90), 4)
+        );
+        assert_eq!(plan((1920, 1080), None, 5.0).unwrap().poster_candidates, 30);
+        assert_eq!(
+            plan((720, 1280), Some(600.0), 5.0).unwrap().thumb,
+            (160, 284)
+        );
+        assert!(plan((1280, 720), Some(14.0), 0.0).is_none());
+        let b = branches(&s);
+        assert!(b.contains("[poster_in]trim=end=16.000,fps=1/4,scale=1280:720"));
+        assert!(b.contains("thumbnail=n=4,format=yuvj420p[poster]"));
+        assert!(b.contains("[thumbs_in]fps=1/5,scale=160:90:flags=bicubic,setsar=1,tile=10x10"));
+        let o = outputs(Path::new("/w/out"));
+        assert!(o.ends_with(&["/w/out/thumbs/sprite_%03d.jpg".to_string()]));
+        assert_eq!(sprite_name(12), "sprite_012.jpg");
+    }
+}

@@ -1,0 +1,142 @@
+//! Publishing the poster and the scrubbing thumbnails that ffmpeg wrote beside the stream: the
+//! sprite sheets under the attempt's own `t<token>/thumbs/` (never changed, cached for good),
+//! `poster.jpg` and `thumbnails.vtt` beside the master (replaced by a redo, like it).
+
+use super::phases::{Encoded, Job, Source};
+use crate::blob;
+use crate::domain::stream::{Poster, Thumbnails};
+use crate::domain::thumbnails::{self, Tile};
+use crate::error::JobError;
+use crate::transcode::stills::{self, POSTER, THUMBS_DIR};
+use std::path::Path;
+
+/// The thumbnails file's name, beside the master.
+pub const THUMBNAILS_VTT: &str = "thumbnails.vtt";
+
+/// Whether a warning is about the stills (kept by a captions-only redo, which makes none).
+pub fn is_stills_warning(w: &str) -> bool {
+    w.starts_with("audio only: no poster")
+        || w.starts_with("no thumbnails")
+        || w.starts_with("no poster")
+}
+
+/// What was published.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The poster, if ffmpeg made one.
+    pub poster: Option<Poster>,
+    /// The thumbnails, if ffmpeg made any.
+    pub thumbnails: Option<Thumbnails>,
+    /// Why either is missing.
+    pub warnings: Vec<String>,
+}
+
+/// Uploads what ffmpeg made under `dir/out`. Missing stills are a warning, never a failure:
+/// the stream plays without them.
+pub async fn publish(
+    job: &Job<'_>,
+    source: &Source,
+    encoded: &Encoded,
+    dir: &Path,
+) -> Result<Published, JobError> {
+    let mut out = Published::default();
+    let Some(s) = &source.plan.stills else {
+        if source.plan.renditions.is_empty() {
+            out.warnings
+                .push("audio only: no poster and no thumbnails".to_string());
+        }
+        return Ok(out);
+    };
+    let (v, cfg) = (&job.lease.video, &job.ctx.cfg);
+    let local = dir.join("out");
+    let put = |key: String, bytes: Vec<u8>, cache: String| async move {
+        blob::put_cached(
+            &job.ctx.s3,
+            &v.out_bucket,
+            &key,
+            bytes,
+            blob::content_type(&key),
+            Some(&cache),
+        )
+        .await
+        .map_err(JobError::output)
+    };
+    // Sprite sheets: as many as ffmpeg wrote, in order.
+    let mut sprites = Vec::new();
+    while let Ok(bytes) = tokio::fs::read(
+        local
+            .join(THUMBS_DIR)
+            .join(stills::sprite_name(sprites.len())),
+    )
+    .await
+    {
+        let rel = format!(
+            "t{}/{THUMBS_DIR}/{}",
+            job.lease.token,
+            stills::sprite_name(sprites.len())
+        );
+        put(
+            format!("{}/{rel}", v.out_prefix),
+            bytes,
+            cfg.cache.media.clone(),
+        )
+        .await?;
+        sprites.push(rel);
+    }
+    let duration: f64 = encoded
+        .renditions
+        .first()
+        .map(|r| r.duration())
+        .unwrap_or_default();
+    let tile = Tile {
+        width: s.thumb.0,
+        height: s.thumb.1,
+        columns: s.columns,
+        rows: s.rows,
+    };
+    let count = thumbnails::count(duration, s.interval_s);
+    if !sprites.is_empty() && count > 0 {
+        let listed = sprites.clone();
+        let vtt = thumbnails::vtt(duration, s.interval_s, &tile, |n| {
+            listed
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| listed[listed.len() - 1].clone())
+        });
+        put(
+            format!("{}/{THUMBNAILS_VTT}", v.out_prefix),
+            vtt.into_bytes(),
+            cfg.cache.master.clone(),
+        )
+        .await?;
+        out.thumbnails = Some(Thumbnails {
+            path: THUMBNAILS_VTT.into(),
+            interval_s: s.interval_s,
+            count,
+            sprites,
+            tile,
+        });
+    } else {
+        out.warnings
+            .push("no thumbnails: ffmpeg wrote no sprite sheet".to_string());
+    }
+    match tokio::fs::read(local.join(POSTER)).await {
+        Ok(bytes) => {
+            put(
+                format!("{}/{POSTER}", v.out_prefix),
+                bytes,
+                cfg.cache.master.clone(),
+            )
+            .await?;
+            out.poster = Some(Poster {
+                path: POSTER.into(),
+                width: s.poster.0,
+                height: s.poster.1,
+            });
+        }
+        Err(_) => out
+            .warnings
+            .push("no poster: ffmpeg wrote none".to_string()),
+    }
+    Ok(out)
+}
