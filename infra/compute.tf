@@ -43,6 +43,7 @@ locals {
     namespace          = local.namespace
     metrics_group      = local.metrics_group
     emf_endpoint       = local.emf_endpoint
+    event_bus          = local.events_enabled ? local.event_bus : ""
   })
 }
 

@@ -6,8 +6,9 @@ locals {
   table_arns        = [aws_dynamodb_table.videos.arn, "${aws_dynamodb_table.videos.arn}/index/*"]
 
   # Least privilege: read the input prefix, write (and prune earlier attempts in) the output
-  # prefix, item-level actions on this table, its two log groups, its own artifact, and the
-  # lifecycle of its own group. Every statement is asserted exactly in tests/plan.tftest.hcl.
+  # prefix, item-level actions on this table, its two log groups, its own artifact, the
+  # lifecycle of its own group, and (with a bus) putting its events. Every statement is
+  # asserted exactly in tests/plan.tftest.hcl.
   worker_statements = concat([
     {
       Sid      = "ReadInput"
@@ -82,7 +83,7 @@ locals {
       Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
       Resource  = var.kms_key_arns
       Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
-  }])
+  }], local.worker_event_statements) # events:PutEvents on the bus, only with one (events.tf)
 }
 
 resource "aws_iam_role" "worker" {

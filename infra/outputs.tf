@@ -71,3 +71,22 @@ output "seed_command" {
 output "report_command" {
   value = "fleet-admin --table ${aws_dynamodb_table.videos.name} report --watch 30"
 }
+
+output "event_bus_name" {
+  description = "The bus the workers put events on (FLEET_EVENT_BUS); null without events."
+  value       = local.events_enabled ? local.event_bus : null
+}
+
+output "event_bus_arn" {
+  value = local.event_bus_arn
+}
+
+output "event_queue_url" {
+  description = "With event_queue: the SQS queue receiving the fleet's events."
+  value       = var.event_queue ? aws_sqs_queue.events[0].url : null
+}
+
+output "event_dlq_url" {
+  description = "With event_queue: its dead-letter queue (consumer failures and undeliverable events)."
+  value       = var.event_queue ? aws_sqs_queue.events_dlq[0].url : null
+}

@@ -300,3 +300,27 @@ variable "no_progress_alarm_minutes" {
     error_message = "no_progress_alarm_minutes must be a multiple of 5, at least 10."
   }
 }
+
+# Events.
+
+variable "event_bus" {
+  description = "EventBridge bus (a name, in this account and region) the workers put completion events on: source \"fleet\", detail-type \"Video Done\", \"Video Failed\", \"Video Retrying\" or \"Video Requeued\". Set, the workers get it as FLEET_EVENT_BUS and the worker role may events:PutEvents on it (source \"fleet\" only). It must already exist unless create_event_bus. Empty (with create_event_bus = false): no events."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.event_bus == "" || can(regex("^[A-Za-z0-9._/-]{1,256}$", var.event_bus))
+    error_message = "event_bus must be empty or a bus name (letters, digits, '.', '_', '-', '/'; not an ARN)."
+  }
+}
+
+variable "create_event_bus" {
+  description = "Create the bus the workers put events on, named event_bus, or \"<name>-events\" when event_bus is empty. false: event_bus, if set, names an existing bus."
+  type        = bool
+  default     = false
+}
+
+variable "event_queue" {
+  description = "An example consumer of the events: one rule per detail-type on the bus, all delivering to the SQS queue \"<name>-events\", whose messages go to \"<name>-events-dlq\" after 5 receives; the DLQ also keeps events EventBridge could not deliver. Both queues SSE-SQS encrypted. Needs a bus (event_bus or create_event_bus)."
+  type        = bool
+  default     = false
+}

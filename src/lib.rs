@@ -38,6 +38,7 @@ pub mod blob;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod scaler;
 pub mod store;
 pub mod telemetry;

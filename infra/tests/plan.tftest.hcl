@@ -75,6 +75,18 @@ mock_provider "aws" {
     values = { arn = "arn:aws:events:us-east-1:123456789012:rule/fleet-scaler" }
   }
   override_resource {
+    target = aws_cloudwatch_event_bus.events
+    values = { arn = "arn:aws:events:us-east-1:123456789012:event-bus/fleet-events" }
+  }
+  override_resource {
+    target = aws_sqs_queue.events
+    values = { arn = "arn:aws:sqs:us-east-1:123456789012:fleet-events", id = "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events", url = "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events" }
+  }
+  override_resource {
+    target = aws_sqs_queue.events_dlq
+    values = { arn = "arn:aws:sqs:us-east-1:123456789012:fleet-events-dlq", id = "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events-dlq", url = "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events-dlq" }
+  }
+  override_resource {
     target = aws_cloudfront_distribution.streams
     values = { arn = "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE", domain_name = "d111111abcdef8.cloudfront.net" }
   }
@@ -402,6 +414,24 @@ run "defaults" {
     condition     = output.seed_command == "fleet-admin --table fleet-videos seed 's3://lectures-in/AI CERTs/Videos/' 's3://lectures-out/hls/'"
     error_message = "seed command output"
   }
+
+  # --- events: off by default ---------------------------------------------------------------
+  assert {
+    condition     = length(aws_cloudwatch_event_bus.events) == 0 && length(aws_cloudwatch_event_rule.events) == 0 && length(aws_cloudwatch_event_target.events) == 0 && length(aws_sqs_queue.events) == 0 && length(aws_sqs_queue.events_dlq) == 0 && length(aws_sqs_queue_policy.events) == 0 && length(aws_sqs_queue_policy.events_dlq) == 0
+    error_message = "no bus, rules or queues unless asked"
+  }
+  assert {
+    condition     = !anytrue([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : anytrue([for a in s.Action : startswith(a, "events:")])])
+    error_message = "without a bus the worker may not put events"
+  }
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.worker.user_data), "FLEET_EVENT_BUS")
+    error_message = "without a bus the worker is not given FLEET_EVENT_BUS"
+  }
+  assert {
+    condition     = output.event_bus_name == null && output.event_bus_arn == null && output.event_queue_url == null && output.event_dlq_url == null
+    error_message = "event outputs are null without events"
+  }
 }
 
 run "drain_change_updates_the_hook_not_the_group" {
@@ -559,6 +589,130 @@ run "endpoints_and_kms" {
     })
     error_message = "SSE-KMS keys: decrypt and data keys, only through S3"
   }
+}
+
+run "events_with_created_bus_and_queue" {
+  command = apply
+  variables {
+    create_event_bus = true
+    event_queue      = true
+  }
+  assert {
+    condition     = aws_cloudwatch_event_bus.events[0].name == "fleet-events" && output.event_bus_name == "fleet-events" && output.event_bus_arn == "arn:aws:events:us-east-1:123456789012:event-bus/fleet-events"
+    error_message = "with event_bus empty the created bus is <name>-events"
+  }
+  assert {
+    condition = jsonencode({ for k, r in aws_cloudwatch_event_rule.events : r.name => jsondecode(r.event_pattern) }) == jsonencode({
+      "fleet-video-done"     = { source = ["fleet"], "detail-type" = ["Video Done"] }
+      "fleet-video-failed"   = { source = ["fleet"], "detail-type" = ["Video Failed"] }
+      "fleet-video-retrying" = { source = ["fleet"], "detail-type" = ["Video Retrying"] }
+      "fleet-video-requeued" = { source = ["fleet"], "detail-type" = ["Video Requeued"] }
+    }) && alltrue([for r in aws_cloudwatch_event_rule.events : r.event_bus_name == "fleet-events"])
+    error_message = "one rule per detail-type, source fleet, on the fleet's bus"
+  }
+  assert {
+    condition = length(aws_cloudwatch_event_target.events) == 4 && alltrue([for k, t in aws_cloudwatch_event_target.events :
+      t.rule == aws_cloudwatch_event_rule.events[k].name && t.event_bus_name == "fleet-events" && t.arn == "arn:aws:sqs:us-east-1:123456789012:fleet-events" && t.dead_letter_config[0].arn == "arn:aws:sqs:us-east-1:123456789012:fleet-events-dlq"
+    ])
+    error_message = "each rule targets the queue, with the DLQ for delivery failures"
+  }
+  assert {
+    condition     = aws_sqs_queue.events[0].name == "fleet-events" && aws_sqs_queue.events_dlq[0].name == "fleet-events-dlq" && jsondecode(aws_sqs_queue.events[0].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:fleet-events-dlq", maxReceiveCount = 5 }
+    error_message = "the queue redrives to the DLQ after 5 receives"
+  }
+  assert {
+    condition     = aws_sqs_queue.events[0].sqs_managed_sse_enabled && aws_sqs_queue.events_dlq[0].sqs_managed_sse_enabled
+    error_message = "both queues are encrypted (SSE-SQS)"
+  }
+  assert {
+    condition = length(distinct([for r in aws_cloudwatch_event_rule.events : r.arn])) == 4 && jsonencode(jsondecode(aws_sqs_queue_policy.events[0].policy).Statement) == jsonencode([{
+      Sid       = "FleetEventRules", Effect = "Allow", Principal = { Service = "events.amazonaws.com" }, Action = "sqs:SendMessage",
+      Resource  = "arn:aws:sqs:us-east-1:123456789012:fleet-events"
+      Condition = { ArnEquals = { "aws:SourceArn" = [for r in aws_cloudwatch_event_rule.events : r.arn] } }
+    }]) && aws_sqs_queue_policy.events[0].queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events"
+    error_message = "only the four rules may send to the queue"
+  }
+  assert {
+    condition = jsonencode(jsondecode(aws_sqs_queue_policy.events_dlq[0].policy).Statement) == jsonencode([{
+      Sid       = "FleetEventRulesDeadLetters", Effect = "Allow", Principal = { Service = "events.amazonaws.com" }, Action = "sqs:SendMessage",
+      Resource  = "arn:aws:sqs:us-east-1:123456789012:fleet-events-dlq"
+      Condition = { ArnEquals = { "aws:SourceArn" = [for r in aws_cloudwatch_event_rule.events : r.arn] } }
+    }]) && aws_sqs_queue_policy.events_dlq[0].queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events-dlq"
+    error_message = "the rules may dead-letter undeliverable events to the DLQ"
+  }
+  assert {
+    condition = jsonencode(one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s if s.Sid == "PutEvents"])) == jsonencode({
+      Sid       = "PutEvents", Effect = "Allow", Action = ["events:PutEvents"]
+      Resource  = ["arn:aws:events:us-east-1:123456789012:event-bus/fleet-events"]
+      Condition = { StringEquals = { "events:source" = ["fleet"] } }
+    }) && [for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s.Sid][8] == "PutEvents"
+    error_message = "PutEvents: the fleet's bus only (never \"*\"), source fleet only"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.worker.user_data), "Environment=FLEET_METRIC_NAMESPACE=fleet\nEnvironment=FLEET_EVENT_BUS=fleet-events\nEnvironment=AWS_EMF_LOG_GROUP_NAME=")
+    error_message = "the worker is told the bus (FLEET_EVENT_BUS) in its unit"
+  }
+  assert {
+    condition     = output.event_queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events" && output.event_dlq_url == "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events-dlq"
+    error_message = "queue outputs"
+  }
+}
+
+run "created_bus_takes_event_bus_as_its_name" {
+  command = plan
+  variables {
+    event_bus        = "media-events"
+    create_event_bus = true
+  }
+  assert {
+    condition     = aws_cloudwatch_event_bus.events[0].name == "media-events" && strcontains(base64decode(aws_launch_template.worker.user_data), "Environment=FLEET_EVENT_BUS=media-events\n")
+    error_message = "create_event_bus creates the bus event_bus names"
+  }
+  assert {
+    condition     = length(aws_sqs_queue.events) == 0 && length(aws_cloudwatch_event_rule.events) == 0
+    error_message = "no example queue unless event_queue"
+  }
+}
+
+run "events_on_existing_bus" {
+  command = plan
+  variables {
+    event_bus   = "orders"
+    event_queue = true
+  }
+  assert {
+    condition     = length(aws_cloudwatch_event_bus.events) == 0 && output.event_bus_name == "orders" && output.event_bus_arn == "arn:aws:events:us-east-1:123456789012:event-bus/orders"
+    error_message = "an existing bus is used, not created"
+  }
+  assert {
+    condition     = one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s.Resource if s.Sid == "PutEvents"]) == ["arn:aws:events:us-east-1:123456789012:event-bus/orders"]
+    error_message = "PutEvents on the existing bus's ARN only"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.worker.user_data), "Environment=FLEET_EVENT_BUS=orders\n")
+    error_message = "the worker is told the existing bus"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.events) == 4 && alltrue([for r in aws_cloudwatch_event_rule.events : r.event_bus_name == "orders"]) && alltrue([for t in aws_cloudwatch_event_target.events : t.event_bus_name == "orders"])
+    error_message = "the example rules sit on the existing bus"
+  }
+}
+
+run "event_queue_without_bus_is_refused" {
+  command = plan
+  variables {
+    event_queue = true
+  }
+  expect_failures = [aws_sqs_queue.events]
+}
+
+run "creating_the_default_bus_is_refused" {
+  command = plan
+  variables {
+    event_bus        = "default"
+    create_event_bus = true
+  }
+  expect_failures = [aws_cloudwatch_event_bus.events]
 }
 
 run "x86_instance_type_is_refused" {

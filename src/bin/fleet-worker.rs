@@ -65,6 +65,13 @@ struct Args {
     /// the longest normal pause: opening a huge file, a slow first frame).
     #[arg(long, env = "FLEET_STALL_SECONDS", default_value_t = 300.0)]
     stall_seconds: f64,
+    /// EventBridge bus (name or ARN) that gets an event when a video is done, failed or
+    /// retried; none: no events.
+    #[arg(long, env = "FLEET_EVENT_BUS")]
+    event_bus: Option<String>,
+    /// How often events the bus refused earlier are sent again, seconds.
+    #[arg(long, env = "FLEET_EVENTS_RETRY_SECONDS", default_value_t = 30.0)]
+    events_retry_seconds: f64,
     /// One scrubbing thumbnail every this many seconds (thumbnails.vtt and its sprite sheets);
     /// 0 makes neither thumbnails nor a poster.
     #[arg(long, env = "FLEET_THUMBNAIL_SECONDS", default_value_t = 5.0)]
@@ -121,6 +128,8 @@ struct Settings {
     worker: WorkerConfig,
     store: StoreConfig,
     group: Option<(String, Option<String>, Duration)>,
+    /// The EventBridge bus, if events are wanted.
+    event_bus: Option<String>,
 }
 
 impl TryFrom<Args> for Settings {
@@ -159,8 +168,10 @@ impl TryFrom<Args> for Settings {
         store.timings = timings;
         store.retry.max_attempts = a.max_attempts;
         store.retry.base = secs("retry-base-seconds", a.retry_base_seconds)?;
+        store.owe_abandoned_events = a.event_bus.as_deref().is_some_and(|b| !b.is_empty());
         let poll = secs("imds-poll-seconds", a.imds_poll_seconds)?.max(Duration::from_millis(100));
         Ok(Self {
+            event_bus: a.event_bus.clone(),
             group: a.asg_name.map(|g| (g, a.lifecycle_hook, poll)),
             worker: WorkerConfig {
                 worker_id,
@@ -183,6 +194,7 @@ impl TryFrom<Args> for Settings {
                 idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
                 max_local_failures: 3,
                 thumbnail_interval_s: a.thumbnail_seconds,
+                events_retry: secs("events-retry-seconds", a.events_retry_seconds)?,
             },
             store,
         })
@@ -224,6 +236,10 @@ async fn run(args: Args) -> Result<()> {
     watch_signals(shutdown.clone())?;
     let reporting = Reporting {
         metrics: Arc::new(Metrics::from_env()),
+        events: s.event_bus.as_deref().filter(|b| !b.is_empty()).map(|bus| {
+            Arc::new(fleet::events::bridge::EventBridge::new(&sdk, bus))
+                as Arc<dyn fleet::events::bridge::Sink>
+        }),
         ..Default::default()
     };
     let member = match s.group {

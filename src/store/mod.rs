@@ -100,4 +100,20 @@ pub trait VideoStore: Send + Sync + std::fmt::Debug {
 
     /// Records this worker process in the registry operators read (`report`'s workers).
     async fn register(&self, rec: &WorkerRecord) -> Result<(), StoreError>;
+
+    /// Records an event that could not be sent (`id` its idempotency key, `body` its JSON),
+    /// for any worker to send later. Stores that keep no events (test stubs) drop it.
+    async fn owe_event(&self, _id: &str, _body: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Up to `limit` owed events, oldest first, as (id, body).
+    async fn owed_events(&self, _limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Forgets an owed event once it was sent.
+    async fn settle_event(&self, _id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -53,7 +53,9 @@ pub fn plan(top: (u32, u32), duration_s: Option<f64>, interval_s: f64) -> Option
     let h = (f64::from(THUMB_WIDTH) * f64::from(top.1) / f64::from(top.0) / 2.0).round() as u32 * 2;
     Some(Stills {
         poster: top,
-        poster_candidates: ((window / POSTER_STEP_S).ceil() as u32).clamp(1, 30),
+        // The filter takes batches of 2 frames at least; a shorter video gives it fewer and
+        // it picks from what came.
+        poster_candidates: ((window / POSTER_STEP_S).ceil() as u32).clamp(2, 30),
         thumb: (THUMB_WIDTH, h.max(2)),
         interval_s,
         columns: GRID,
@@ -137,6 +139,12 @@ mod tests {
             ((1280, 720), (160, 90), 4)
         );
         assert_eq!(plan((1920, 1080), None, 5.0).unwrap().poster_candidates, 30);
+        assert_eq!(
+            plan((1920, 1080), Some(3.0), 5.0)
+                .unwrap()
+                .poster_candidates,
+            2
+        );
         assert_eq!(
             plan((720, 1280), Some(600.0), 5.0).unwrap().thumb,
             (160, 284)

@@ -14,6 +14,7 @@ use super::WorkerConfig;
 use crate::domain::video::Redo;
 use crate::domain::{FailureKind, LeaseTimings, Progress, VideoState};
 use crate::error::{chain, JobError, StoreError};
+use crate::events::{self, Facts, Kind};
 use crate::store::{Completion, Failure, Lease, VideoStore};
 use crate::telemetry::emf::{Metrics, Unit};
 use std::sync::{Arc, OnceLock};
@@ -62,6 +63,8 @@ pub struct JobCtx {
     pub timings: LeaseTimings,
     /// Where per-video metrics go.
     pub metrics: Arc<Metrics>,
+    /// Where completion events go, if anywhere.
+    pub events: Option<Arc<crate::events::publisher::Publisher>>,
 }
 
 /// What a finished job moved: the per-video metrics beyond its duration.
@@ -133,6 +136,7 @@ pub async fn run(
         Err(e) => (Err(e), None),
     };
     let content = result.as_ref().ok().and_then(|d| d.duration_s);
+    let facts = facts_of(&lease, &result);
     let end = record(
         ctx.store.as_ref(),
         &lease,
@@ -149,10 +153,60 @@ pub async fn run(
         content,
         moved,
     );
+    // After the state change is durably written, never before.
+    if let Some(p) = &ctx.events {
+        let kind = match &end {
+            JobEnd::Done => Some((Kind::Done, VideoState::Done)),
+            JobEnd::Failed(VideoState::Failed) => Some((Kind::Failed, VideoState::Failed)),
+            JobEnd::Failed(VideoState::Pending) => Some((Kind::Retrying, VideoState::Pending)),
+            _ => None,
+        };
+        if let Some((kind, state)) = kind {
+            let facts = Facts {
+                state: state.as_str().to_string(),
+                ..facts
+            };
+            p.emit(vec![events::event(kind, &lease.video, facts)]).await;
+        }
+    }
     if end == JobEnd::Done {
         phases::remove_superseded(ctx, &lease).await;
     }
     end
+}
+
+/// What an event will say of a job's result (the state is added once it is written).
+fn facts_of(lease: &Lease, result: &Result<Completion, JobError>) -> Facts {
+    let mut f = Facts {
+        seq: lease.token,
+        ..Default::default()
+    };
+    match result {
+        Ok(done) => {
+            f.output = Some(done.output.clone());
+            f.warnings = done.warnings.clone();
+        }
+        Err(JobError::Video {
+            permanent, message, ..
+        }) => {
+            f.error = Some(message.clone());
+            f.error_kind = Some(
+                if *permanent {
+                    FailureKind::InvalidInput
+                } else {
+                    FailureKind::Transient
+                }
+                .as_str()
+                .to_string(),
+            );
+        }
+        Err(JobError::Transient { message, .. }) => {
+            f.error = Some(message.clone());
+            f.error_kind = Some(FailureKind::Transient.as_str().to_string());
+        }
+        Err(_) => {}
+    }
+    f
 }
 
 /// One metrics record per job that ended in `done` or a recorded failure (a release or a lost

@@ -63,6 +63,8 @@ pub struct WorkerConfig {
     /// One scrubbing thumbnail every this many seconds; 0 makes neither thumbnails nor a
     /// poster.
     pub thumbnail_interval_s: f64,
+    /// How often owed events (refused by the bus earlier) are sent again.
+    pub events_retry: Duration,
 }
 
 /// The rule for `--concurrency` by default: one slot per two cores, but at least two where
@@ -100,6 +102,8 @@ pub struct Reporting {
     pub busy: Arc<tokio::sync::watch::Sender<usize>>,
     /// Where per-video metrics go.
     pub metrics: Arc<Metrics>,
+    /// Where completion events go (`--event-bus`), if anywhere.
+    pub events: Option<Arc<dyn crate::events::bridge::Sink>>,
 }
 
 impl Default for Reporting {
@@ -107,6 +111,7 @@ impl Default for Reporting {
         Self {
             busy: Arc::new(tokio::sync::watch::channel(0).0),
             metrics: Arc::new(Metrics::off()),
+            events: None,
         }
     }
 }
@@ -137,12 +142,19 @@ pub async fn run(
     std::fs::create_dir_all(&cfg.work_dir).ok();
     clean_stale_job_dirs(&cfg.work_dir);
     let cfg = Arc::new(cfg);
+    let events = reporting.events.clone().map(|sink| {
+        Arc::new(crate::events::publisher::Publisher::new(
+            sink,
+            store.clone(),
+        ))
+    });
     let ctx = JobCtx {
         store,
         s3,
         cfg: cfg.clone(),
         timings,
         metrics: reporting.metrics.clone(),
+        events: events.clone(),
     };
     let health = Arc::new(Health::default());
     health
@@ -164,9 +176,22 @@ pub async fn run(
         reporting.busy.subscribe(),
         cfg.registry_period,
     ));
+    // Events a bus refused earlier (this worker's or another's) go out while the worker runs.
+    let resend = events.map(|p| {
+        let period = cfg.events_retry;
+        tokio::spawn(async move {
+            loop {
+                p.resend_owed(25).await;
+                tokio::time::sleep(period).await;
+            }
+        })
+    });
     tracker.wait().await;
     registry.abort();
     let _ = registry.await;
+    if let Some(r) = resend {
+        r.abort();
+    }
     let count = health.consecutive.load(Ordering::Relaxed);
     let mut last = record(&cfg, &health, 0, chrono::Utc::now().timestamp_millis());
     last.gave_up = count >= cfg.max_local_failures;

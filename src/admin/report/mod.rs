@@ -114,6 +114,8 @@ pub struct Report {
     pub warnings: Vec<FailureGroup>,
     /// Pending videos that failed before and wait for another attempt.
     pub retrying: u64,
+    /// Completion events the bus refused, waiting in the table for a worker to send them.
+    pub owed_events: u64,
     /// The worker registry.
     pub workers: Vec<WorkerLine>,
     /// Compute spent and still to spend.
@@ -246,6 +248,7 @@ pub fn build(
         failures,
         warnings,
         retrying,
+        owed_events: 0,
         workers: Vec::new(),
         cost,
         videos,

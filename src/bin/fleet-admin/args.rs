@@ -24,9 +24,24 @@ pub struct Args {
     /// the per-service AWS_ENDPOINT_URL_DYNAMODB / _S3).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
+    /// EventBridge bus (name or ARN) for the events fleet-admin sends: `retry` puts
+    /// "Video Requeued", `events replay` re-sends "Video Done"/"Video Failed".
+    #[arg(long, global = true, env = "FLEET_EVENT_BUS")]
+    pub event_bus: Option<String>,
     /// Subcommand.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `events`: the completion events on the EventBridge bus.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Send again the event of every done or failed video under a prefix, with the ids its
+    /// first sends had (a platform that missed them drops none twice).
+    Replay {
+        /// s3://input-bucket/prefix/ (or one video's s3:// URI).
+        uri: String,
+    },
 }
 
 /// Subcommands.
@@ -34,6 +49,9 @@ pub struct Args {
 pub enum Command {
     /// Create the table and its index if missing (the schema in schema/table.json).
     Init,
+    /// Completion events (needs --event-bus or FLEET_EVENT_BUS).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Add one item per video under an S3 prefix. Idempotent: safe to run again.
     Seed(SeedArgs),
     /// Progress across the fleet: states, failures grouped, workers, throughput, ETA, cost.

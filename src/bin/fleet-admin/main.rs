@@ -101,6 +101,7 @@ async fn exec(a: Args) -> Result<ExitCode> {
         .filter_map(|(flag, v)| v.as_ref().map(|v| [flag.to_string(), v.clone()]))
         .flatten()
         .collect(),
+        event_bus: a.event_bus.clone(),
         sdk,
     };
     match commands::run(&ctx, a.command).await {

@@ -275,6 +275,14 @@ pub fn report_text(r: &Report, all: bool) -> String {
             );
         }
     }
+    if r.owed_events > 0 {
+        let _ = writeln!(
+            o,
+            "\nevents owed: {} (the bus refused them; workers send them again every \
+             --events-retry-seconds)",
+            r.owed_events
+        );
+    }
     if !r.warnings.is_empty() {
         let _ = writeln!(o, "\ndone with warnings (something left out), by reason");
         for g in &r.warnings {

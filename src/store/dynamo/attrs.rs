@@ -60,6 +60,9 @@ pub(crate) const DONE: &str = "done";
 /// See [`TOTAL`].
 pub(crate) const FAILED: &str = "failed";
 
+/// An owed event's body (JSON), on `#event#<id>` items.
+pub(crate) const EVENT: &str = "event";
+
 /// Every video attribute above.
 pub(crate) const VIDEO: [&str; 20] = [
     PK,
@@ -86,7 +89,8 @@ pub(crate) const VIDEO: [&str; 20] = [
 
 /// Every attribute an expression may name.
 pub(crate) fn is_known(name: &str) -> bool {
-    VIDEO.contains(&name) || [PAUSED, UPDATED_AT, IDLE_SINCE, TOTAL, DONE, FAILED].contains(&name)
+    VIDEO.contains(&name)
+        || [PAUSED, UPDATED_AT, IDLE_SINCE, TOTAL, DONE, FAILED, EVENT].contains(&name)
 }
 
 #[cfg(test)]

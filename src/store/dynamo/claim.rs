@@ -283,6 +283,20 @@ impl DynamoStore {
             info!(video = %item.pk, attempts = item.attempts, "gave up: attempts used up, the last lease lapsed");
             self.count_quietly(super::registry::Counter::Failed, 1)
                 .await;
+            if self.cfg.owe_abandoned_events {
+                let facts = crate::events::Facts {
+                    state: next.state.as_str().to_string(),
+                    seq: next.token,
+                    error: next.error.clone(),
+                    error_kind: next.error_kind.clone(),
+                    ..Default::default()
+                };
+                let e = crate::events::event(crate::events::Kind::Failed, &next, facts);
+                let body = serde_json::to_string(&e).unwrap_or_default();
+                if let Err(err) = self.owe_event(e.id(), &body).await {
+                    tracing::warn!(error = %crate::error::chain(&err), "abandoned video's event not owed");
+                }
+            }
         }
         Ok(())
     }

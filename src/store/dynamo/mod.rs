@@ -21,6 +21,7 @@ pub(crate) mod attrs;
 mod backlog;
 mod claim;
 mod expr;
+mod outbox;
 pub mod registry;
 mod sdk;
 mod table;
@@ -58,6 +59,10 @@ pub struct StoreConfig {
     /// enough to survive a lost race or two, few enough not to pay for a page of reads to win
     /// one claim. Different claimers pick different subsets, which spreads them out.
     pub read: usize,
+    /// Whether the fleet sends completion events: then a claimer that gives up on a video
+    /// (its leases all lapsed) records its "Video Failed" as owed, for the workers' re-send
+    /// loop to put on the bus (a claim never waits on the bus).
+    pub owe_abandoned_events: bool,
 }
 
 impl StoreConfig {
@@ -69,6 +74,7 @@ impl StoreConfig {
             retry: RetryPolicy::default(),
             page: 32,
             read: 4,
+            owe_abandoned_events: false,
         }
     }
 }
@@ -243,6 +249,18 @@ impl VideoStore for DynamoStore {
 
     async fn register(&self, rec: &crate::store::WorkerRecord) -> Result<(), StoreError> {
         DynamoStore::register(self, rec).await
+    }
+
+    async fn owe_event(&self, id: &str, body: &str) -> Result<(), StoreError> {
+        DynamoStore::owe_event(self, id, body).await
+    }
+
+    async fn owed_events(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        DynamoStore::owed_events(self, limit).await
+    }
+
+    async fn settle_event(&self, id: &str) -> Result<(), StoreError> {
+        DynamoStore::settle_event(self, id).await
     }
 
     async fn is_paused(&self) -> Result<bool, StoreError> {

@@ -5,6 +5,7 @@ pub mod ec2;
 pub mod faults;
 pub mod hostile;
 pub mod media;
+pub mod moto;
 pub mod proxy;
 pub mod published;
 pub mod servers;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod dev_upload;
+pub mod events;
 pub mod init;
 pub mod pause;
 pub mod report;
@@ -31,9 +32,21 @@ pub struct Ctx {
     /// The AWS CLI options matching fleet-admin's own (`--profile`, `--region`,
     /// `--endpoint-url`), for the commands it prints.
     pub aws_options: Vec<String>,
+    /// The EventBridge bus, if events are wanted.
+    pub event_bus: Option<String>,
 }
 
 impl Ctx {
+    /// A publisher on `--event-bus`, if one was given: what it cannot send is owed in the
+    /// table, where the workers send it later.
+    pub fn events(&self) -> Option<fleet::events::publisher::Publisher> {
+        let bus = self.event_bus.as_deref().filter(|b| !b.is_empty())?;
+        Some(fleet::events::publisher::Publisher::new(
+            std::sync::Arc::new(fleet::events::bridge::EventBridge::new(&self.sdk, bus)),
+            std::sync::Arc::new(self.store.clone()),
+        ))
+    }
+
     /// An S3 client from the same configuration.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         fleet::aws::s3(&self.sdk)
@@ -44,6 +57,7 @@ impl Ctx {
 pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Init => init::run(ctx).await,
+        Command::Events(c) => events::run(ctx, c).await,
         Command::Seed(a) => seed::run(ctx, a).await,
         Command::Report(a) => report::run(ctx, a).await,
         Command::Retry(a) => retry::run(ctx, a).await,

@@ -60,6 +60,7 @@ async fn once(ctx: &Ctx, a: &ReportArgs, pricing: Pricing) -> Result<String> {
     let workers = report::workers(&ctx.store, now).await?;
     let mut r = report::build(&ctx.table, items, paused, now, pricing);
     r.workers = workers;
+    r.owed_events = ctx.store.owed_count().await?;
     if let Some(states) = &a.state {
         r.videos.retain(|v| states.contains(&v.state));
     }

@@ -59,5 +59,26 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         eprintln!("left alone (pending already, or held by a worker): {pk}");
     }
     println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
+    if let Some(p) = ctx.events() {
+        // One "Video Requeued" per video, keyed by the version the requeue wrote.
+        let mut events = Vec::new();
+        for pk in &out.requeued {
+            if let Some(v) = ctx.store.get(pk).await? {
+                let facts = fleet::events::Facts {
+                    state: v.state.as_str().to_string(),
+                    seq: v.rev,
+                    ..Default::default()
+                };
+                events.push(fleet::events::event(
+                    fleet::events::Kind::Requeued,
+                    &v,
+                    facts,
+                ));
+            }
+        }
+        let n = events.len();
+        let sent = p.emit(events).await;
+        println!("events: {sent} of {n} sent (the rest are owed; workers send them later)");
+    }
     Ok(ExitCode::SUCCESS)
 }
