@@ -102,6 +102,16 @@ fn du(dir: &Path) -> u64 {
 /// Runs one fleet-worker to exhaustion; returns wall time, its JSON log lines and the most
 /// bytes its work dir held at once (sampled every 20 ms).
 fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_json::Value>, u64) {
+    worker_with(table, work, concurrency, &[])
+}
+
+/// [`worker`] with extra flags.
+fn worker_with(
+    table: &str,
+    work: &Path,
+    concurrency: usize,
+    extra: &[&str],
+) -> (Duration, Vec<serde_json::Value>, u64) {
     let t = Instant::now();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
@@ -119,6 +129,7 @@ fn worker(table: &str, work: &Path, concurrency: usize) -> (Duration, Vec<serde_
         .args(["--table", table, "--exit-when-idle", "--log-format", "json"])
         .args(["--concurrency", &concurrency.to_string()])
         .args(["--idle-max-seconds", "1"])
+        .args(extra)
         .arg("--work-dir")
         .arg(work)
         .env("RUST_LOG", "info")
@@ -199,6 +210,41 @@ async fn run() {
         "clip: 1280x720 30 fps {seconds} s, {:.1} MB; preset veryfast (the default)",
         size as f64 / 1e6
     );
+
+    // What the poster and the thumbnails (two more branches of the same decode, two image
+    // outputs) add to a job: the worker with them (the default) and with --thumbnail-seconds 0,
+    // alternated.
+    let (mut with, mut without, mut with_cpu, mut without_cpu) = (vec![], vec![], vec![], vec![]);
+    for round in 0..3 {
+        for (off, times, cpus) in [
+            (false, &mut with, &mut with_cpu),
+            (true, &mut without, &mut without_cpu),
+        ] {
+            let (table, _) = stage(&env, std::slice::from_ref(&src)).await;
+            let extra: &[&str] = if off {
+                &["--thumbnail-seconds", "0"]
+            } else {
+                &[]
+            };
+            let cpu0 = children_cpu_s();
+            let work = dir.path().join(format!("stills{round}{off}"));
+            let (took, _, _) = worker_with(&table, &work, 1, extra);
+            cpus.push(children_cpu_s() - cpu0);
+            times.push(took.as_secs_f64());
+        }
+    }
+    let (w, wo) = (median(with), median(without));
+    let (wc, woc) = (median(with_cpu), median(without_cpu));
+    println!(
+        "poster and thumbnails: fleet-worker {w:.2} s with them vs {wo:.2} s without \
+         (--thumbnail-seconds 0), ratio {:.3}; CPU {wc:.2} vs {woc:.2} CPU-s, ratio {:.3} \
+         (medians of 3)",
+        w / wo,
+        wc / woc
+    );
+    if std::env::var_os("FLEET_BENCH_STILLS_ONLY").is_some() {
+        return;
+    }
 
     let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
     let (mut in_worker_encode, mut tail, mut disk) = (vec![], vec![], vec![]);

@@ -1,7 +1,7 @@
 # Optional completion events. With a bus (event_bus, or create_event_bus), each worker puts
 # events on it (FLEET_EVENT_BUS): source "fleet", detail-type one of local.event_detail_types.
-# `fleet-admin retry` puts "Video Requeued" too, with the operator's own credentials (not
-# granted by the operator policy). event_queue adds an example consumer: one rule per
+# `fleet-admin retry` puts "Video Requeued" and `events replay` re-sends done/failed events,
+# with the operator's credentials: the operator policy gets the same grant. event_queue adds an example consumer: one rule per
 # detail-type, all delivering to an SQS queue with a dead-letter queue.
 locals {
   # The bus, from the variables alone (known at plan): create_event_bus creates event_bus, or

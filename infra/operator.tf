@@ -45,7 +45,7 @@ locals {
       Action    = ["kms:Decrypt"]
       Resource  = var.kms_key_arns
       Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
-  }])
+  }], local.worker_event_statements) # `retry` and `events replay` put events on the bus too
 }
 
 resource "aws_iam_policy" "operator" {

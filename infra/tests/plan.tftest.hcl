@@ -689,6 +689,10 @@ run "events_on_existing_bus" {
     error_message = "PutEvents on the existing bus's ARN only"
   }
   assert {
+    condition     = one([for s in jsondecode(aws_iam_policy.operator.policy).Statement : s.Resource if s.Sid == "PutEvents"]) == ["arn:aws:events:us-east-1:123456789012:event-bus/orders"]
+    error_message = "the operator (retry, events replay) may PutEvents on the bus's ARN only"
+  }
+  assert {
     condition     = strcontains(base64decode(aws_launch_template.worker.user_data), "Environment=FLEET_EVENT_BUS=orders\n")
     error_message = "the worker is told the existing bus"
   }

@@ -59,6 +59,8 @@ pub struct Source {
 pub struct Location {
     /// Relative to the stream's folder (`master.m3u8`).
     pub path: String,
+    /// Its key in the output bucket.
+    pub key: String,
     /// `s3://bucket/key`.
     pub uri: String,
 }

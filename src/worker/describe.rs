@@ -82,9 +82,11 @@ pub fn describe(job: &Job<'_>, probe: &Probe, parts: Parts<'_>) -> StreamJson {
 /// The master's location.
 fn master(job: &Job<'_>) -> Location {
     let v = &job.lease.video;
+    let key = format!("{}/master.m3u8", v.out_prefix);
     Location {
         path: "master.m3u8".into(),
-        uri: format!("s3://{}/{}/master.m3u8", v.out_bucket, v.out_prefix),
+        uri: format!("s3://{}/{key}", v.out_bucket),
+        key,
     }
 }
 

@@ -93,6 +93,17 @@ try {
       fatal: window.dashboard.fatal, hlsErrors: window.dashboard.hlsErrors };
   });
   Object.assign(result, p);
+  // The done list shows each lesson's poster; the scrub bar shows the thumbnail under the
+  // pointer (hovered at its middle, once the stream's thumbnails are loaded).
+  result.posters = await page.$$eval("img.poster", (is) => is.filter((i) => i.complete && i.naturalWidth > 0).length);
+  await page.waitForFunction(() => window.dashboard.thumbs.length > 0, null, { timeout: 10000 });
+  const seek = await page.locator("#seek").boundingBox();
+  await page.mouse.move(seek.x + seek.width / 2, seek.y + seek.height / 2);
+  result.thumbnail = await page.evaluate(() => {
+    const b = document.getElementById("thumb");
+    return { shown: b.style.display === "block", image: b.style.backgroundImage,
+      cue: window.dashboard.hovered, cues: window.dashboard.thumbs.length };
+  });
   await page.locator("#player").scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(shots, "dashboard-player.png") });
   result.polls = await page.evaluate(() => window.dashboard.polls);

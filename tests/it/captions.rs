@@ -121,27 +121,13 @@ fn with_embedded(dir: &Path, base: &Path) -> [PathBuf; 3] {
 /// Where the source's video starts on its own clock, seconds (an MKV muxed from an MP4 with
 /// AAC starts its streams 21 ms in).
 fn video_offset(source: &Path) -> f64 {
-    let start = |entry: &str, stream: &str| -> f64 {
-        let out = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                stream,
-                "-show_entries",
-                entry,
-            ])
-            .args(["-of", "csv=p=0"])
-            .arg(source)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .trim_end_matches(',')
-            .parse()
+    let start = |entry: &str| -> f64 {
+        media::ffprobe_lines(source, "v:0", entry)
+            .first()
+            .and_then(|l| l.parse().ok())
             .unwrap_or(0.0)
     };
-    start("stream=start_time", "v:0") - start("format=start_time", "v:0")
+    start("stream=start_time") - start("format=start_time")
 }
 
 /// `#EXT-X-MEDIA:TYPE=SUBTITLES` lines as attribute maps, in master order.

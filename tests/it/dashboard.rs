@@ -168,6 +168,19 @@ async fn dashboard_updates_while_a_worker_runs_and_plays_a_done_stream() {
     assert!(res["fatal"].is_null(), "{res}");
     assert!(res["currentTime"].as_f64().unwrap() > 1.0, "{res}");
     assert!(res["width"].as_u64().unwrap() > 0, "{res}");
+    // Both done lessons show their poster; hovering the scrub bar's middle shows the thumbnail
+    // of that moment, cut from a sprite sheet of the stream.
+    assert_eq!(res["posters"], 2, "{res}");
+    let thumb = &res["thumbnail"];
+    assert_eq!(thumb["shown"], true, "{res}");
+    assert!(
+        thumb["image"]
+            .as_str()
+            .unwrap()
+            .contains("thumbs/sprite_000.jpg"),
+        "{res}"
+    );
+    assert!(thumb["cue"]["start"].as_f64().is_some(), "{res}");
     for name in ["dashboard-live.png", "dashboard-player.png"] {
         let png = std::fs::read(shots.join(name)).unwrap();
         assert!(

@@ -124,7 +124,7 @@ fn a_description_that_breaks_its_schema_is_refused() {
         "video": "s3://in/a.mp4",
         "source": {"uri": "s3://in/a.mp4", "size_bytes": 10, "duration_s": 4.0,
                    "video_codec": "h264", "audio_codecs": ["aac"]},
-        "master": {"path": "master.m3u8", "uri": "s3://out/a/master.m3u8"},
+        "master": {"path": "master.m3u8", "key": "a/master.m3u8", "uri": "s3://out/a/master.m3u8"},
         "renditions": [{"playlist": "t1/360p/index.m3u8", "width": 640, "height": 360,
                         "frame_rate": 30.0, "bandwidth": 900000, "average_bandwidth": 800000,
                         "codecs": "avc1.64001e,mp4a.40.2"}],

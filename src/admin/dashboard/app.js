@@ -3,6 +3,7 @@
 "use strict";
 
 const state = (window.dashboard = { polls: 0, report: null, samples: [], hls: null,
+  thumbs: [], hovered: null,
   hlsErrors: [], fatal: null, playing: null });
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) =>
@@ -101,7 +102,9 @@ function renderFailures(gs) {
 
 function renderDone(vs) {
   put($("done"), vs.length ? vs.map((v) =>
-    `<tr><td><button class="play" data-pk="${esc(v.source)}">▶ Play</button></td>` +
+    `<tr><td><button class="play" data-pk="${esc(v.source)}">▶ Play</button>` +
+    `<img class="poster" alt="" loading="lazy" src="${streamUrl(v.source, "poster.jpg")}" ` +
+    `onerror="this.remove()"></td>` +
     `<td title="${esc(v.source)}">${esc(v.key)}</td><td>${dur(v.duration_s)}</td>` +
     `<td>${bytes(v.size_bytes)}</td><td>${esc(v.output)}</td></tr>`
   ).join("") : `<tr><td colspan="5" class="empty">nothing done yet</td></tr>`);
@@ -145,11 +148,62 @@ function renderChart(samples) {
     `${num((last.content_seconds - from.content_seconds) / 60 / mins, 2)} content-min/min`);
 }
 
+// A file of a done video's stream, through the dashboard's proxy.
+function streamUrl(pk, path) {
+  return `/hls/${encodeURIComponent(pk)}/${path}`;
+}
+
+// The stream's scrubbing thumbnails (thumbnails.vtt: cues whose text is
+// `sprite.jpg#xywh=x,y,w,h`, relative to the file), as [{start, end, url, x, y, w, h}].
+async function loadThumbnails(pk) {
+  const r = await fetch(streamUrl(pk, "thumbnails.vtt"));
+  if (!r.ok) return [];
+  const secs = (t) => t.split(":").reduce((a, p) => a * 60 + Number(p), 0);
+  return (await r.text()).split(/\n\n+/).filter((c) => c.includes("-->")).map((c) => {
+    const [times, target] = c.trim().split("\n");
+    const [a, b] = times.split(" --> ");
+    const [file, frag] = target.split("#xywh=");
+    const [x, y, w, h] = frag.split(",").map(Number);
+    return { start: secs(a), end: secs(b), url: streamUrl(pk, file), x, y, w, h };
+  });
+}
+
+// The scrub bar under the player: drag to seek, hover to see the thumbnail of that moment.
+function scrubAt(fraction) {
+  const video = $("player"), box = $("thumb");
+  const t = fraction * (video.duration || 0);
+  const cue = state.thumbs.find((c) => t >= c.start && t < c.end);
+  if (!cue) { box.style.display = "none"; return null; }
+  Object.assign(box.style, {
+    display: "block", width: `${cue.w}px`, height: `${cue.h}px`,
+    backgroundImage: `url("${cue.url}")`, backgroundPosition: `-${cue.x}px -${cue.y}px`,
+    left: `calc(${(fraction * 100).toFixed(2)}% - ${cue.w / 2}px)`,
+  });
+  return cue;
+}
+$("seek").addEventListener("mousemove", (e) => {
+  const r = e.target.getBoundingClientRect();
+  state.hovered = scrubAt(Math.min(Math.max((e.clientX - r.left) / r.width, 0), 0.9999));
+});
+$("seek").addEventListener("mouseleave", () => { $("thumb").style.display = "none"; });
+$("seek").addEventListener("input", (e) => {
+  const video = $("player");
+  if (video.duration) video.currentTime = (e.target.value / 1000) * video.duration;
+});
+$("player").addEventListener("timeupdate", (e) => {
+  const v = e.target;
+  if (v.duration) $("seek").value = Math.round((v.currentTime / v.duration) * 1000);
+});
+
 // Plays a done video through the dashboard's proxy: relative URIs in the master resolve to
-// /hls/<pk>/... as well, so every request goes through fleet-admin.
+// /hls/<pk>/... as well, so every request goes through fleet-admin. Its poster shows before
+// play, and its thumbnails over the scrub bar.
 function play(pk) {
   const video = $("player");
-  const src = `/hls/${encodeURIComponent(pk)}/master.m3u8`;
+  const src = streamUrl(pk, "master.m3u8");
+  video.poster = streamUrl(pk, "poster.jpg");
+  state.thumbs = [];
+  loadThumbnails(pk).then((t) => { if (state.playing === pk) state.thumbs = t; });
   state.hls?.destroy();
   state.hlsErrors = [];
   state.fatal = null;

@@ -61,6 +61,8 @@ pub(super) fn content_type(path: &str) -> &'static str {
         Some("mp4") => "video/mp4",
         Some("aac") => "audio/aac",
         Some("vtt") => "text/vtt",
+        Some("jpg") => "image/jpeg",
+        Some("json") => "application/json",
         _ => "application/octet-stream",
     }
 }

@@ -178,6 +178,18 @@ fn is_reference(rest: &str) -> bool {
             }))
 }
 
+/// The time range on line `at` (0-based), or the error that names it.
+fn timing(lines: &[&str], at: usize, example: &str) -> Result<(f64, f64), BadLine> {
+    let Some((start, end)) = time_range(lines[at].trim()) else {
+        let why = format!("expected a time range like {example}");
+        return Err(bad(at + 1, &why, lines[at]));
+    };
+    if end < start {
+        return Err(bad(at + 1, "the cue ends before it starts", lines[at]));
+    }
+    Ok((start, end))
+}
+
 /// Parses SubRip. Blocks are an optional number, a time range, then text up to a blank line;
 /// a time range also starts a new cue when the blank line before it is missing.
 pub fn parse_srt(text: &str) -> Result<Vec<Cue>, BadLine> {
@@ -195,16 +207,7 @@ pub fn parse_srt(text: &str) -> Result<Vec<Cue>, BadLine> {
         if line.bytes().all(|b| b.is_ascii_digit()) && i + 1 < lines.len() {
             at = i + 1;
         }
-        let Some((start, end)) = time_range(lines[at].trim()) else {
-            return Err(bad(
-                at + 1,
-                "expected a time range like 00:00:01,000 --> 00:00:02,500",
-                lines[at],
-            ));
-        };
-        if end < start {
-            return Err(bad(at + 1, "the cue ends before it starts", lines[at]));
-        }
+        let (start, end) = timing(&lines, at, "00:00:01,000 --> 00:00:02,500")?;
         let mut body = Vec::new();
         i = at + 1;
         while i < lines.len() && !lines[i].trim().is_empty() {
@@ -266,16 +269,7 @@ pub fn parse_vtt(text: &str) -> Result<Vec<Cue>, BadLine> {
         if time_range(line).is_none() && i + 1 < lines.len() && !line.contains("-->") {
             at = i + 1; // a cue identifier
         }
-        let Some((start, end)) = time_range(lines[at].trim()) else {
-            return Err(bad(
-                at + 1,
-                "expected a time range like 00:00:01.000 --> 00:00:02.500",
-                lines[at],
-            ));
-        };
-        if end < start {
-            return Err(bad(at + 1, "the cue ends before it starts", lines[at]));
-        }
+        let (start, end) = timing(&lines, at, "00:00:01.000 --> 00:00:02.500")?;
         let mut body = Vec::new();
         i = at + 1;
         while i < lines.len() && !lines[i].trim().is_empty() {

@@ -20,20 +20,7 @@ impl DynamoStore {
     /// Writes a new video unless one with its key exists: never resets a video that is in
     /// progress, done or failed. Returns whether it was added.
     pub async fn insert_new(&self, item: &VideoItem) -> Result<bool, StoreError> {
-        let cond = format!("attribute_not_exists(#{PK})");
-        let res = self
-            .client
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(self.encode(item)?))
-            .condition_expression(&cond)
-            .set_expression_attribute_names(expr::names(&[&cond]))
-            .send()
-            .await;
-        Ok(matches!(
-            sdk::conditional(res, "PutItem", self.table())?,
-            Write::Applied(_)
-        ))
+        Ok(self.insert_or_get(item).await?.is_none())
     }
 
     /// Like [`Self::insert_new`], but a video already there comes back as it is (from the
