@@ -34,10 +34,12 @@ impl EventBridge {
     /// `AWS_ENDPOINT_URL_EVENTBRIDGE`), with short timeouts: a bus that does not answer must
     /// not hold a worker's slot.
     pub fn new(cfg: &aws_config::SdkConfig, bus: &str) -> Self {
+        // A call (the SDK's own retries included) ends within 5 s; with the publisher's 3
+        // tries a bus that hangs holds a slot about 16 s at most before the event is owed.
         let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .operation_attempt_timeout(std::time::Duration::from_secs(5))
-            .operation_timeout(std::time::Duration::from_secs(15))
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .operation_attempt_timeout(std::time::Duration::from_secs(2))
+            .operation_timeout(std::time::Duration::from_secs(5))
             .build();
         let conf = aws_sdk_eventbridge::config::Builder::from(cfg)
             .timeout_config(timeouts)

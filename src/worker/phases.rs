@@ -379,6 +379,10 @@ pub async fn publish(
         playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
     warnings.extend(stills.warnings.iter().cloned());
     let output = put_master(job, master, &encoded.argv).await?;
+    for (name, bytes) in &stills.beside_master {
+        let key = format!("{}/{name}", job.lease.video.out_prefix);
+        put_fenced(job, (name, &key), bytes.clone(), &encoded.argv).await?;
+    }
     let doc = super::describe::describe(
         job,
         &source.probe,

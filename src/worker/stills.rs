@@ -29,6 +29,10 @@ pub struct Published {
     pub thumbnails: Option<Thumbnails>,
     /// Why either is missing.
     pub warnings: Vec<String>,
+    /// `thumbnails.vtt` and `poster.jpg`, to be written beside the master right after it
+    /// (file name, bytes): written earlier, a job that then failed would leave them pointing
+    /// at its own attempt while the master points at another.
+    pub beside_master: Vec<(String, Vec<u8>)>,
 }
 
 /// Uploads what ffmpeg made under `dir/out`. Missing stills are a warning, never a failure:
@@ -103,12 +107,8 @@ pub async fn publish(
                 .cloned()
                 .unwrap_or_else(|| listed[listed.len() - 1].clone())
         });
-        put(
-            format!("{}/{THUMBNAILS_VTT}", v.out_prefix),
-            vtt.into_bytes(),
-            cfg.cache.master.clone(),
-        )
-        .await?;
+        out.beside_master
+            .push((THUMBNAILS_VTT.to_string(), vtt.into_bytes()));
         out.thumbnails = Some(Thumbnails {
             path: THUMBNAILS_VTT.into(),
             interval_s: s.interval_s,
@@ -122,12 +122,7 @@ pub async fn publish(
     }
     match tokio::fs::read(local.join(POSTER)).await {
         Ok(bytes) => {
-            put(
-                format!("{}/{POSTER}", v.out_prefix),
-                bytes,
-                cfg.cache.master.clone(),
-            )
-            .await?;
+            out.beside_master.push((POSTER.to_string(), bytes));
             out.poster = Some(Poster {
                 path: POSTER.into(),
                 width: s.poster.0,
