@@ -254,6 +254,26 @@ fn s(x: impl ToString) -> String {
 /// 8-bit 4:2:0, then one branch per rendition at its rate and size, square pixels.
 fn filter_graph(plan: &Plan, index: u32) -> String {
     let n = plan.renditions.len();
+    let mut chain = picture_chain(plan);
+    if let Some(hold) = plan.hold_last_frame_s {
+        // After the costly steps, so that the held frames skip them.
+        chain.push(format!("tpad=stop_mode=clone:stop_duration={hold:.3}"));
+    }
+    let splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:{index}]{},split={n}{splits}", chain.join(","));
+    for (i, r) in plan.renditions.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]fps={:.4},scale={}:{}:flags=bicubic,setsar=1[v{i}]",
+            plan.fps[i], r.width, r.height
+        ));
+    }
+    graph
+}
+
+/// What every picture goes through before it is sized for a rung: deinterlacing, HDR tone
+/// mapping, 8-bit 4:2:0. The poster and thumbnails go through it too, so they look like the
+/// stream.
+pub fn picture_chain(plan: &Plan) -> Vec<String> {
     let mut chain = Vec::new();
     if plan.deinterlace {
         chain.push("bwdif=mode=send_field:parity=auto:deint=all".to_string());
@@ -277,26 +297,7 @@ fn filter_graph(plan: &Plan, index: u32) -> String {
         ));
     }
     chain.push("format=yuv420p".into());
-    if let Some(hold) = plan.hold_last_frame_s {
-        // After the costly steps, so that the held frames skip them.
-        chain.push(format!("tpad=stop_mode=clone:stop_duration={hold:.3}"));
-    }
-    let mut splits: String = (0..n).map(|i| format!("[s{i}]")).collect();
-    if plan.stills.is_some() {
-        splits.push_str("[poster_in][thumbs_in]");
-    }
-    let outs = n + 2 * usize::from(plan.stills.is_some());
-    let mut graph = format!("[0:{index}]{},split={outs}{splits}", chain.join(","));
-    for (i, r) in plan.renditions.iter().enumerate() {
-        graph.push_str(&format!(
-            ";[s{i}]fps={:.4},scale={}:{}:flags=bicubic,setsar=1[v{i}]",
-            plan.fps[i], r.width, r.height
-        ));
-    }
-    if let Some(s) = &plan.stills {
-        graph.push_str(&super::stills::branches(s));
-    }
-    graph
+    chain
 }
 
 /// The full argv (program first) that turns `input` into `out_dir/<folder>/index.m3u8`.
@@ -429,9 +430,6 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         out_dir.join("%v/seg_%05d.ts").display().to_string(),
         out_dir.join("%v/index.m3u8").display().to_string(),
     ]);
-    if plan.stills.is_some() && !plan.renditions.is_empty() {
-        a.extend(super::stills::outputs(out_dir));
-    }
     a
 }
 

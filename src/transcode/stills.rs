@@ -1,6 +1,10 @@
-//! The poster and the scrubbing thumbnails, made by the encode's own decode: two more branches
-//! of its filter graph and two image outputs of the same ffmpeg run, so a source is decoded once
-//! for everything.
+//! The poster and the scrubbing thumbnails, made by a second ffmpeg run after the encode that
+//! decodes only the source's keyframes (`-skip_frame nokey`): a few frames a minute, so it
+//! costs little, and the encode stays as it was. They were first two more branches of the
+//! encode's own filter graph; ffmpeg 5.1 then fed its outputs in lockstep with the slowest
+//! one, and the poster's and the sheets' filters, which wait for many frames before giving
+//! one, held every rung's frames in memory (no progress for the first 16 s of a 20 s clip,
+//! tens of gigabytes for the first two minutes of a 1080p lecture), so they moved out.
 //!
 //! - The poster is a representative frame, not the first: a frame every 4 s over the first two
 //!   minutes, at the top rung's size, and ffmpeg's `thumbnail` filter keeps the one closest to
@@ -63,15 +67,45 @@ pub fn plan(top: (u32, u32), duration_s: Option<f64>, interval_s: f64) -> Option
     })
 }
 
+/// The ffmpeg argv (program first) that makes the poster and the sheets of video stream
+/// `index` of `source` into `out_dir`, with `chain` (the encode's deinterlacing and tone
+/// mapping) applied first.
+pub fn argv(
+    s: &Stills,
+    source: &Path,
+    index: u32,
+    chain: &[String],
+    out_dir: &Path,
+) -> Vec<String> {
+    let mut pre = chain.to_vec();
+    pre.push("split=2[poster_in][thumbs_in]".into());
+    let graph = format!("[0:{index}]{}{}", pre.join(","), branches(s));
+    let mut a: Vec<String> = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    a.extend(["-skip_frame", "nokey", "-i"].map(str::to_string));
+    a.push(source.display().to_string());
+    a.extend(["-filter_complex".to_string(), graph]);
+    a.extend(outputs(out_dir));
+    a
+}
+
 /// The two filter-graph branches, fed by `[poster_in]` and `[thumbs_in]`, ending in
 /// `[poster]` and `[thumbs]`. JPEG wants full-range YUV (`yuvj420p`).
 pub fn branches(s: &Stills) -> String {
     let window = f64::from(s.poster_candidates) * POSTER_STEP_S;
     format!(
-        ";[poster_in]trim=end={window:.3},fps=1/{POSTER_STEP_S},scale={}:{}:flags=bicubic,\
-         setsar=1,thumbnail=n={},format=yuvj420p[poster]\
-         ;[thumbs_in]fps=1/{},scale={}:{}:flags=bicubic,setsar=1,tile={}x{},\
-         format=yuvj420p[thumbs]",
+        ";[poster_in]trim=end={window:.3},fps=fps=1/{POSTER_STEP_S}:eof_action=pass,\
+         scale={}:{}:flags=bicubic,setsar=1,thumbnail=n={},format=yuvj420p[poster]\
+         ;[thumbs_in]fps=fps=1/{}:eof_action=pass,scale={}:{}:flags=bicubic,setsar=1,\
+         tile={}x{},format=yuvj420p[thumbs]",
         s.poster.0,
         s.poster.1,
         s.poster_candidates,
@@ -83,8 +117,22 @@ pub fn branches(s: &Stills) -> String {
     )
 }
 
-/// The two image outputs, after the HLS output: `out/poster.jpg` and
+/// The two image outputs: `out/poster.jpg` and
 /// `out/thumbs/sprite_000.jpg`, `sprite_001.jpg`, …
+///
+/// The sheets' output says `-r 1 -fps_mode passthrough`. A sheet stands for 500 s of video
+/// (1/500 fps), and ffmpeg 5.1 reports `out_time` as the furthest end of any output, so
+/// without `-r` every job's progress read 500 s from the first second, and the stall limit
+/// would kill healthy encodes. `-r` alone would make image2 (constant frame rate) write a sheet
+/// per second of video: passthrough writes each once (measured: a 1200 s clip gives 3 sheets
+/// and `out_time` ends at 1200 s).
+///
+/// The sheets' output says `-r 1 -fps_mode passthrough`. A sheet stands for 500 s of video
+/// (1/500 fps), and ffmpeg 5.1 reports `out_time` as the furthest end of any output, so
+/// without `-r` every job's progress read 500 s from the first second, and the stall limit
+/// killed healthy encodes. `-r` alone would make image2 (constant frame rate) write a sheet
+/// per second of video: passthrough writes each once (measured: a 1200 s clip gives 3 sheets
+/// and `out_time` ends at 1200 s).
 pub fn outputs(out_dir: &Path) -> Vec<String> {
     let poster = out_dir.join(POSTER).display().to_string();
     let sprites = out_dir
@@ -108,6 +156,10 @@ pub fn outputs(out_dir: &Path) -> Vec<String> {
         &poster,
         "-map",
         "[thumbs]",
+        "-r",
+        "1",
+        "-fps_mode",
+        "passthrough",
         "-c:v",
         "mjpeg",
         "-q:v",
@@ -151,10 +203,28 @@ mod tests {
         );
         assert!(plan((1280, 720), Some(14.0), 0.0).is_none());
         let b = branches(&s);
-        assert!(b.contains("[poster_in]trim=end=16.000,fps=1/4,scale=1280:720"));
+        // eof_action=pass: a clip shorter than one step still gets its frame at 0 (without
+        // it, ffmpeg 5.1's fps filter gives a 2 s clip no frame at 1/5 fps, so no sheet).
+        assert!(b.contains("[poster_in]trim=end=16.000,fps=fps=1/4:eof_action=pass,scale=1280:720"));
         assert!(b.contains("thumbnail=n=4,format=yuvj420p[poster]"));
-        assert!(b.contains("[thumbs_in]fps=1/5,scale=160:90:flags=bicubic,setsar=1,tile=10x10"));
+        assert!(b.contains(
+            "[thumbs_in]fps=fps=1/5:eof_action=pass,scale=160:90:flags=bicubic,setsar=1,tile=10x10"
+        ));
+        let a = argv(
+            &s,
+            Path::new("/w/source"),
+            3,
+            &["format=yuv420p".into()],
+            Path::new("/w/out"),
+        );
+        assert_eq!(a[6..9], ["-skip_frame", "nokey", "-i"]);
+        assert!(a[11].starts_with("[0:3]format=yuv420p,split=2[poster_in][thumbs_in];[poster_in]"));
         let o = outputs(Path::new("/w/out"));
+        let thumbs = o.iter().position(|a| a == "[thumbs]").unwrap();
+        assert_eq!(
+            o[thumbs + 1..thumbs + 5],
+            ["-r", "1", "-fps_mode", "passthrough"]
+        );
         assert!(o.ends_with(&["/w/out/thumbs/sprite_%03d.jpg".to_string()]));
         assert_eq!(sprite_name(12), "sprite_012.jpg");
     }

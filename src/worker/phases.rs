@@ -191,11 +191,7 @@ pub async fn encode_and_upload(
 ) -> Result<Encoded, JobError> {
     let (v, plan) = (&job.lease.video, &source.plan);
     let out = dir.join("out");
-    let mut folders = plan.folders();
-    if plan.stills.is_some() {
-        folders.push(stills::THUMBS_DIR.to_string());
-    }
-    for name in folders {
+    for name in plan.folders() {
         tokio::fs::create_dir_all(out.join(&name))
             .await
             .map_err(|e| JobError::local(format!("creating output folder: {e}")))?;

@@ -52,7 +52,34 @@ pub async fn publish(
         return Ok(out);
     };
     let (v, cfg) = (&job.lease.video, &job.ctx.cfg);
-    let local = dir.join("out");
+    let local = dir.join("stills");
+    tokio::fs::create_dir_all(local.join(THUMBS_DIR))
+        .await
+        .map_err(|e| JobError::local(format!("creating the stills folder: {e}")))?;
+    if let Some(index) = source.plan.video_index {
+        let chain = crate::transcode::command::picture_chain(&source.plan);
+        let argv = stills::argv(s, &source.path, index, &chain, &local);
+        let out = job
+            .unless_cancelled(async {
+                tokio::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .kill_on_drop(true)
+                    .output()
+                    .await
+                    .map_err(|e| JobError::local(format!("running ffmpeg for the stills: {e}")))
+            })
+            .await?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.trim().lines().last().unwrap_or("no detail").to_string();
+            return Ok(Published {
+                warnings: vec![format!(
+                    "no poster and no thumbnails: ffmpeg failed: {last}"
+                )],
+                ..Default::default()
+            });
+        }
+    }
     let put = |key: String, bytes: Vec<u8>, cache: String| async move {
         blob::put_cached(
             &job.ctx.s3,

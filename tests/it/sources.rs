@@ -601,7 +601,7 @@ mod controls {
             std::fs::write(stream.join("master.m3u8"), media::with_iframes(&stream, &m)).unwrap()
         };
         write(master(rfc.ceil() as u64));
-        media::check_stream(&stream, 12.04, Some((1280, 720)), false);
+        media::check_playlists(&stream, 12.04, Some((1280, 720)), false);
         // An I-frame playlist whose ranges miss the keyframes (shifted by one TS packet).
         let iframes = stream.join("240p/iframes.m3u8");
         let good = std::fs::read_to_string(&iframes).unwrap();
@@ -618,7 +618,7 @@ mod controls {
             .collect();
         std::fs::write(&iframes, shifted).unwrap();
         let err = std::panic::catch_unwind(|| {
-            media::check_stream(&stream, 12.04, Some((1280, 720)), false)
+            media::check_playlists(&stream, 12.04, Some((1280, 720)), false)
         })
         .expect_err("I-frame ranges that miss the keyframes");
         assert!(
@@ -627,7 +627,7 @@ mod controls {
         );
         write(master(single.ceil() as u64));
         let err = std::panic::catch_unwind(|| {
-            media::check_stream(&stream, 12.04, Some((1280, 720)), false)
+            media::check_playlists(&stream, 12.04, Some((1280, 720)), false)
         })
         .expect_err("a single-segment peak is not the RFC 8216 peak");
         assert!(panic_text(err).contains("BANDWIDTH"));
@@ -695,18 +695,20 @@ mod controls {
             std::fs::write(stream.join("master.m3u8"), media::with_iframes(&stream, &m)).unwrap()
         };
         write(master(peak(&v) + audio_peak));
-        media::check_stream(&stream, 3.0, Some((640, 360)), false);
+        media::check_playlists(&stream, 3.0, Some((640, 360)), false);
         // The video's peak alone: the audio is left out of BANDWIDTH.
         write(master(peak(&v)));
-        let err =
-            std::panic::catch_unwind(|| media::check_stream(&stream, 3.0, Some((640, 360)), false))
-                .expect_err("BANDWIDTH without the audio group's peak");
+        let err = std::panic::catch_unwind(|| {
+            media::check_playlists(&stream, 3.0, Some((640, 360)), false)
+        })
+        .expect_err("BANDWIDTH without the audio group's peak");
         assert!(panic_text(err).contains("BANDWIDTH"));
         // CHANNELS that the segments contradict.
         write(master(peak(&v) + audio_peak).replace("CHANNELS=\"2\"", "CHANNELS=\"6\""));
-        let err =
-            std::panic::catch_unwind(|| media::check_stream(&stream, 3.0, Some((640, 360)), false))
-                .expect_err("CHANNELS=6 for stereo");
+        let err = std::panic::catch_unwind(|| {
+            media::check_playlists(&stream, 3.0, Some((640, 360)), false)
+        })
+        .expect_err("CHANNELS=6 for stereo");
         assert!(panic_text(err).contains("CHANNELS"));
     }
 
