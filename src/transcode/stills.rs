@@ -6,7 +6,7 @@
 //! one, held every rung's frames in memory (no progress for the first 16 s of a 20 s clip,
 //! tens of gigabytes for the first two minutes of a 1080p lecture), so they moved out.
 //!
-//! - The poster is a representative frame, not the first: a frame every 4 s over the first two
+//! - The poster is a representative frame, not the first: the keyframe nearest each 4 s step over the first two
 //!   minutes, at the top rung's size, and ffmpeg's `thumbnail` filter keeps the one closest to
 //!   their average histogram (a fade from black, a title card or an empty first frame loses).
 //! - The thumbnails are one frame every `interval` seconds, small, tiled into JPEG sprite

@@ -35,7 +35,38 @@ pub struct Published {
     pub beside_master: Vec<(String, Vec<u8>)>,
 }
 
-/// Uploads what ffmpeg made under `dir/out`. Missing stills are a warning, never a failure:
+/// Runs the keyframe-only ffmpeg into `local`; `Some(its last stderr line)` if it failed.
+async fn make(
+    job: &Job<'_>,
+    source: &Source,
+    s: &stills::Stills,
+    local: &Path,
+) -> Result<Option<String>, JobError> {
+    let Some(index) = source.plan.video_index else {
+        return Ok(None);
+    };
+    let chain = crate::transcode::command::picture_chain(&source.plan);
+    let argv = stills::argv(s, &source.path, index, &chain, local);
+    let ran = job
+        .unless_cancelled(async {
+            tokio::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| JobError::local(format!("running ffmpeg for the stills: {e}")))
+        })
+        .await?;
+    if ran.status.success() {
+        return Ok(None);
+    }
+    let err = String::from_utf8_lossy(&ran.stderr);
+    Ok(Some(
+        err.trim().lines().last().unwrap_or("no detail").to_string(),
+    ))
+}
+
+/// Makes the stills under `dir/stills` and uploads the sheets. Missing stills are a warning, never a failure:
 /// the stream plays without them.
 pub async fn publish(
     job: &Job<'_>,
@@ -56,29 +87,10 @@ pub async fn publish(
     tokio::fs::create_dir_all(local.join(THUMBS_DIR))
         .await
         .map_err(|e| JobError::local(format!("creating the stills folder: {e}")))?;
-    if let Some(index) = source.plan.video_index {
-        let chain = crate::transcode::command::picture_chain(&source.plan);
-        let argv = stills::argv(s, &source.path, index, &chain, &local);
-        let out = job
-            .unless_cancelled(async {
-                tokio::process::Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .kill_on_drop(true)
-                    .output()
-                    .await
-                    .map_err(|e| JobError::local(format!("running ffmpeg for the stills: {e}")))
-            })
-            .await?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.trim().lines().last().unwrap_or("no detail").to_string();
-            return Ok(Published {
-                warnings: vec![format!(
-                    "no poster and no thumbnails: ffmpeg failed: {last}"
-                )],
-                ..Default::default()
-            });
-        }
+    if let Some(why) = make(job, source, s, &local).await? {
+        out.warnings
+            .push(format!("no poster and no thumbnails: ffmpeg failed: {why}"));
+        return Ok(out);
     }
     let put = |key: String, bytes: Vec<u8>, cache: String| async move {
         blob::put_cached(

@@ -31,17 +31,22 @@ impl DynamoStore {
             .map_err(|e| sdk::classify(e, "PutItem", self.table()))
     }
 
-    /// Up to `limit` owed events, oldest first.
-    pub async fn owed_events(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+    /// A Query of the owed events' shard of the ready index, oldest first.
+    fn events_query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         let key = format!("#{SHARD} = :shard");
-        let out = self
-            .client
+        self.client
             .query()
             .table_name(self.table())
             .index_name(READY_INDEX)
-            .key_condition_expression(&key)
             .set_expression_attribute_names(super::expr::names(&[&key]))
+            .key_condition_expression(key)
             .expression_attribute_values(":shard", sdk::s(EVENTS_SHARD))
+    }
+
+    /// Up to `limit` owed events, oldest first.
+    pub async fn owed_events(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let out = self
+            .events_query()
             .limit(limit.clamp(1, 1000) as i32)
             .send()
             .await
@@ -85,18 +90,11 @@ impl DynamoStore {
 
     /// How many events are owed: one `Select=COUNT` Query of their shard.
     pub async fn owed_count(&self) -> Result<u64, StoreError> {
-        let key = format!("#{SHARD} = :shard");
         let mut n = 0u64;
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(READY_INDEX)
-                .key_condition_expression(&key)
-                .set_expression_attribute_names(super::expr::names(&[&key]))
-                .expression_attribute_values(":shard", sdk::s(EVENTS_SHARD))
+                .events_query()
                 .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
