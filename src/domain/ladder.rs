@@ -1,10 +1,12 @@
 //! The HLS ladder: which renditions to make from a source, chosen so that nothing is upscaled,
 //! the aspect ratio is kept, dimensions are even and rotation is honoured.
 //!
-//! The default follows Apple's HLS authoring specification's 16:9 table, trimmed to five rungs
-//! (1080p 5 Mb/s down to 240p 0.4 Mb/s): enough steps for a player to adapt between cellular
-//! and broadband without encoding rungs nobody selects. A rung's "height" is the *short* side,
-//! so a portrait phone video gets the same ladder as a landscape one.
+//! The default follows Apple's HLS authoring specification's 16:9 table, trimmed to six rungs
+//! (1080p 5 Mb/s down to 144p 0.16 Mb/s): enough steps for a player to adapt between a weak
+//! cellular link and broadband without encoding rungs nobody selects. The 144p rung carries
+//! its sound at 64 kb/s, so that its variant peaks under 300 kb/s (Apple's lowest tier is
+//! 145 kb/s of video). A rung's "height" is the *short* side, so a portrait phone video gets
+//! the same ladder as a landscape one.
 
 use serde::Deserialize;
 
@@ -18,6 +20,10 @@ pub struct Rung {
     /// Target video bitrate, kb/s. The encoder is capped at 1.07× this (capped VBR, inside
     /// Apple's 110% tolerance for peak vs declared).
     pub video_kbps: u32,
+    /// The sound's bitrate in this rung's variant, kb/s, when the sound is muxed with the
+    /// picture; the ladder's `audio_kbps` when unset. Lets the lowest rung fit a weak link.
+    #[serde(default)]
+    pub audio_kbps: Option<u32>,
 }
 
 /// The ladder, as read from a TOML file (`--ladder FILE`).
@@ -41,6 +47,7 @@ impl Default for Ladder {
             name: name.into(),
             height,
             video_kbps,
+            audio_kbps: None,
         };
         Self {
             rungs: vec![
@@ -49,6 +56,10 @@ impl Default for Ladder {
                 r("540p", 540, 1800),
                 r("360p", 360, 800),
                 r("240p", 240, 400),
+                Rung {
+                    audio_kbps: Some(64),
+                    ..r("144p", 144, 160)
+                },
             ],
             audio_kbps: 128,
         }
@@ -93,6 +104,8 @@ pub struct Rendition {
     pub height: u32,
     /// Target video bitrate, kb/s.
     pub video_kbps: u32,
+    /// Bitrate of the sound muxed into this variant, kb/s (`None`: the ladder's).
+    pub audio_kbps: Option<u32>,
 }
 
 /// The picture as a viewer sees it, in square pixels: the coded width stretched by the sample
@@ -117,9 +130,16 @@ fn even(x: f64) -> u32 {
     ((x / 2.0).round() as u32).max(1) * 2
 }
 
+/// How far below a rung a source's short side may fall and still keep that rung, at the
+/// source's own size: a 1920x1040 screen capture (3.7% short of 1080) keeps a sharp top rung
+/// instead of topping out at 720p, where small text blurs.
+pub const NEAR_MISS: f64 = 0.05;
+
 /// The renditions for a source whose displayed picture is `width`×`height`: every rung whose
-/// short side fits in the source's, highest first. A source smaller than every rung gets one
-/// rendition at its own size, so small videos still play.
+/// short side fits in the source's, highest first, plus, when the source falls short of the
+/// next rung up by at most [`NEAR_MISS`], that rung at the source's own size (named after it).
+/// A source smaller than every rung gets one rendition at its own size, so small videos still
+/// play.
 pub fn select(ladder: &Ladder, width: u32, height: u32) -> Vec<Rendition> {
     let short = width.min(height).max(2);
     let long = width.max(height).max(2);
@@ -143,9 +163,28 @@ pub fn select(ladder: &Ladder, width: u32, height: u32) -> Vec<Rendition> {
                 width: w,
                 height: h,
                 video_kbps: r.video_kbps,
+                audio_kbps: r.audio_kbps,
             }
         })
         .collect();
+    let near = ladder
+        .rungs
+        .iter()
+        .filter(|r| r.height > short && f64::from(short) >= f64::from(r.height) * (1.0 - NEAR_MISS))
+        .min_by_key(|r| r.height);
+    if let Some(r) = near {
+        let (w, h) = scale(short);
+        out.insert(
+            0,
+            Rendition {
+                name: format!("{}p", even(f64::from(short))),
+                width: w,
+                height: h,
+                video_kbps: r.video_kbps,
+                audio_kbps: r.audio_kbps,
+            },
+        );
+    }
     if out.is_empty() {
         let lowest = ladder
             .rungs
@@ -160,6 +199,7 @@ pub fn select(ladder: &Ladder, width: u32, height: u32) -> Vec<Rendition> {
             width: w,
             height: h,
             video_kbps: kbps,
+            audio_kbps: lowest.audio_kbps,
         });
     }
     out
@@ -174,7 +214,7 @@ mod tests {
         let l = Ladder::default();
         let r = select(&l, 1280, 720);
         let names: Vec<_> = r.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["720p", "540p", "360p", "240p"]);
+        assert_eq!(names, ["720p", "540p", "360p", "240p", "144p"]);
         assert_eq!((r[0].width, r[0].height), (1280, 720));
         assert_eq!((r[2].width, r[2].height), (640, 360));
         for x in &r {
@@ -205,10 +245,27 @@ mod tests {
 
     #[test]
     fn tiny_sources_get_one_rendition_at_their_own_size() {
-        let r = select(&Ladder::default(), 320, 180);
+        let r = select(&Ladder::default(), 200, 112);
         assert_eq!(r.len(), 1);
-        assert_eq!((r[0].width, r[0].height), (320, 180));
+        assert_eq!((r[0].width, r[0].height), (200, 112));
         assert!(r[0].video_kbps >= 100 && r[0].video_kbps <= 400);
+    }
+
+    #[test]
+    fn a_source_a_few_percent_short_of_a_rung_keeps_it_at_its_own_size() {
+        let l = Ladder::default();
+        let r = select(&l, 1920, 1040);
+        let names: Vec<_> = r.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["1040p", "720p", "540p", "360p", "240p", "144p"]);
+        assert_eq!((r[0].width, r[0].height, r[0].video_kbps), (1920, 1040, 5000));
+        // 10% short is a smaller picture, not a near miss; an exact fit adds nothing.
+        let r = select(&l, 1920, 972);
+        assert_eq!(r[0].name, "720p");
+        let r = select(&l, 1920, 1080);
+        assert_eq!(r.len(), 6);
+        // A portrait near miss too.
+        let r = select(&l, 1040, 1920);
+        assert_eq!((r[0].width, r[0].height), (1040, 1920));
     }
 
     #[test]

@@ -138,6 +138,22 @@ pub fn source_rate(v: &super::probe::VideoStream, cadence: Option<f64>) -> f64 {
     }
 }
 
+/// Rungs whose short side is below this run at most [`LOW_RUNG_MAX_FPS`].
+pub const LOW_RUNG_BELOW: u32 = 720;
+/// Apple's authoring spec keeps the tiers below 720p at 30 fps or less: on a small screen
+/// over a weak link, bits buy more as sharper frames than as more of them.
+pub const LOW_RUNG_MAX_FPS: f64 = 30.0;
+
+/// A rung's frame rate: the source's, halved (60 → 30, 59.94 → 29.97, 50 → 25) below 720p
+/// when above 30, so that every output frame is a source frame and motion stays even.
+pub fn rung_rate(source: f64, short_side: u32) -> f64 {
+    if short_side < LOW_RUNG_BELOW && source > LOW_RUNG_MAX_FPS + 0.5 {
+        source / (source / LOW_RUNG_MAX_FPS).ceil()
+    } else {
+        source
+    }
+}
+
 /// Whether a video's average rate is far enough below its nominal rate that its real cadence
 /// must be measured ([`super::probe::cadence`]).
 pub fn looks_variable(v: &super::probe::VideoStream) -> bool {
@@ -151,8 +167,9 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
     let (mut fps, mut levels) = (Vec::new(), Vec::new());
     if let Some(v) = &probe.video {
         let (w, h) = display_size(v.width, v.height, v.sar, v.rotation);
-        let rate = source_rate(v, cadence);
+        let source = source_rate(v, cadence);
         for mut r in select(ladder, w, h) {
+            let rate = rung_rate(source, r.width.min(r.height));
             let maxrate = u64::from(r.video_kbps * MAXRATE_PCT / 100);
             // A ladder whose bitrate no level allows is kept at the ceiling's level and size:
             // ladder files are checked for that when loaded.
@@ -313,6 +330,11 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     .map(s)
     .to_vec();
     a.extend(["-i".into(), input.display().to_string()]);
+    if plan.audio != AudioLayout::None {
+        // The ladder's sound bitrate first: ffmpeg takes the last option matching a stream,
+        // so a rung's own `-b:a:N` below overrides it.
+        a.extend(["-b:a".into(), format!("{}k", plan.audio_kbps)]);
+    }
     if let (Some(index), false) = (plan.video_index, plan.renditions.is_empty()) {
         a.extend(["-filter_complex".into(), filter_graph(plan, index)]);
     }
@@ -344,6 +366,10 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             format!("-level:v:{i}"),
             plan.levels[i].name(),
         ]);
+        if muxed.is_some() {
+            let kbps = r.audio_kbps.unwrap_or(plan.audio_kbps);
+            a.extend([format!("-b:a:{i}"), format!("{kbps}k")]);
+        }
         stream_map.push(if muxed.is_some() {
             format!("v:{i},a:{i},name:{}", r.name)
         } else {
@@ -389,8 +415,6 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             [
                 "-c:a",
                 "aac",
-                "-b:a",
-                &format!("{}k", plan.audio_kbps),
                 "-ar",
                 "48000",
                 "-ac",
@@ -522,19 +546,27 @@ mod tests {
             "veryfast",
             None,
         );
-        assert_eq!(p.renditions.len(), 5);
+        assert_eq!(p.renditions.len(), 6);
         assert_eq!(p.fps[0], 60.0, "1080p60 keeps its rate at level 4.2");
+        assert_eq!(p.fps[1], 60.0, "720p keeps the source's motion");
+        assert_eq!(&p.fps[2..], [30.0; 4], "below 720p: at most 30 fps");
         let levels: Vec<u8> = p.levels.iter().map(|l| l.idc).collect();
-        // 540p60 and 360p60 need 3.2 and 3.1 (MaxMBPS), 240p60 fits 3.0.
-        assert_eq!(levels, [42, 32, 32, 31, 30]);
+        // 720p60 needs 3.2 (MaxMBPS); 540p30 3.1; the rest fit 3.0.
+        assert_eq!(levels, [42, 32, 31, 30, 30, 30]);
         let a = argv(&p, Path::new("/in.mp4"), Path::new("/out"));
         assert_eq!(a.iter().filter(|x| *x == "-i").count(), 1);
-        assert_eq!(arg(&a, "-var_stream_map"), "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p v:4,a:4,name:240p");
+        assert_eq!(arg(&a, "-var_stream_map"), "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p v:4,a:4,name:240p v:5,a:5,name:144p");
+        // The lowest rung's sound at 64 kb/s, after the ladder's 128 it overrides.
+        assert_eq!((arg(&a, "-b:a"), arg(&a, "-b:a:5")), ("128k", "64k"));
+        assert_eq!(arg(&a, "-b:a:4"), "128k");
+        let pos = |f: &str| a.iter().position(|x| x == f).unwrap();
+        assert!(pos("-b:a") < pos("-b:a:0"));
         assert!(a.contains(&"-sc_threshold".to_string()));
         assert_eq!((arg(&a, "-g:v:0"), arg(&a, "-level:v:0")), ("120", "4.2"));
         assert_eq!(arg(&a, "-level:v:4"), "3.0");
+        assert_eq!(arg(&a, "-g:v:4"), "60", "a keyframe every 2 s at 30 fps");
         assert_eq!(arg(&a, "-hls_playlist_type"), "event");
-        assert!(arg(&a, "-filter_complex").starts_with("[0:0]format=yuv420p,split=5"));
+        assert!(arg(&a, "-filter_complex").starts_with("[0:0]format=yuv420p,split=6"));
     }
 
     #[test]
@@ -584,8 +616,11 @@ mod tests {
             (pl.renditions[0].width, pl.renditions[0].height),
             (960, 540)
         );
-        assert_eq!(pl.fps[0], 50.0, "one frame per field");
-        assert_eq!(pl.folders(), ["540p", "360p", "240p", "audio_0", "audio_1"]);
+        assert_eq!(pl.fps[0], 25.0, "one frame per field, halved below 720p");
+        assert_eq!(
+            pl.folders(),
+            ["540p", "360p", "240p", "144p", "audio_0", "audio_1"]
+        );
         let AudioLayout::Group(ts) = &pl.audio else {
             panic!("two tracks make a group")
         };
@@ -603,7 +638,7 @@ mod tests {
         assert!(g.starts_with("[0:2]bwdif=mode=send_field"), "{g}");
         assert_eq!(
             arg(&a, "-var_stream_map"),
-            "v:0,name:540p v:1,name:360p v:2,name:240p a:0,name:audio_0 a:1,name:audio_1"
+            "v:0,name:540p v:1,name:360p v:2,name:240p v:3,name:144p a:0,name:audio_0 a:1,name:audio_1"
         );
         let maps: Vec<&String> = a
             .iter()

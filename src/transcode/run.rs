@@ -88,11 +88,23 @@ pub async fn run(
         Ok(())
     } else {
         Err(TranscodeError::Ffmpeg {
-            fault: classify(&stderr_tail),
+            fault: classify_exit(&status, &stderr_tail),
             status: status.to_string(),
             stderr_tail,
             argv: argv.to_vec(),
         })
+    }
+}
+
+/// Whose fault a failed run is, from how it ended and what it said. A run ended by a signal
+/// (the kernel's out-of-memory killer sends SIGKILL) was stopped from outside: whatever
+/// decode errors it logged before, the source is not shown to be bad, so it is never the
+/// video's fault.
+pub fn classify_exit(status: &std::process::ExitStatus, stderr_tail: &str) -> Fault {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.signal(), classify(stderr_tail)) {
+        (Some(_), Fault::Input) => Fault::Transient,
+        (_, fault) => fault,
     }
 }
 
@@ -102,11 +114,18 @@ pub async fn run(
 /// Anything else (killed, out of memory, an I/O hiccup) may pass and is retried within the
 /// attempt budget.
 pub fn classify(stderr_tail: &str) -> Fault {
-    const LOCAL: [&str; 3] = [
+    // The machine's: its disk, or an ffmpeg built without what fleet asks of it (a filter
+    // or encoder missing fails every video the same way on this machine, not on others).
+    const LOCAL: [&str; 6] = [
         "No space left on device",
         "Disk quota exceeded",
         "Read-only file system",
+        "No such filter",
+        "Unknown encoder",
+        "Filter not found",
     ];
+    // Out of memory is the machine's load, not the source: retried, never blamed on it.
+    const TRANSIENT: [&str; 2] = ["Cannot allocate memory", "Out of memory"];
     const INPUT: [&str; 12] = [
         "Invalid data found",
         "moov atom not found",
@@ -123,6 +142,8 @@ pub fn classify(stderr_tail: &str) -> Fault {
     ];
     if LOCAL.iter().any(|p| stderr_tail.contains(p)) {
         Fault::Local
+    } else if TRANSIENT.iter().any(|p| stderr_tail.contains(p)) {
+        Fault::Transient
     } else if INPUT.iter().any(|p| stderr_tail.contains(p)) {
         Fault::Input
     } else {
@@ -168,6 +189,24 @@ mod tests {
         );
         assert_eq!(c("Killed"), Fault::Transient);
         assert_eq!(c(""), Fault::Transient);
+        assert_eq!(c("[AVFilterGraph @ 0x1] No such filter: 'zscale'"), Fault::Local);
+        assert_eq!(c("Unknown encoder 'libx264'"), Fault::Local);
+        // Out of memory while decoding a damaged source: the memory, not the source.
+        assert_eq!(
+            c("Invalid data found when processing input\nCannot allocate memory"),
+            Fault::Transient
+        );
+    }
+
+    #[test]
+    fn a_run_killed_by_a_signal_is_never_the_sources_fault() {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = std::process::ExitStatus::from_raw(9); // SIGKILL, as the OOM killer sends
+        let exited = std::process::ExitStatus::from_raw(1 << 8);
+        let tail = "Error while decoding stream #0:0: Invalid data found when processing input";
+        assert_eq!(classify_exit(&killed, tail), Fault::Transient);
+        assert_eq!(classify_exit(&exited, tail), Fault::Input);
+        assert_eq!(classify_exit(&killed, "No space left on device"), Fault::Local);
     }
 
     #[test]
