@@ -257,7 +257,10 @@ mod tests {
         let r = select(&l, 1920, 1040);
         let names: Vec<_> = r.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["1040p", "720p", "540p", "360p", "240p", "144p"]);
-        assert_eq!((r[0].width, r[0].height, r[0].video_kbps), (1920, 1040, 5000));
+        assert_eq!(
+            (r[0].width, r[0].height, r[0].video_kbps),
+            (1920, 1040, 5000)
+        );
         // 10% short is a smaller picture, not a near miss; an exact fit adds nothing.
         let r = select(&l, 1920, 972);
         assert_eq!(r[0].name, "720p");

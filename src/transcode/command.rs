@@ -26,9 +26,10 @@ const MAXRATE_PCT: u32 = 107;
 pub enum AudioLayout {
     /// No audio.
     None,
-    /// One track, muxed into every variant (one request per segment, what every player
-    /// expects). For an audio-only source, the source's default track.
-    Muxed(u32),
+    /// One programme, muxed into every variant (one request per segment, what every player
+    /// expects): the stream indexes it is made of (several are mixed, see [`programmes`]).
+    /// For an audio-only source, the source's default programme.
+    Muxed(Vec<u32>),
     /// Two or more tracks (a second language, the presenter's mic): each an alternate audio
     /// rendition of one group, the source's default first; video variants carry no audio.
     Group(Vec<AudioTrack>),
@@ -37,8 +38,8 @@ pub enum AudioLayout {
 /// One alternate audio rendition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioTrack {
-    /// Stream index in the source.
-    pub index: u32,
+    /// Stream indexes in the source it is made of: one, or the voices mixed into it.
+    pub sources: Vec<u32>,
     /// Folder name (`audio_0`, …).
     pub folder: String,
     /// NAME in the master: the track's title, else its language, else "Track N"; unique.
@@ -79,6 +80,9 @@ pub struct Plan {
     /// The poster and scrubbing thumbnails, made from the same decode; `None` for an
     /// audio-only source or when turned off.
     pub stills: Option<super::stills::Stills>,
+    /// What the plan leaves out or changes, for the video's warnings (an undecodable track,
+    /// tracks mixed into one).
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -187,6 +191,7 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
             levels.push(f.level);
         }
     }
+    let (audio, warnings) = audio_layout(probe);
     Plan {
         video_index: probe.video.as_ref().map(|v| v.index),
         renditions,
@@ -195,10 +200,11 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
         deinterlace: probe.video.as_ref().is_some_and(|v| v.interlaced),
         tonemap: probe.video.as_ref().and_then(|v| v.hdr.clone()),
         hold_last_frame_s: hold_last_frame(probe),
-        audio: audio_layout(probe),
+        audio,
         audio_kbps: ladder.audio_kbps,
         preset: preset.to_string(),
         stills: None,
+        warnings,
     }
 }
 
@@ -218,20 +224,48 @@ fn hold_last_frame(probe: &Probe) -> Option<f64> {
     (short > 0.1).then_some(short)
 }
 
-fn audio_layout(probe: &Probe) -> AudioLayout {
-    match probe.audio.as_slice() {
+/// How the source's sound is published, and what that leaves out. Tracks this ffmpeg cannot
+/// decode are left out with a warning (the caller fails a source whose every track is such);
+/// the rest are grouped into programmes.
+fn audio_layout(probe: &Probe) -> (AudioLayout, Vec<String>) {
+    let mut warnings = Vec::new();
+    let usable: Vec<&AudioStream> = probe.audio.iter().filter(|a| a.decodable()).collect();
+    for a in probe.audio.iter().filter(|a| !a.decodable()) {
+        let codec = if a.codec.is_empty() {
+            "unknown"
+        } else {
+            &a.codec
+        };
+        warnings.push(format!(
+            "audio track {} left out: its codec ({codec}) cannot be decoded",
+            a.index
+        ));
+    }
+    let programmes = programmes(&usable);
+    for p in programmes.iter().filter(|p| p.len() > 1) {
+        let list: Vec<String> = p.iter().map(|a| a.index.to_string()).collect();
+        warnings.push(format!(
+            "audio tracks {} mixed into one: same language and no distinct title, so voices \
+             of one programme",
+            list.join(", ")
+        ));
+    }
+    let layout = match programmes.as_slice() {
         [] => AudioLayout::None,
-        [only] => AudioLayout::Muxed(only.index),
-        [first, ..] if probe.video.is_none() => AudioLayout::Muxed(first.index),
-        tracks => {
+        [only] => AudioLayout::Muxed(only.iter().map(|a| a.index).collect()),
+        [first, ..] if probe.video.is_none() => {
+            AudioLayout::Muxed(first.iter().map(|a| a.index).collect())
+        }
+        all => {
             let mut names: Vec<String> = Vec::new();
-            let ts = tracks
+            let ts = all
                 .iter()
                 .enumerate()
-                .map(|(i, a)| {
+                .map(|(i, p)| {
+                    let a = p[0];
                     let name = unique(&mut names, track_name(i, a));
                     AudioTrack {
-                        index: a.index,
+                        sources: p.iter().map(|a| a.index).collect(),
                         folder: format!("audio_{i}"),
                         name,
                         language: a.language.as_deref().map(language::bcp47),
@@ -241,7 +275,28 @@ fn audio_layout(probe: &Probe) -> AudioLayout {
                 .collect();
             AudioLayout::Group(ts)
         }
+    };
+    (layout, warnings)
+}
+
+/// Groups tracks into programmes. An OBS or podcast recording writes one mono track per
+/// microphone, untitled and in one language (or none): those are voices of one programme and
+/// are mixed, not offered as a menu of alternates. A distinct language, a distinct title
+/// (commentary, "Director"), or a commentary or audio-description mark keeps a track an
+/// alternate of its own. Order is the first track's of each programme.
+pub fn programmes<'a>(tracks: &[&'a AudioStream]) -> Vec<Vec<&'a AudioStream>> {
+    let key = |a: &AudioStream| (a.language.as_deref().map(language::bcp47), a.title.clone());
+    let mut out: Vec<Vec<&AudioStream>> = Vec::new();
+    for a in tracks {
+        let joins = out
+            .iter_mut()
+            .find(|p| !a.alternate_role && !p[0].alternate_role && key(p[0]) == key(a));
+        match joins {
+            Some(p) => p.push(a),
+            None => out.push(vec![a]),
+        }
     }
+    out
 }
 
 fn track_name(i: usize, a: &AudioStream) -> String {
@@ -287,6 +342,11 @@ fn filter_graph(plan: &Plan, index: u32) -> String {
     graph
 }
 
+/// HDR reference white, cd/m² (BT.2408): where PQ and HLG put paper white and faces.
+const HDR_REFERENCE_WHITE: u32 = 203;
+/// The brightest HDR light kept distinct, as a multiple of reference white (1000 cd/m²).
+const HDR_PEAK: &str = "4.926";
+
 /// What every picture goes through before it is sized for a rung: deinterlacing, HDR tone
 /// mapping, 8-bit 4:2:0. The poster and thumbnails go through it too, so they look like the
 /// stream.
@@ -304,10 +364,15 @@ pub fn picture_chain(plan: &Plan) -> Vec<String> {
         chain.push(format!("scale={}:{}:flags=bicubic", top.width, top.height));
         // Tag the frames fully first (setparams), so that every zscale step knows where it
         // starts from.
+        // Linear light with HDR reference white (203 cd/m², ITU-R BT.2408) at 1.0, so that
+        // it lands on SDR white: with 100 it came out at 76% (code 182 of 235), a stop dark.
+        // Möbius is the identity up to 0.9 and rolls the rest off up to 1000 cd/m² (4.93×
+        // reference white, what most HDR10 is graded to); brighter highlights clip. Hable,
+        // the curve before, dims reference white whatever its peak.
         chain.push(format!(
             "setparams=color_trc={}:color_primaries={}:colorspace={},\
-             zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,\
-             tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
+             zscale=t=linear:npl={HDR_REFERENCE_WHITE},format=gbrpf32le,zscale=p=bt709,\
+             tonemap=mobius:param=0.9:peak={HDR_PEAK}:desat=0,zscale=t=bt709:m=bt709:r=tv",
             h.transfer,
             h.primaries.as_deref().unwrap_or("bt2020"),
             h.matrix.as_deref().unwrap_or("bt2020nc"),
@@ -315,6 +380,29 @@ pub fn picture_chain(plan: &Plan) -> Vec<String> {
     }
     chain.push("format=yuv420p".into());
     chain
+}
+
+/// What `-map` takes for one published sound track used `uses` times: the source stream
+/// itself, or the outputs of a mix of its voices added to `graph`. The voices are summed, not
+/// averaged (`normalize=0`): one person speaks into each microphone at a time, and averaging
+/// three tracks would make each voice 10 dB quieter.
+fn audio_inputs(sources: &[u32], uses: usize, tag: &str, graph: &mut Vec<String>) -> Vec<String> {
+    if let [one] = sources {
+        return vec![format!("0:{one}"); uses];
+    }
+    let inputs: String = sources.iter().map(|i| format!("[0:{i}]")).collect();
+    let outs: Vec<String> = (0..uses).map(|k| format!("[{tag}{k}]")).collect();
+    let split = if uses > 1 {
+        format!(",asplit={uses}")
+    } else {
+        String::new()
+    };
+    graph.push(format!(
+        "{inputs}amix=inputs={}:duration=longest:normalize=0{split}{}",
+        sources.len(),
+        outs.concat()
+    ));
+    outs
 }
 
 /// The full argv (program first) that turns `input` into `out_dir/<folder>/index.m3u8`.
@@ -335,18 +423,25 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         // so a rung's own `-b:a:N` below overrides it.
         a.extend(["-b:a".into(), format!("{}k", plan.audio_kbps)]);
     }
+    let mut graph = Vec::new();
     if let (Some(index), false) = (plan.video_index, plan.renditions.is_empty()) {
-        a.extend(["-filter_complex".into(), filter_graph(plan, index)]);
+        graph.push(filter_graph(plan, index));
     }
-    let muxed = match plan.audio {
-        AudioLayout::Muxed(i) => Some(i),
+    let graph_at = a.len();
+    let muxed = match &plan.audio {
+        AudioLayout::Muxed(sources) => Some(audio_inputs(
+            sources,
+            plan.renditions.len().max(1),
+            "am",
+            &mut graph,
+        )),
         _ => None,
     };
     let mut stream_map = Vec::new();
     for (i, r) in plan.renditions.iter().enumerate() {
         a.extend(["-map".into(), format!("[v{i}]")]);
-        if let Some(ai) = muxed {
-            a.extend(["-map".into(), format!("0:{ai}")]);
+        if let Some(m) = &muxed {
+            a.extend(["-map".into(), m[i].clone()]);
         }
         let gop = (plan.fps[i] * f64::from(GOP_SECONDS)).round() as u32;
         let k = r.video_kbps;
@@ -377,17 +472,25 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         });
     }
     match &plan.audio {
-        AudioLayout::Muxed(ai) if plan.renditions.is_empty() => {
-            a.extend(["-map".into(), format!("0:{ai}")]);
+        AudioLayout::Muxed(_) if plan.renditions.is_empty() => {
+            let m = muxed.as_ref().expect("muxed");
+            a.extend(["-map".into(), m[0].clone()]);
             stream_map.push("a:0,name:audio".into());
         }
         AudioLayout::Group(ts) => {
             for (j, t) in ts.iter().enumerate() {
-                a.extend(["-map".into(), format!("0:{}", t.index)]);
+                let m = audio_inputs(&t.sources, 1, &format!("ag{j}"), &mut graph);
+                a.extend(["-map".into(), m[0].clone()]);
                 stream_map.push(format!("a:{j},name:{}", t.folder));
             }
         }
         _ => {}
+    }
+    if !graph.is_empty() {
+        a.splice(
+            graph_at..graph_at,
+            ["-filter_complex".to_string(), graph.join(";")],
+        );
     }
     if !plan.renditions.is_empty() {
         a.extend(
@@ -411,17 +514,7 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         );
     }
     if plan.audio != AudioLayout::None {
-        a.extend(
-            [
-                "-c:a",
-                "aac",
-                "-ar",
-                "48000",
-                "-ac",
-                "2",
-            ]
-            .map(s),
-        );
+        a.extend(["-c:a", "aac", "-ar", "48000", "-ac", "2"].map(s));
     }
     a.extend(
         [
@@ -475,6 +568,7 @@ mod tests {
             audio: if audio {
                 vec![AudioStream {
                     index: 1,
+                    codec: "aac".into(),
                     channels: 2,
                     ..Default::default()
                 }]
@@ -587,13 +681,85 @@ mod tests {
         // Audio only, two tracks: the source's default one (listed first by the probe).
         p.audio.push(AudioStream {
             index: 2,
+            codec: "aac".into(),
+            language: Some("fre".into()),
             ..Default::default()
         });
         p.audio.swap(0, 1);
         assert_eq!(
             plan(&p, &Ladder::default(), "veryfast", None).audio,
-            AudioLayout::Muxed(2)
+            AudioLayout::Muxed(vec![2])
         );
+    }
+
+    #[test]
+    fn one_mic_per_track_is_mixed_languages_and_titles_stay_alternates() {
+        let mono = |index, lang: Option<&str>, title: Option<&str>| AudioStream {
+            index,
+            codec: "pcm_s16le".into(),
+            channels: 1,
+            language: lang.map(Into::into),
+            title: title.map(Into::into),
+            ..Default::default()
+        };
+        let mut p = probe(1280, 720, 30.0, false);
+        // OBS: three untitled mono tracks, no language.
+        p.audio = vec![
+            mono(1, None, None),
+            mono(2, None, None),
+            mono(3, None, None),
+        ];
+        let pl = plan(&p, &Ladder::default(), "veryfast", None);
+        assert_eq!(pl.audio, AudioLayout::Muxed(vec![1, 2, 3]));
+        assert!(
+            pl.warnings[0].contains("1, 2, 3 mixed"),
+            "{:?}",
+            pl.warnings
+        );
+        let a = argv(&pl, Path::new("i"), Path::new("o"));
+        let g = arg(&a, "-filter_complex");
+        assert!(
+            g.contains("[0:1][0:2][0:3]amix=inputs=3:duration=longest:normalize=0,asplit=5[am0]"),
+            "{g}"
+        );
+        assert_eq!(a.iter().filter(|x| x.starts_with("[am")).count(), 5);
+        // "eng" and "en" are one language; a titled track and a commentary stay apart.
+        let mut commentary = mono(4, Some("en"), None);
+        commentary.alternate_role = true;
+        p.audio = vec![
+            mono(1, Some("eng"), None),
+            mono(2, Some("en"), None),
+            mono(3, Some("fra"), None),
+            mono(5, Some("en"), Some("Director")),
+            commentary,
+        ];
+        let pl = plan(&p, &Ladder::default(), "veryfast", None);
+        let AudioLayout::Group(ts) = &pl.audio else {
+            panic!("{:?}", pl.audio)
+        };
+        let sources: Vec<&[u32]> = ts.iter().map(|t| t.sources.as_slice()).collect();
+        assert_eq!(sources, [&[1, 2][..], &[3], &[5], &[4]]);
+        let a = argv(&pl, Path::new("i"), Path::new("o"));
+        assert!(arg(&a, "-filter_complex")
+            .contains("[0:1][0:2]amix=inputs=2:duration=longest:normalize=0[ag00]"));
+    }
+
+    #[test]
+    fn an_undecodable_track_is_left_out_with_a_warning() {
+        let mut p = probe(640, 360, 30.0, true);
+        p.audio.push(AudioStream {
+            index: 2,
+            codec: "unknown".into(),
+            language: Some("fra".into()),
+            ..Default::default()
+        });
+        let pl = plan(&p, &Ladder::default(), "veryfast", None);
+        assert_eq!(pl.audio, AudioLayout::Muxed(vec![1]));
+        assert_eq!(
+            pl.warnings,
+            ["audio track 2 left out: its codec (unknown) cannot be decoded"]
+        );
+        assert!(!argv(&pl, Path::new("i"), Path::new("o")).contains(&"0:2".to_string()));
     }
 
     #[test]
@@ -604,6 +770,7 @@ mod tests {
         (v.index, v.sar, v.interlaced) = (2, (64, 45), true);
         let track = |index, lang: &str, default| AudioStream {
             index,
+            codec: "pcm_s16le".into(),
             channels: 1,
             language: Some(lang.into()),
             default,

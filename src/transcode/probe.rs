@@ -135,6 +135,17 @@ pub struct AudioStream {
     /// When this stream starts, seconds (0 when unstated; AAC priming makes it slightly
     /// negative).
     pub start_s: f64,
+    /// Marked as commentary or audio description: a programme of its own, never mixed.
+    pub alternate_role: bool,
+}
+
+impl AudioStream {
+    /// Whether this ffmpeg knows the codec at all. Phones write tracks it does not (Apple's
+    /// spatial audio, `apac`): ffprobe calls them `unknown`, and mapping one fails the whole
+    /// run with "Decoder (codec none) not found".
+    pub fn decodable(&self) -> bool {
+        !matches!(self.codec.as_str(), "" | "unknown" | "none")
+    }
 }
 
 #[derive(Deserialize)]
@@ -186,6 +197,10 @@ struct Disposition {
     forced: u8,
     #[serde(default)]
     hearing_impaired: u8,
+    #[serde(default)]
+    comment: u8,
+    #[serde(default)]
+    visual_impaired: u8,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +324,10 @@ pub fn parse(json: &[u8]) -> Result<Probe, TranscodeError> {
             default: s.disposition.as_ref().is_some_and(|d| d.default == 1),
             duration_s: stream_duration(s),
             start_s: stream_start(s),
+            alternate_role: s
+                .disposition
+                .as_ref()
+                .is_some_and(|d| d.comment == 1 || d.visual_impaired == 1),
         })
         .collect();
     // The source's default track first (a stable sort keeps the file's order otherwise).

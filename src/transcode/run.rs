@@ -189,7 +189,10 @@ mod tests {
         );
         assert_eq!(c("Killed"), Fault::Transient);
         assert_eq!(c(""), Fault::Transient);
-        assert_eq!(c("[AVFilterGraph @ 0x1] No such filter: 'zscale'"), Fault::Local);
+        assert_eq!(
+            c("[AVFilterGraph @ 0x1] No such filter: 'zscale'"),
+            Fault::Local
+        );
         assert_eq!(c("Unknown encoder 'libx264'"), Fault::Local);
         // Out of memory while decoding a damaged source: the memory, not the source.
         assert_eq!(
@@ -206,7 +209,10 @@ mod tests {
         let tail = "Error while decoding stream #0:0: Invalid data found when processing input";
         assert_eq!(classify_exit(&killed, tail), Fault::Transient);
         assert_eq!(classify_exit(&exited, tail), Fault::Input);
-        assert_eq!(classify_exit(&killed, "No space left on device"), Fault::Local);
+        assert_eq!(
+            classify_exit(&killed, "No space left on device"),
+            Fault::Local
+        );
     }
 
     #[test]

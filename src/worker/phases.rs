@@ -151,6 +151,13 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
     let probe = job
         .unless_cancelled(async { Ok(probe::probe(&path).await?) })
         .await?;
+    if probe.has_audio() && !probe.audio.iter().any(|a| a.decodable()) {
+        let codecs: Vec<&str> = probe.audio.iter().map(|a| a.codec.as_str()).collect();
+        return Err(JobError::invalid(format!(
+            "none of the source's audio tracks can be decoded by this ffmpeg (codecs: {})",
+            codecs.join(", ")
+        )));
+    }
     let cadence = match &probe.video {
         Some(vs) if command::looks_variable(vs) => {
             let c = job
@@ -264,11 +271,13 @@ pub fn verify(source: &Source, encoded: &Encoded) -> Result<(), JobError> {
             _ => None,
         };
         let expected = match (track, &plan.audio) {
+            // A mix lasts as long as its longest voice.
             (Some(t), _) => probe
                 .audio
                 .iter()
-                .find(|a| a.index == t.index)
-                .and_then(|a| a.duration_s)
+                .filter(|a| t.sources.contains(&a.index))
+                .filter_map(|a| a.duration_s)
+                .reduce(f64::max)
                 .or(file),
             // Video-only variants (no audio, or audio in a group): the video stream's own.
             (None, AudioLayout::None | AudioLayout::Group(_)) if !plan.renditions.is_empty() => {
@@ -373,6 +382,8 @@ pub async fn publish(
     }
     let master =
         playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
+    // The plan's own (tracks left out or mixed) first: they change what is heard.
+    warnings.splice(0..0, plan.warnings.iter().cloned());
     warnings.extend(stills.warnings.iter().cloned());
     let output = put_master(job, master, &encoded.argv).await?;
     for (name, bytes) in &stills.beside_master {

@@ -252,6 +252,14 @@ fn check_source(src: &Source, source: &Path, dir: &Path) -> usize {
             let seg = first_segment(&dir.join(&v.uri));
             let trc = media::ffprobe_field(&seg, "v:0", "stream=color_transfer");
             assert_eq!(trc, "bt709", "{}: {name} not tone-mapped", v.uri);
+            // HDR reference white lands on SDR white (within 10%), not a stop below it.
+            let white = media::center_luma(&seg);
+            assert!(
+                (0.9..=1.0).contains(&white),
+                "{}: {name}'s 203 cd/m² patch at {:.1}% of SDR white",
+                v.uri,
+                white * 100.0
+            );
         }
     }
     vs.len() + audio.iter().filter(|a| a.uri.is_some()).count()

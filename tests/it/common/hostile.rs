@@ -473,14 +473,22 @@ fn two_audio(out: &Path) {
 }
 
 fn pq_transfer_only(out: &Path) {
-    transfer_only(out, "smpte2084");
+    transfer_only(out, "smpte2084", PQ_REFERENCE_WHITE);
 }
 
 fn hlg_transfer_only(out: &Path) {
-    transfer_only(out, "arib-std-b67");
+    transfer_only(out, "arib-std-b67", HLG_REFERENCE_WHITE);
 }
 
-fn transfer_only(out: &Path, trc: &str) {
+/// 10-bit limited-range code of HDR reference white (203 cd/m², BT.2408) in PQ: 64 + 876 ×
+/// PQ⁻¹(203/10000) = 64 + 876 × 0.5807.
+pub const PQ_REFERENCE_WHITE: u32 = 573;
+/// The same in HLG: 75% of the signal range.
+pub const HLG_REFERENCE_WHITE: u32 = 721;
+
+/// A test pattern with a flat grey patch at `white` (10-bit Y, neutral chroma) in the middle
+/// quarter, tagged by its transfer only: the patch is what the tone mapping is measured on.
+fn transfer_only(out: &Path, trc: &str, white: u32) {
     ffmpeg([
         "-f",
         "lavfi",
@@ -490,6 +498,19 @@ fn transfer_only(out: &Path, trc: &str) {
         "lavfi",
         "-i",
         "sine=frequency=440:sample_rate=48000",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=320x180:rate=24",
+        "-filter_complex",
+        &format!(
+            "[0:v]format=yuv420p10le[b];[2:v]format=yuv420p10le,lutyuv=y={white}:u=512:v=512[p];\
+             [b][p]overlay=160:90:format=auto,format=yuv420p10le[v]"
+        ),
+        "-map",
+        "[v]",
+        "-map",
+        "1:a",
         "-t",
         "3",
         "-c:v",

@@ -670,6 +670,34 @@ pub fn ffprobe_field(path: &Path, stream: &str, entry: &str) -> String {
         .to_string()
 }
 
+/// The mean luma of the middle sixteenth of `path`'s first frame, as a share of the range
+/// from black (16) to SDR white (235).
+pub fn center_luma(path: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            "crop=iw/4:ih/4:iw*3/8:ih*3/8,format=yuv420p,signalstats,\
+             metadata=mode=print:key=lavfi.signalstats.YAVG:file=-",
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let y: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lavfi.signalstats.YAVG="))
+        .unwrap_or_else(|| panic!("no YAVG for {}: {text}", path.display()))
+        .parse()
+        .unwrap();
+    (y - 16.0) / 219.0
+}
+
 /// Every line ffprobe prints for `entry` of `stream` (no counting of packets).
 pub fn ffprobe_lines(path: &Path, stream: &str, entry: &str) -> Vec<String> {
     let out = Command::new("ffprobe")
