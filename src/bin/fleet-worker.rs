@@ -76,6 +76,16 @@ struct Args {
     /// 0 makes neither thumbnails nor a poster.
     #[arg(long, env = "FLEET_THUMBNAIL_SECONDS", default_value_t = 5.0)]
     thumbnail_seconds: f64,
+    /// A source whose decoder could not read more than this share of its timeline, in
+    /// percent, fails with the damaged ranges; below it, it is published with a warning that
+    /// names them.
+    #[arg(long, env = "FLEET_MAX_DAMAGED_PERCENT", default_value_t = 5.0)]
+    max_damaged_percent: f64,
+    /// When a done video is redone, how long the attempt it replaces stays readable after the
+    /// new master is published, seconds: players that loaded the old master keep fetching its
+    /// segments. Longer than a lesson by default (6 hours).
+    #[arg(long, env = "FLEET_REDO_GRACE_SECONDS", default_value_t = 21600.0)]
+    redo_grace_seconds: f64,
     /// Cache-Control of segments and media playlists (never changed once written).
     #[arg(
         long,
@@ -154,6 +164,10 @@ impl TryFrom<Args> for Settings {
             a.thumbnail_seconds.is_finite() && a.thumbnail_seconds >= 0.0,
             "--thumbnail-seconds must be 0 or more"
         );
+        anyhow::ensure!(
+            (0.0..=100.0).contains(&a.max_damaged_percent),
+            "--max-damaged-percent must be between 0 and 100"
+        );
         let concurrency = a.concurrency.unwrap_or_else(worker::default_concurrency);
         anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
         let host = hostname::get()
@@ -194,6 +208,8 @@ impl TryFrom<Args> for Settings {
                 idle_backoff_max: secs("idle-max-seconds", a.idle_max_seconds)?,
                 max_local_failures: 3,
                 thumbnail_interval_s: a.thumbnail_seconds,
+                max_damaged_share: a.max_damaged_percent / 100.0,
+                redo_grace: secs("redo-grace-seconds", a.redo_grace_seconds)?,
                 events_retry: secs("events-retry-seconds", a.events_retry_seconds)?,
             },
             store,

@@ -2,6 +2,7 @@
 //! key mapping and the HLS ladder. Everything here is unit-tested without a server.
 
 pub mod captions;
+pub mod damage;
 pub mod keys;
 pub mod ladder;
 pub mod language;

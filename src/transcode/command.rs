@@ -9,6 +9,7 @@
 //! playlist is only written at exit); the copies fleet publishes are marked VOD.
 
 use super::probe::{AudioStream, Hdr, Probe};
+use super::timeline;
 use crate::domain::ladder::{display_size, select, Ladder, Rendition};
 use crate::domain::language;
 use crate::domain::level::{self, Level};
@@ -94,6 +95,22 @@ impl Plan {
         } else {
             self.renditions.iter().map(|r| r.name.clone()).collect()
         }
+    }
+
+    /// Every source audio stream the plan publishes (mixed or not), in first-use order.
+    pub fn audio_sources(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        let all: Vec<&u32> = match &self.audio {
+            AudioLayout::None => Vec::new(),
+            AudioLayout::Muxed(s) => s.iter().collect(),
+            AudioLayout::Group(ts) => ts.iter().flat_map(|t| &t.sources).collect(),
+        };
+        for i in all {
+            if !out.contains(i) {
+                out.push(*i);
+            }
+        }
+        out
     }
 
     /// Every folder ffmpeg writes: the variants, then the alternate audio renditions.
@@ -324,9 +341,13 @@ fn s(x: impl ToString) -> String {
 
 /// The filter graph: deinterlace, (HDR: downscale to the largest rendition, then tone-map),
 /// 8-bit 4:2:0, then one branch per rendition at its rate and size, square pixels.
-fn filter_graph(plan: &Plan, index: u32) -> String {
+fn filter_graph(plan: &Plan, index: u32, out_dir: &Path) -> String {
     let n = plan.renditions.len();
     let mut chain = picture_chain(plan);
+    chain.insert(
+        0,
+        timeline::video_logger(&timeline::log_file(out_dir, index)),
+    );
     if let Some(hold) = plan.hold_last_frame_s {
         // After the costly steps, so that the held frames skip them.
         chain.push(format!("tpad=stop_mode=clone:stop_duration={hold:.3}"));
@@ -425,7 +446,7 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     }
     let mut graph = Vec::new();
     if let (Some(index), false) = (plan.video_index, plan.renditions.is_empty()) {
-        graph.push(filter_graph(plan, index));
+        graph.push(filter_graph(plan, index, out_dir));
     }
     let graph_at = a.len();
     let muxed = match &plan.audio {
@@ -486,12 +507,19 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         }
         _ => {}
     }
-    if !graph.is_empty() {
-        a.splice(
-            graph_at..graph_at,
-            ["-filter_complex".to_string(), graph.join(";")],
-        );
-    }
+    // Each logged audio stream in a graph of its own (see `timeline::audio_logger`).
+    let mut graphs = vec![graph.join(";")];
+    graphs.extend(
+        plan.audio_sources()
+            .into_iter()
+            .map(|i| timeline::audio_logger(i, &timeline::log_file(out_dir, i))),
+    );
+    let flags: Vec<String> = graphs
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .flat_map(|g| ["-filter_complex".to_string(), g])
+        .collect();
+    a.splice(graph_at..graph_at, flags);
     if !plan.renditions.is_empty() {
         a.extend(
             [
@@ -660,7 +688,21 @@ mod tests {
         assert_eq!(arg(&a, "-level:v:4"), "3.0");
         assert_eq!(arg(&a, "-g:v:4"), "60", "a keyframe every 2 s at 30 fps");
         assert_eq!(arg(&a, "-hls_playlist_type"), "event");
-        assert!(arg(&a, "-filter_complex").starts_with("[0:0]format=yuv420p,split=6"));
+        let logger =
+            "[0:0]metadata=mode=add:key=fleet:value=1,metadata=mode=print:file=/out/decoded-0.txt,";
+        let g = arg(&a, "-filter_complex");
+        assert!(
+            g.starts_with(&format!("{logger}format=yuv420p,split=6")),
+            "{g}"
+        );
+        // The sound's frames are logged in a graph of their own.
+        let graphs: Vec<&String> = a
+            .windows(2)
+            .filter(|w| w[0] == "-filter_complex")
+            .map(|w| &w[1])
+            .collect();
+        assert_eq!(graphs.len(), 2);
+        assert!(graphs[1].starts_with("[0:1]ametadata=") && graphs[1].ends_with("anullsink"));
     }
 
     #[test]
@@ -675,7 +717,8 @@ mod tests {
         let au = plan(&p, &Ladder::default(), "veryfast", None);
         assert_eq!(au.variant_names(), ["audio"]);
         let a = argv(&au, Path::new("i"), Path::new("o"));
-        assert!(!a.contains(&"-filter_complex".to_string()));
+        // Only the sound's frame log: no picture graph.
+        assert_eq!(a.iter().filter(|x| *x == "-filter_complex").count(), 1);
         assert_eq!(arg(&a, "-map"), "0:1");
         assert!(a.contains(&"a:0,name:audio".to_string()));
         // Audio only, two tracks: the source's default one (listed first by the probe).
@@ -802,7 +845,7 @@ mod tests {
         assert_eq!(ts[1].language.as_deref(), Some("fr"));
         let a = argv(&pl, Path::new("i"), Path::new("o"));
         let g = arg(&a, "-filter_complex");
-        assert!(g.starts_with("[0:2]bwdif=mode=send_field"), "{g}");
+        assert!(g.contains("decoded-2.txt,bwdif=mode=send_field"), "{g}");
         assert_eq!(
             arg(&a, "-var_stream_map"),
             "v:0,name:540p v:1,name:360p v:2,name:240p v:3,name:144p a:0,name:audio_0 a:1,name:audio_1"

@@ -9,6 +9,7 @@ pub mod probe;
 pub mod run;
 pub mod stills;
 pub mod subtitles;
+pub mod timeline;
 
 use crate::error::TranscodeError;
 use std::path::Path;

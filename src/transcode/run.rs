@@ -1,6 +1,7 @@
 //! Running ffmpeg: progress from `-progress pipe:1`, stderr drained into a bounded tail so the
 //! pipe never fills, killed at once on cancellation (and on drop).
 
+use super::timeline::DecodeErrors;
 use crate::domain::Progress;
 use crate::error::{Fault, TranscodeError};
 use std::collections::VecDeque;
@@ -16,14 +17,15 @@ const TAIL_LINES: usize = 20;
 
 /// Runs `argv` to completion, publishing progress, or kills it when `cancel` fires, or when
 /// its output time has not advanced for `stall` (a hung ffmpeg would otherwise hold its video
-/// for ever while the worker heartbeats on).
+/// for ever while the worker heartbeats on). On success, the decode errors it reported, per
+/// stream: ffmpeg exits 0 on a source it could only partly decode.
 pub async fn run(
     argv: &[String],
     duration_s: Option<f64>,
     progress: &watch::Sender<Progress>,
     cancel: &CancellationToken,
     stall: Duration,
-) -> Result<(), TranscodeError> {
+) -> Result<DecodeErrors, TranscodeError> {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
@@ -39,13 +41,15 @@ pub async fn run(
     let tail = tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
+        let mut errors = DecodeErrors::default();
         while let Ok(Some(l)) = lines.next_line().await {
+            errors.note(&l);
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
             tail.push_back(l);
         }
-        tail.into_iter().collect::<Vec<_>>().join("\n")
+        (tail.into_iter().collect::<Vec<_>>().join("\n"), errors)
     });
     let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
     let mut current = Progress {
@@ -83,9 +87,9 @@ pub async fn run(
             }
         }
     };
-    let stderr_tail = tail.await.unwrap_or_default();
+    let (stderr_tail, errors) = tail.await.unwrap_or_default();
     if status.success() {
-        Ok(())
+        Ok(errors)
     } else {
         Err(TranscodeError::Ffmpeg {
             fault: classify_exit(&status, &stderr_tail),

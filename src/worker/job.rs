@@ -279,8 +279,11 @@ async fn pipeline(job: &Job<'_>) -> Result<(Completion, Moved), JobError> {
     );
     let (encoded, texts) = (encoded?, texts?);
     info!(ms = started.elapsed().as_millis() as u64, "encoded");
-    phases::verify(&source, &encoded).map_err(|e| e.with_argv(&encoded.argv))?;
-    let subtitles = captions::publish_read(job, &source, &encoded, texts).await?;
+    let damage = phases::verify(&source, &encoded, job.ctx.cfg.max_damaged_share)
+        .map_err(|e| e.with_argv(&encoded.argv))?;
+    let (subtitles, mut warnings) = captions::publish_read(job, &source, &encoded, texts).await?;
+    warnings.splice(0..0, damage);
+    let subtitles = (subtitles, warnings);
     let stills = stills::publish(job, &source, &encoded, dir.path()).await?;
     let done = phases::publish(job, &source, &encoded, subtitles, stills).await?;
     info!(ms = started.elapsed().as_millis() as u64, "published");

@@ -65,6 +65,10 @@ pub struct WorkerConfig {
     pub thumbnail_interval_s: f64,
     /// How often owed events (refused by the bus earlier) are sent again.
     pub events_retry: Duration,
+    /// Share of a source's timeline (0.05 = 5%) that may be undecodable before it fails.
+    pub max_damaged_share: f64,
+    /// How long a replaced attempt of a redone video stays readable after the new master.
+    pub redo_grace: Duration,
 }
 
 /// The rule for `--concurrency` by default: one slot per two cores, but at least two where

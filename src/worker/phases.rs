@@ -7,13 +7,14 @@ use super::job::JobCtx;
 use super::upload::{Published, Uploader};
 use super::WorkerConfig;
 use crate::blob;
+use crate::domain::damage::{Assessment, Verdict};
 use crate::domain::Progress;
 use crate::error::{BlobError, JobError};
 use crate::store::{Completion, Lease};
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
-use crate::transcode::{codecs, run, stills};
+use crate::transcode::{codecs, run, stills, timeline};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -188,6 +189,39 @@ pub struct Encoded {
     pub argv: Vec<String>,
     /// Every folder's published playlist, in [`Plan::folders`] order.
     pub renditions: Vec<Published>,
+    /// Where the decoder could not read the source.
+    pub damage: Assessment,
+    /// How long the decoded source lasts, seconds (the last decoded frame of any stream).
+    pub decoded_s: Option<f64>,
+}
+
+/// The streams whose decoded frames the encode logs, with the stretch each should cover on
+/// the decode's timeline (ffmpeg starts it at the file's start).
+fn logged_streams(probe: &Probe, plan: &Plan, out: &Path) -> Vec<timeline::Logged> {
+    let mut logged = Vec::new();
+    let file_end = probe.duration_s;
+    if let (Some(v), false) = (&probe.video, plan.renditions.is_empty()) {
+        let start = (v.start_s - probe.start_s).max(0.0);
+        logged.push(timeline::Logged {
+            index: v.index,
+            file: timeline::log_file(out, v.index),
+            start,
+            end: v.duration_s.map(|d| start + d).or(file_end),
+        });
+    }
+    for i in plan.audio_sources() {
+        let Some(a) = probe.audio.iter().find(|a| a.index == i) else {
+            continue;
+        };
+        let start = (a.start_s - probe.start_s).max(0.0);
+        logged.push(timeline::Logged {
+            index: i,
+            file: timeline::log_file(out, i),
+            start,
+            end: a.duration_s.map(|d| start + d).or(file_end),
+        });
+    }
+    logged
 }
 
 /// Phase 2: run ffmpeg, uploading each segment as soon as it is closed.
@@ -208,7 +242,7 @@ pub async fn encode_and_upload(
         job.ctx.s3.clone(),
         v.out_bucket.clone(),
         format!("{}/t{}", v.out_prefix, job.lease.token),
-        out,
+        out.clone(),
         (
             plan.folders(),
             plan.renditions.iter().map(|r| r.name.clone()).collect(),
@@ -245,24 +279,43 @@ pub async fn encode_and_upload(
         }
     );
     up?;
-    ff.map_err(|e| JobError::from(e).with_argv(&argv))?;
+    let errors = ff.map_err(|e| JobError::from(e).with_argv(&argv))?;
+    let (damage, decoded_s) = timeline::assess(&logged_streams(&source.probe, plan, &out), &errors);
     job.phase("upload", Some(100.0));
     let renditions = job.unless_cancelled(uploader.finish()).await?;
     info!(
         peak_local_segments = uploader.peak_local_segments(),
         "segments uploaded"
     );
-    Ok(Encoded { argv, renditions })
+    Ok(Encoded {
+        argv,
+        renditions,
+        damage,
+        decoded_s,
+    })
 }
 
-/// Phase 3: what was encoded must last as long as what the source claims. A truncated or
-/// partly undecodable source still probes with its full duration (a faststart MP4 keeps its
-/// index) and ffmpeg can exit 0 after decoding a fraction of it: that is a failed video, not a
-/// short stream. Each rendition is compared with its own stream's stated duration (else the
-/// file's), within a tenth of it, at least 1 s and at most a segment.
-pub fn verify(source: &Source, encoded: &Encoded) -> Result<(), JobError> {
+/// Phase 3: what was encoded must be what the source holds. A truncated or partly
+/// undecodable source still probes with its full duration (a faststart MP4 keeps its index)
+/// and ffmpeg can exit 0 after decoding a fraction of it, or fill a damaged middle with a
+/// frozen picture and silence: that is a failed video (or, for a little damage, a warned
+/// one), not a good stream. First the holes the decoder left ([`Assessment::verdict`]); then
+/// each rendition is compared with its own stream's stated duration (else the file's, else
+/// the decoded length), within a tenth of it, at least 1 s and at most a segment. Returns the
+/// warnings to publish.
+pub fn verify(
+    source: &Source,
+    encoded: &Encoded,
+    max_damaged_share: f64,
+) -> Result<Vec<String>, JobError> {
+    let mut warnings = Vec::new();
+    match encoded.damage.verdict(max_damaged_share) {
+        Verdict::Clean => {}
+        Verdict::Warn(w) => warnings.push(w),
+        Verdict::Fail(reason) => return Err(JobError::invalid(reason)),
+    }
     let (probe, plan) = (&source.probe, &source.plan);
-    let file = probe.duration_s;
+    let file = probe.duration_s.or(encoded.decoded_s);
     for (folder, r) in plan.folders().iter().zip(&encoded.renditions) {
         let track = match &plan.audio {
             AudioLayout::Group(ts) if !plan.renditions.is_empty() => {
@@ -297,7 +350,7 @@ pub fn verify(source: &Source, encoded: &Encoded) -> Result<(), JobError> {
             )));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Phase 4: the master playlist, from what was measured (RFC 8216 peak, mean, the bitstream's
@@ -406,7 +459,7 @@ pub async fn publish(
     Ok(Completion {
         output,
         ffmpeg_args: encoded.argv.clone(),
-        duration_s: source.probe.duration_s,
+        duration_s: source.probe.duration_s.or(encoded.decoded_s),
         warnings,
     })
 }

@@ -8,6 +8,7 @@ mod captions;
 mod claim;
 mod common;
 mod dashboard;
+mod edges;
 mod events;
 mod operator;
 mod processes;

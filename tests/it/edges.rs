@@ -1,0 +1,391 @@
+//! `done` right at the edges (issue 16): damaged sources, a WebM that states no duration, an
+//! audio track ffmpeg cannot decode, one microphone per track, a near-miss size, and the low
+//! rungs a weak network needs. Every file is real, made here with ffmpeg (and a few bytes
+//! changed by hand), and goes through one real worker against the local services.
+
+use crate::common::hostile::ffmpeg;
+use crate::common::media;
+use crate::common::stage::stage_files;
+use fleet::domain::{FailureKind, VideoState};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A 640x360 30 fps clip with a 440 Hz tone, `seconds` long, keyframes every 2 s.
+fn clip(out: &Path, seconds: u32) {
+    ffmpeg([
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &seconds.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        &s(out),
+    ]);
+}
+
+/// `clip` with `share` of its bytes zeroed from the middle on, as a failing disk or an
+/// interrupted copy leaves it: ffmpeg decodes around the hole and exits 0.
+fn zeroed(out: &Path, seconds: u32, share: f64) {
+    clip(out, seconds);
+    let mut b = std::fs::read(out).unwrap();
+    let n = b.len() as f64;
+    let (from, to) = ((n * 0.5) as usize, (n * (0.5 + share)) as usize);
+    b[from..to].fill(0);
+    std::fs::write(out, b).unwrap();
+}
+
+/// A browser recording: live WebM written to a pipe, so it states no duration anywhere.
+fn webm_without_duration(out: &Path) {
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i \
+             sine=frequency=440:sample_rate=48000 -t 5 -c:v libvpx -deadline realtime \
+             -cpu-used 8 -b:v 500k -c:a libopus -live 1 -f webm - > '{}'",
+            s(out)
+        ))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let stated = media::ffprobe_field(out, "v:0", "format=duration");
+    assert!(
+        stated.is_empty() || stated == "N/A",
+        "control: the WebM states {stated}"
+    );
+}
+
+/// A MOV whose second audio track is in a codec ffmpeg does not know (as iPhones write Apple
+/// Positional Audio): an AAC track with its sample entry renamed `apac` and its object type
+/// made unknown, so ffprobe calls it `unknown` and ffmpeg says "Decoder (codec none) not
+/// found" when it is mapped. With `only`, that is the file's only audio track.
+fn unknown_audio_track(out: &Path, only: bool) {
+    let mut args: Vec<String> = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=880:sample_rate=48000",
+        "-t",
+        "4",
+        "-map",
+        "0:v",
+    ]
+    .map(String::from)
+    .to_vec();
+    if !only {
+        args.extend(["-map", "1:a"].map(String::from));
+    }
+    args.extend(
+        [
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-f",
+            "mov",
+        ]
+        .map(String::from),
+    );
+    args.push(s(out));
+    ffmpeg(args);
+    let mut b = std::fs::read(out).unwrap();
+    let find_all = |b: &[u8], pat: &[u8]| -> Vec<usize> {
+        b.windows(pat.len())
+            .enumerate()
+            .filter(|(_, w)| *w == pat)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    // The last track's sample description: its `mp4a` entries and its ES descriptor.
+    let stsd = *find_all(&b, b"stsd").last().unwrap();
+    for i in find_all(&b, b"mp4a").into_iter().filter(|&i| i > stsd) {
+        b[i..i + 4].copy_from_slice(b"apac");
+    }
+    let esds = *find_all(&b, b"esds").last().unwrap();
+    // esds: version/flags, ES_Descriptor (tag 3, length, id, flags), then the
+    // DecoderConfigDescriptor (tag 4, length) whose first byte is the object type.
+    let mut p = esds + 8;
+    while b[p] != 0x04 {
+        p += 1;
+    }
+    p += 1;
+    while b[p] & 0x80 != 0 {
+        p += 1;
+    }
+    p += 1;
+    assert_eq!(b[p], 0x40, "AAC's object type");
+    b[p] = 0xC0;
+    std::fs::write(out, b).unwrap();
+    let codec = media::ffprobe_field(out, "a:0", "stream=codec_name");
+    let last = media::ffprobe_lines(out, "a", "stream=codec_name");
+    assert_eq!(last.last().map(String::as_str), Some("unknown"), "{codec}");
+}
+
+/// OBS with one microphone per track: three untitled mono tracks at 300, 500 and 700 Hz.
+fn three_mics(out: &Path) {
+    let mut args: Vec<String> = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]
+        .map(String::from)
+        .to_vec();
+    for hz in MIC_HZ {
+        args.extend(
+            [
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                format!("sine=frequency={hz}:sample_rate=48000"),
+            ]
+            .into_iter(),
+        );
+    }
+    args.extend(["-t", "4", "-map", "0:v"].map(String::from));
+    for i in 1..=3 {
+        args.extend(["-map".into(), format!("{i}:a")]);
+    }
+    args.extend(
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "pcm_s16le",
+            "-ac",
+            "1",
+            "-f",
+            "mov",
+        ]
+        .map(String::from),
+    );
+    args.push(s(out));
+    ffmpeg(args);
+}
+
+const MIC_HZ: [u32; 3] = [300, 500, 700];
+
+/// A picture of `size` at `rate` fps with a tone, 4 s.
+fn picture(out: &Path, size: &str, rate: &str) {
+    ffmpeg([
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={size}:rate={rate}"),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        &s(out),
+    ]);
+}
+
+/// Mean volume (dB) of `file`'s audio in a 40 Hz band around `hz`.
+fn band_volume(file: &Path, hz: u32) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            &format!("bandpass=f={hz}:width_type=h:w=40,volumedetect"),
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .find_map(|l| l.split("mean_volume: ").nth(1))
+        .and_then(|v| v.trim_end_matches(" dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no volume for {}: {text}", file.display()))
+}
+
+fn first_segment(playlist: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(playlist).unwrap();
+    let seg = text.lines().find(|l| l.ends_with(".ts")).unwrap();
+    playlist.parent().unwrap().join(seg)
+}
+
+const ZEROED: &str = "zeroed middle.mp4";
+const SCRATCHED: &str = "scratched.mp4";
+const WEBM: &str = "browser recording.webm";
+const PHONE: &str = "phone spatial audio.mov";
+const ONLY_UNKNOWN: &str = "only unknown audio.mov";
+const MICS: &str = "obs three mics.mov";
+const NEAR_MISS: &str = "capture 1920x1040.mp4";
+const SIXTY: &str = "sports 1080p60.mp4";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_odd_and_multi_track_sources_end_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = dir.path().join("clips");
+    std::fs::create_dir_all(&clips).unwrap();
+    let make: [(&str, &dyn Fn(&Path)); 8] = [
+        (ZEROED, &|p| zeroed(p, 20, 0.3)),
+        (SCRATCHED, &|p| zeroed(p, 20, 0.01)),
+        (WEBM, &webm_without_duration),
+        (PHONE, &|p| unknown_audio_track(p, false)),
+        (ONLY_UNKNOWN, &|p| unknown_audio_track(p, true)),
+        (MICS, &three_mics),
+        (NEAR_MISS, &|p| picture(p, "1920x1040", "30")),
+        (SIXTY, &|p| picture(p, "1920x1080", "60")),
+    ];
+    let files: Vec<(String, PathBuf)> = make
+        .iter()
+        .map(|(name, f)| {
+            let p = clips.join(name);
+            f(&p);
+            (name.to_string(), p)
+        })
+        .collect();
+    let st = stage_files("edges", dir, &files).await;
+    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(600), w.wait())
+        .await
+        .expect("worker exits when idle")
+        .unwrap();
+    assert!(status.success());
+
+    // 30% zeroed: failed as the video's fault, at once, with where the hole is.
+    let item = st.state(ZEROED).await;
+    assert_eq!(item.state, VideoState::Failed);
+    assert_eq!(
+        item.error_kind.as_deref(),
+        Some(FailureKind::InvalidInput.as_str())
+    );
+    let reason = item.error.clone().unwrap_or_default();
+    assert!(reason.contains("the source is damaged"), "{reason}");
+    let range = reason.split(" at ").nth(1).unwrap_or_default();
+    let from: f64 = range.split('-').next().unwrap().parse().unwrap();
+    assert!(
+        (6.0..=11.0).contains(&from),
+        "hole starts at {from}: {reason}"
+    );
+
+    // 1% zeroed: published, with a warning that names the hole; the stream is whole.
+    let item = st.state(SCRATCHED).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let warnings = item.warnings.clone().unwrap_or_default();
+    let warned: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("the source is damaged"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warnings:?}");
+    assert!(warned[0].contains(" s of 20.0 s"), "{}", warned[0]);
+    let scratched = st.fetch(SCRATCHED).await;
+    media::check_stream(&scratched, 20.0, Some((640, 360)), false);
+
+    // No stated duration: the decode's own length is recorded and checked.
+    let item = st.state(WEBM).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let d = item.duration_s.expect("a duration from the decode");
+    assert!((d - 5.0).abs() < 0.3, "decoded {d} s of a 5 s recording");
+    let webm = st.fetch(WEBM).await;
+    media::check_stream(&webm, 5.0, Some((640, 360)), false);
+
+    // An unknown second track is left out with a warning; the known one is published.
+    let item = st.state(PHONE).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    assert!(
+        item.warnings
+            .iter()
+            .flatten()
+            .any(|w| w == "audio track 2 left out: its codec (unknown) cannot be decoded"),
+        "{:?}",
+        item.warnings
+    );
+    let phone = st.fetch(PHONE).await;
+    media::check_stream(&phone, 4.0, Some((640, 360)), false);
+    let master = std::fs::read_to_string(phone.join("master.m3u8")).unwrap();
+    assert!(media::audio_renditions(&master).is_empty(), "{master}");
+    // Only unknown audio: the video's fault, said so.
+    let item = st.state(ONLY_UNKNOWN).await;
+    assert_eq!(item.state, VideoState::Failed);
+    assert!(
+        item.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("none of the source's audio tracks can be decoded"),
+        "{:?}",
+        item.error
+    );
+
+    // Three microphones: one programme, every voice in it, no menu.
+    let item = st.state(MICS).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let mics = st.fetch(MICS).await;
+    let vs = media::check_stream(&mics, 4.0, Some((640, 360)), false);
+    let master = std::fs::read_to_string(mics.join("master.m3u8")).unwrap();
+    assert!(media::audio_renditions(&master).is_empty(), "{master}");
+    let seg = first_segment(&mics.join(&vs[0].uri));
+    for hz in MIC_HZ {
+        let v = band_volume(&seg, hz);
+        assert!(v > -30.0, "the {hz} Hz voice at {v} dB");
+    }
+    let silent = band_volume(&seg, 1100);
+    assert!(silent < -45.0, "control: 1100 Hz at {silent} dB");
+
+    // 1920x1040 keeps a top rung at its own size.
+    let near = st.fetch(NEAR_MISS).await;
+    let vs = media::check_stream(&near, 4.0, Some((1920, 1040)), false);
+    let top = vs
+        .iter()
+        .filter_map(|v| v.resolution)
+        .max_by_key(|r| r.0 * r.1);
+    assert_eq!(top, Some((1920, 1040)), "{vs:?}");
+
+    // 1080p60: rungs below 720p at 30 fps, and a rung a weak link can hold.
+    let sixty = st.fetch(SIXTY).await;
+    let vs = media::check_stream(&sixty, 4.0, Some((1920, 1080)), false);
+    for v in &vs {
+        let (w, h) = v.resolution.unwrap();
+        let fps = media::measured_fps(&sixty.join(&v.uri));
+        if w.min(h) < 720 {
+            assert!(fps <= 30.5, "{}: {fps} fps", v.uri);
+        } else {
+            assert!(fps > 59.0, "{}: {fps} fps", v.uri);
+        }
+    }
+    let lowest = vs.iter().map(|v| v.bandwidth).min().unwrap();
+    assert!(lowest <= 300_000, "lowest variant peaks at {lowest} b/s");
+
+    media::play_in_browser(&[scratched, webm, phone, mics, near, sixty]);
+}
