@@ -155,15 +155,12 @@ fn three_mics(out: &Path) {
         .map(String::from)
         .to_vec();
     for hz in MIC_HZ {
-        args.extend(
-            [
-                "-f".into(),
-                "lavfi".into(),
-                "-i".into(),
-                format!("sine=frequency={hz}:sample_rate=48000"),
-            ]
-            .into_iter(),
-        );
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("sine=frequency={hz}:sample_rate=48000"),
+        ]);
     }
     args.extend(["-t", "4", "-map", "0:v"].map(String::from));
     for i in 1..=3 {
@@ -256,7 +253,8 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
     let dir = tempfile::tempdir().unwrap();
     let clips = dir.path().join("clips");
     std::fs::create_dir_all(&clips).unwrap();
-    let make: [(&str, &dyn Fn(&Path)); 8] = [
+    type Maker<'a> = (&'a str, &'a dyn Fn(&Path));
+    let make: [Maker; 8] = [
         (ZEROED, &|p| zeroed(p, 20, 0.3)),
         (SCRATCHED, &|p| zeroed(p, 20, 0.01)),
         (WEBM, &webm_without_duration),
