@@ -7,6 +7,7 @@
 
 use super::captions;
 use super::heartbeat::{Heartbeat, HeartbeatEnd};
+use super::leftovers;
 use super::phases::{self, Job};
 use super::redo;
 use super::stills;
@@ -113,7 +114,11 @@ pub async fn run(
         hb: &hb,
         started: Instant::now(),
     };
-    let result = pipeline(&job).await;
+    // What viewers may be playing now, before this job publishes anything.
+    let (result, previous) = tokio::join!(
+        pipeline(&job),
+        leftovers::published_folders(ctx, &lease.video)
+    );
     let started = job.started;
     watcher.abort();
     let deadline = hb.deadline();
@@ -169,8 +174,10 @@ pub async fn run(
             p.emit(vec![events::event(kind, &lease.video, facts)]).await;
         }
     }
-    if end == JobEnd::Done {
-        phases::remove_superseded(ctx, &lease).await;
+    match (&end, previous) {
+        (JobEnd::Done, Some(previous)) => leftovers::after_done(ctx, &lease, previous, abort).await,
+        (JobEnd::Failed(_), Some(_)) => leftovers::after_failure(ctx, &lease).await,
+        _ => {}
     }
     end
 }

@@ -7,6 +7,7 @@ mod describe;
 pub mod heartbeat;
 pub mod instance;
 pub mod job;
+mod leftovers;
 mod phases;
 mod redo;
 mod stills;

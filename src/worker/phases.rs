@@ -9,7 +9,7 @@ use super::WorkerConfig;
 use crate::blob;
 use crate::domain::damage::{Assessment, Verdict};
 use crate::domain::Progress;
-use crate::error::{BlobError, JobError};
+use crate::error::JobError;
 use crate::store::{Completion, Lease};
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Working room a job needs on local disk beyond its source: the segments on their way up
 /// (a few per rendition) and ffmpeg's temporary files. Segments are deleted once uploaded, so
@@ -554,60 +554,6 @@ pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
         && !folder.is_empty()
         && !keep.contains(&format!("{t}/{folder}"))
         && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
-}
-
-/// After `done`: deletes what earlier attempts (lost, failed, released, or replaced by a
-/// captions-only redo) uploaded and the published master does not point into, so the bucket
-/// holds one stream per video. The master is read back from the bucket: what players fetch
-/// is what decides. Best effort: a failure leaves garbage, never a broken stream.
-pub async fn remove_superseded(ctx: &JobCtx, lease: &Lease) {
-    let v = &lease.video;
-    let master_key = format!("{}/master.m3u8", v.out_prefix);
-    let mut keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
-        Ok(m) => playlist::referenced_folders(&String::from_utf8_lossy(&m)),
-        Err(e) => {
-            warn!(error = %e, "could not read the master back; nothing removed");
-            return;
-        }
-    };
-    // The thumbnails file names its sprite sheets' folder (a captions-only redo keeps them).
-    let thumbs_key = format!("{}/{}", v.out_prefix, super::stills::THUMBNAILS_VTT);
-    match blob::get_bytes(&ctx.s3, &v.out_bucket, &thumbs_key).await {
-        Ok(t) => keep.extend(
-            String::from_utf8_lossy(&t)
-                .lines()
-                .filter_map(|l| l.split_once("/thumbs/").map(|(t, _)| format!("{t}/thumbs"))),
-        ),
-        Err(BlobError::NotFound { .. }) => {}
-        Err(e) => {
-            warn!(error = %e, "could not read the thumbnails back; nothing removed");
-            return;
-        }
-    }
-    let prefix = format!("{}/t", v.out_prefix);
-    let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &prefix).await {
-        Ok(k) => k,
-        Err(e) => {
-            warn!(error = %e, "could not list superseded attempts");
-            return;
-        }
-    };
-    let base = format!("{}/", v.out_prefix);
-    let old: Vec<String> = keys
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| {
-            k.strip_prefix(&base)
-                .is_some_and(|r| superseded(r, lease.token, &keep))
-        })
-        .collect();
-    if old.is_empty() {
-        return;
-    }
-    match blob::delete_keys(&ctx.s3, &v.out_bucket, &old).await {
-        Ok(n) => info!(deleted = n, "removed superseded attempts' renditions"),
-        Err(e) => warn!(error = %e, "could not remove superseded attempts"),
-    }
 }
 
 #[cfg(test)]

@@ -387,3 +387,84 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
 
     media::play_in_browser(&[scratched, webm, phone, mics, near, sixty]);
 }
+
+async fn keys_under(st: &crate::common::stage::Stage, prefix: &str) -> Vec<String> {
+    fleet::blob::list_keys(&st.s3, &st.output.bucket, prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Redoing a done video: viewers who loaded the old master keep reading its segments until
+/// the grace period after the new master ends; then they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redo_keeps_the_old_stream_readable_until_the_grace_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("lesson.mp4");
+    clip(&src, 4);
+    let st = stage_files("redo-grace", dir, &[("lesson.mp4".into(), src)]).await;
+    const GRACE: u64 = 6;
+    let mut w = media::worker(
+        &st.table,
+        &st.work("a"),
+        &["--redo-grace-seconds", &GRACE.to_string()],
+    )
+    .spawn()
+    .unwrap();
+    let done = |token: u64| {
+        let st = &st;
+        async move {
+            crate::common::eventually(Duration::from_secs(120), "the video done", || async {
+                let item = st.state("lesson.mp4").await;
+                (item.state == VideoState::Done && item.token >= token).then_some(item)
+            })
+            .await
+        }
+    };
+    let first = done(1).await;
+    let old = format!("{}/t{}/", first.out_prefix, first.token);
+    let old_keys = keys_under(&st, &old).await;
+    assert!(old_keys.iter().any(|k| k.ends_with(".ts")), "{old_keys:?}");
+    assert_eq!(
+        st.store.requeue(&first.pk, true).await.unwrap(),
+        Some(VideoState::Done)
+    );
+    let second = done(first.token + 1).await;
+    let published = std::time::Instant::now();
+    // The new master points at the new attempt; the old one is whole and readable.
+    let stream = st.fetch("lesson.mp4").await;
+    let master = std::fs::read_to_string(stream.join("master.m3u8")).unwrap();
+    assert!(
+        master.contains(&format!("t{}/", second.token))
+            && !master.contains(&format!("t{}/", first.token)),
+        "{master}"
+    );
+    assert_eq!(
+        keys_under(&st, &old).await,
+        old_keys,
+        "the old attempt is untouched"
+    );
+    let seg = old_keys.iter().find(|k| k.ends_with(".ts")).unwrap();
+    let bytes = fleet::blob::get_bytes(&st.s3, &st.output.bucket, seg)
+        .await
+        .unwrap();
+    assert!(bytes.len() > 1000);
+    // Then, after the grace, it goes (and only it).
+    crate::common::eventually(
+        Duration::from_secs(GRACE + 20),
+        "the old attempt removed",
+        || async { keys_under(&st, &old).await.is_empty().then_some(()) },
+    )
+    .await;
+    assert!(
+        published.elapsed() >= Duration::from_secs(GRACE - 1),
+        "removed {:?} after the new master, before the {GRACE} s grace",
+        published.elapsed()
+    );
+    let new = keys_under(&st, &format!("{}/t{}/", second.out_prefix, second.token)).await;
+    assert!(new.iter().any(|k| k.ends_with(".ts")));
+    let _ = w.start_kill();
+    let _ = w.wait().await;
+}

@@ -1,0 +1,176 @@
+//! What attempts leave in the output bucket. A failed attempt's uploads go at once (no
+//! master points at them); after `done`, what earlier attempts uploaded that the new master
+//! does not point into goes too, except what the *previous* master pointed into: viewers who
+//! loaded it keep fetching its segments, so that stays readable for `--redo-grace-seconds`
+//! after the new master is published, then goes.
+
+use super::job::JobCtx;
+use super::phases::superseded;
+use super::stills::THUMBNAILS_VTT;
+use crate::blob;
+use crate::domain::VideoItem;
+use crate::error::BlobError;
+use crate::store::Lease;
+use crate::transcode::playlist;
+use std::collections::HashSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// The `t<N>/<folder>` folders the published master and thumbnails point into: what players
+/// fetch. `None` when they cannot be read (then nothing may be removed); empty when nothing
+/// is published.
+pub async fn published_folders(ctx: &JobCtx, v: &VideoItem) -> Option<HashSet<String>> {
+    let master_key = format!("{}/master.m3u8", v.out_prefix);
+    let mut keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
+        Ok(m) => playlist::referenced_folders(&String::from_utf8_lossy(&m)),
+        Err(BlobError::NotFound { .. }) => HashSet::new(),
+        Err(e) => {
+            warn!(error = %e, "could not read the master back");
+            return None;
+        }
+    };
+    // The thumbnails file names its sprite sheets' folder (a captions-only redo keeps them).
+    let thumbs_key = format!("{}/{THUMBNAILS_VTT}", v.out_prefix);
+    match blob::get_bytes(&ctx.s3, &v.out_bucket, &thumbs_key).await {
+        Ok(t) => keep.extend(
+            String::from_utf8_lossy(&t)
+                .lines()
+                .filter_map(|l| l.split_once("/thumbs/").map(|(t, _)| format!("{t}/thumbs"))),
+        ),
+        Err(BlobError::NotFound { .. }) => {}
+        Err(e) => {
+            warn!(error = %e, "could not read the thumbnails back");
+            return None;
+        }
+    }
+    Some(keep)
+}
+
+/// The folder (`t<N>/<folder>`) of a key below a video's output prefix.
+fn folder_of(rest: &str) -> Option<String> {
+    let mut parts = rest.splitn(3, '/');
+    Some(format!("{}/{}", parts.next()?, parts.next()?))
+}
+
+/// Keys of older attempts no published file points into, below `v`'s prefix.
+async fn unreferenced(ctx: &JobCtx, v: &VideoItem, token: u64) -> Option<Vec<String>> {
+    let keep = published_folders(ctx, v).await?;
+    let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &format!("{}/t", v.out_prefix)).await {
+        Ok(k) => k,
+        Err(e) => {
+            warn!(error = %e, "could not list earlier attempts");
+            return None;
+        }
+    };
+    let base = format!("{}/", v.out_prefix);
+    Some(
+        keys.into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                k.strip_prefix(&base)
+                    .is_some_and(|r| superseded(r, token, &keep))
+            })
+            .collect(),
+    )
+}
+
+async fn delete(ctx: &JobCtx, v: &VideoItem, keys: &[String], what: &str) {
+    if keys.is_empty() {
+        return;
+    }
+    match blob::delete_keys(&ctx.s3, &v.out_bucket, keys).await {
+        Ok(n) => info!(deleted = n, "removed {what}"),
+        Err(e) => warn!(error = %e, "could not remove {what}"),
+    }
+}
+
+/// After `done`: removes earlier attempts' files the new master does not point into, at once
+/// unless `previous` (what the master before this job pointed into) names their folder; those
+/// are removed after `ctx.cfg.redo_grace`, unless `stop` fires first (then they stay until the
+/// video's next job). Best effort: a failure leaves garbage, never a broken stream.
+pub async fn after_done(
+    ctx: &JobCtx,
+    lease: &Lease,
+    previous: HashSet<String>,
+    stop: &CancellationToken,
+) {
+    let v = &lease.video;
+    let Some(old) = unreferenced(ctx, v, lease.token).await else {
+        return;
+    };
+    let base = format!("{}/", v.out_prefix);
+    let viewed = |k: &String| {
+        k.strip_prefix(&base)
+            .and_then(folder_of)
+            .is_some_and(|f| previous.contains(&f))
+    };
+    let grace = ctx.cfg.redo_grace;
+    let (later, now): (Vec<String>, Vec<String>) = if grace.is_zero() {
+        (Vec::new(), old)
+    } else {
+        old.into_iter().partition(viewed)
+    };
+    delete(ctx, v, &now, "earlier attempts' files").await;
+    if later.is_empty() {
+        return;
+    }
+    info!(
+        files = later.len(),
+        grace_s = grace.as_secs_f64(),
+        "the replaced attempt stays readable for the grace period"
+    );
+    let (ctx, lease, stop) = (ctx.clone(), lease.clone(), stop.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(grace) => {}
+        }
+        // Still unreferenced? A later job may have published again meanwhile.
+        let Some(still) = unreferenced(&ctx, &lease.video, lease.token).await else {
+            return;
+        };
+        let due: Vec<String> = still.into_iter().filter(|k| later.contains(k)).collect();
+        delete(
+            &ctx,
+            &lease.video,
+            &due,
+            "the replaced attempt after its grace period",
+        )
+        .await;
+    });
+}
+
+/// After a failed attempt (retried or not): removes what it and the attempts before it
+/// (abandoned, failed) uploaded, unless the published master points into it: a failure after
+/// the master was written leaves the stream it names, and a redo that fails leaves the
+/// previous stream whole.
+pub async fn after_failure(ctx: &JobCtx, lease: &Lease) {
+    let Some(old) = unreferenced(ctx, &lease.video, lease.token + 1).await else {
+        return;
+    };
+    delete(
+        ctx,
+        &lease.video,
+        &old,
+        "failed and abandoned attempts' uploads",
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_to_their_attempt_folder() {
+        assert_eq!(
+            folder_of("t3/720p/seg_00001.ts").as_deref(),
+            Some("t3/720p")
+        );
+        assert_eq!(
+            folder_of("t3/thumbs/sprite_001.jpg").as_deref(),
+            Some("t3/thumbs")
+        );
+        assert_eq!(folder_of("master.m3u8"), None);
+    }
+}
