@@ -468,3 +468,91 @@ async fn a_redo_keeps_the_old_stream_readable_until_the_grace_ends() {
     let _ = w.start_kill();
     let _ = w.wait().await;
 }
+
+/// The keyframes read from TS packets in-process are the ones ffprobe finds: same PTS, same
+/// byte offset, same length up to the next video packet, in every segment of a real HLS encode.
+#[test]
+fn keyframes_read_from_ts_packets_are_ffprobes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.mp4");
+    clip(&src, 13);
+    let hls = dir.path().join("hls");
+    std::fs::create_dir_all(&hls).unwrap();
+    ffmpeg([
+        "-i",
+        &s(&src),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-force_key_frames",
+        "expr:gte(t,n_forced*2)",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-f",
+        "hls",
+        "-hls_time",
+        "6",
+        "-hls_segment_type",
+        "mpegts",
+        "-hls_segment_filename",
+        &s(&hls.join("seg_%05d.ts")),
+        &s(&hls.join("index.m3u8")),
+    ]);
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&hls)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .collect();
+    segments.sort();
+    assert_eq!(segments.len(), 3);
+    let mut total = 0;
+    for seg in &segments {
+        let bytes = std::fs::read(seg).unwrap();
+        let ours = fleet::transcode::iframes::scan(&bytes);
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["packet=pts_time,pos,flags", "-of", "csv=p=0"])
+            .arg(seg)
+            .output()
+            .unwrap();
+        let packets: Vec<(f64, u64, bool)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.trim().split(',');
+                Some((
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                    f.next()?.starts_with('K'),
+                ))
+            })
+            .collect();
+        assert_eq!(ours.header, packets[0].1, "{}", seg.display());
+        let theirs: Vec<(f64, u64, u64)> = packets
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.2)
+            .map(|(i, p)| {
+                let next = packets.get(i + 1).map_or(bytes.len() as u64, |n| n.1);
+                (p.0, p.1, next - p.1)
+            })
+            .collect();
+        let got: Vec<(f64, u64, u64)> = ours
+            .keyframes
+            .iter()
+            .map(|k| (k.pts, k.offset, k.length))
+            .collect();
+        assert_eq!(got.len(), theirs.len(), "{}", seg.display());
+        for (a, b) in got.iter().zip(&theirs) {
+            assert!(
+                (a.0 - b.0).abs() < 1e-5 && a.1 == b.1 && a.2 == b.2,
+                "{a:?} vs {b:?}"
+            );
+        }
+        total += got.len();
+    }
+    // 13 s with a keyframe every 2 s: 7 keyframes.
+    assert_eq!(total, 7);
+}

@@ -765,14 +765,7 @@ pub fn with_iframes(stream: &Path, master: &str) -> String {
         let mut entries = Vec::new();
         let mut header = 0;
         for (i, f) in m.files.iter().enumerate() {
-            let csv = Command::new("ffprobe")
-                .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-                .args(["packet=pts_time,pos,flags", "-of", "csv=p=0"])
-                .arg(f)
-                .output()
-                .unwrap();
-            let size = std::fs::metadata(f).unwrap().len();
-            let kf = iframes::parse(&String::from_utf8_lossy(&csv.stdout), size);
+            let kf = iframes::scan(&std::fs::read(f).unwrap());
             if i == 0 {
                 header = kf.header;
             }
