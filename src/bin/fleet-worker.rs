@@ -86,6 +86,10 @@ struct Args {
     /// segments. Longer than a lesson by default (6 hours).
     #[arg(long, env = "FLEET_REDO_GRACE_SECONDS", default_value_t = 21600.0)]
     redo_grace_seconds: f64,
+    /// Start even when `ffmpeg -version` is not the release fleet is tested with (5.1,
+    /// Debian 12's): its error messages and filters may differ.
+    #[arg(long, env = "FLEET_ALLOW_UNTESTED_FFMPEG")]
+    allow_untested_ffmpeg: bool,
     /// Cache-Control of segments and media playlists (never changed once written).
     #[arg(
         long,
@@ -210,6 +214,7 @@ impl TryFrom<Args> for Settings {
                 thumbnail_interval_s: a.thumbnail_seconds,
                 max_damaged_share: a.max_damaged_percent / 100.0,
                 redo_grace: secs("redo-grace-seconds", a.redo_grace_seconds)?,
+                ffmpeg: None,
                 events_retry: secs("events-retry-seconds", a.events_retry_seconds)?,
             },
             store,
@@ -240,10 +245,30 @@ fn watch_signals(shutdown: Shutdown) -> Result<()> {
     Ok(())
 }
 
+/// The ffmpeg on PATH, refused unless it is the tested release or `allow` says so.
+async fn ffmpeg_checked(allow: bool) -> Result<String> {
+    use fleet::transcode::version;
+    let v = version::detect()
+        .await
+        .context("cannot run `ffmpeg -version`: is ffmpeg installed and on PATH?")?;
+    if !version::is_tested(&v) {
+        anyhow::ensure!(
+            allow,
+            "ffmpeg {v} is not the release fleet is tested with ({}, Debian 12's): install \
+             that one, or pass --allow-untested-ffmpeg",
+            version::TESTED
+        );
+        tracing::warn!(ffmpeg = %v, tested = version::TESTED, "running an untested ffmpeg release");
+    }
+    Ok(v)
+}
+
 async fn run(args: Args) -> Result<()> {
     let format = args.log_format;
-    let s = Settings::try_from(args)?;
+    let allow_untested = args.allow_untested_ffmpeg;
+    let mut s = Settings::try_from(args)?;
     fleet::telemetry::init(format, "info");
+    s.worker.ffmpeg = Some(ffmpeg_checked(allow_untested).await?);
     let sdk = fleet::aws::sdk_config().await;
     let timings = s.store.timings;
     let ddb = fleet::aws::dynamodb(&sdk, timings.heartbeat);

@@ -10,6 +10,7 @@ pub mod run;
 pub mod stills;
 pub mod subtitles;
 pub mod timeline;
+pub mod version;
 
 use crate::error::TranscodeError;
 use std::path::Path;

@@ -114,11 +114,17 @@ pub async fn run(
         hb: &hb,
         started: Instant::now(),
     };
-    // What viewers may be playing now, before this job publishes anything.
-    let (result, previous) = tokio::join!(
-        pipeline(&job),
-        leftovers::published_folders(ctx, &lease.video)
-    );
+    // What viewers may be playing now, read before this job publishes anything, beside the
+    // job: a read that hangs delays nothing (its result is only taken if it is ready).
+    let previous = tokio::spawn({
+        let (ctx, video) = (ctx.clone(), lease.video.clone());
+        async move {
+            leftovers::bounded(leftovers::published_folders(&ctx, &video))
+                .await
+                .flatten()
+        }
+    });
+    let result = pipeline(&job).await;
     let started = job.started;
     watcher.abort();
     let deadline = hb.deadline();
@@ -174,9 +180,19 @@ pub async fn run(
             p.emit(vec![events::event(kind, &lease.video, facts)]).await;
         }
     }
+    let previous = if previous.is_finished() {
+        previous.await.ok().flatten()
+    } else {
+        previous.abort();
+        None
+    };
     match (&end, previous) {
-        (JobEnd::Done, Some(previous)) => leftovers::after_done(ctx, &lease, previous, abort).await,
-        (JobEnd::Failed(_), Some(_)) => leftovers::after_failure(ctx, &lease).await,
+        (JobEnd::Done, Some(previous)) => {
+            leftovers::bounded(leftovers::after_done(ctx, &lease, previous, abort)).await;
+        }
+        (JobEnd::Failed(_), Some(_)) => {
+            leftovers::bounded(leftovers::after_failure(ctx, &lease)).await;
+        }
         _ => {}
     }
     end

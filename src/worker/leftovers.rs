@@ -16,6 +16,22 @@ use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// How long a cleanup step may take: S3 calls without a deadline of their own must not hold a
+/// slot (a hung GET once held a job past its lease deadline).
+const STEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `fut`, or `None` if it takes longer than [`STEP`] (then nothing is removed: garbage, never
+/// a broken stream).
+pub async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    match tokio::time::timeout(STEP, fut).await {
+        Ok(v) => Some(v),
+        Err(_) => {
+            warn!("cleanup of earlier attempts timed out; left for the next job");
+            None
+        }
+    }
+}
+
 /// The `t<N>/<folder>` folders the published master and thumbnails point into: what players
 /// fetch. `None` when they cannot be read (then nothing may be removed); empty when nothing
 /// is published.

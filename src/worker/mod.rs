@@ -70,6 +70,8 @@ pub struct WorkerConfig {
     pub max_damaged_share: f64,
     /// How long a replaced attempt of a redone video stays readable after the new master.
     pub redo_grace: Duration,
+    /// The ffmpeg release this worker runs, for the registry.
+    pub ffmpeg: Option<String>,
 }
 
 /// The rule for `--concurrency` by default: one slot per two cores, but at least two where
@@ -233,6 +235,7 @@ fn record(
             .unwrap_or_default(),
         instance: cfg.instance.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        ffmpeg: cfg.ffmpeg.clone(),
         slots: u32::try_from(cfg.concurrency).unwrap_or(u32::MAX),
         busy: u32::try_from(busy).unwrap_or(u32::MAX),
         local_failures: health.consecutive.load(Ordering::Relaxed),

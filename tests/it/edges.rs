@@ -556,3 +556,67 @@ fn keyframes_read_from_ts_packets_are_ffprobes() {
     // 13 s with a keyframe every 2 s: 7 keyframes.
     assert_eq!(total, 7);
 }
+
+/// A worker on another ffmpeg release than the tests ran stops at once with one line, unless
+/// told to go on; the release it runs is in the registry either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_an_untested_ffmpeg_and_registers_the_one_it_runs() {
+    let cfg = crate::common::sdk().await;
+    let table = crate::common::fresh_table(&cfg, "ffmpeg-version").await;
+    let store = crate::common::store(&cfg, &table);
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let script = fake.join("ffmpeg");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'ffmpeg version 7.0.2-static https://johnvansickle.com/ffmpeg/'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let run = |extra: &'static [&'static str], path: Option<String>| {
+        let mut c = media::worker(&table, &dir.path().join("work"), extra);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        async move {
+            tokio::time::timeout(Duration::from_secs(60), c.output())
+                .await
+                .expect("the worker ends")
+                .unwrap()
+        }
+    };
+    let refused = run(&[], Some(path.clone())).await;
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("ffmpeg 7.0.2-static is not the release fleet is tested with (5.1"),
+        "{err}"
+    );
+    let (workers, _) = store.workers().await.unwrap();
+    assert!(
+        workers.is_empty(),
+        "a refused worker registered: {workers:?}"
+    );
+
+    let allowed = run(&["--exit-when-idle", "--allow-untested-ffmpeg"], Some(path)).await;
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    let real = run(&["--exit-when-idle"], None).await;
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let (workers, _) = store.workers().await.unwrap();
+    let mut seen: Vec<String> = workers.iter().filter_map(|w| w.ffmpeg.clone()).collect();
+    seen.sort();
+    assert_eq!(seen.len(), 2, "{workers:?}");
+    assert!(seen[0].starts_with("5.1."), "{seen:?}");
+    assert_eq!(seen[1], "7.0.2-static");
+}

@@ -122,7 +122,7 @@ async fn a_run_with_broken_sources_is_explained_grouped_reproducible_and_waited_
     assert!(shown["errors"][0]
         .as_str()
         .unwrap()
-        .contains("invalid_input: decoded"));
+        .contains("invalid_input: the source is damaged"));
     let cmd = shown["reproduce"].as_str().expect("a command").to_string();
     assert!(cmd.starts_with("aws --region us-east-1 s3 cp "), "{cmd}");
     let text = stdout(&admin(

@@ -92,7 +92,7 @@ async fn two_workers_turn_fourteen_clips_into_playable_streams() {
         renditions += vs.len();
         streams.push(dir.clone());
         if c.name.starts_with("b ") {
-            assert_eq!(vs.len(), 4, "720p source: 720/540/360/240");
+            assert_eq!(vs.len(), 5, "720p source: 720/540/360/240/144");
         }
         if c.name.starts_with("k ") {
             let (w, h) = vs[0].resolution.unwrap();

@@ -405,6 +405,7 @@ mod tests {
     fn worker(host: &str, id: &str, status: &'static str) -> WorkerLine {
         WorkerLine {
             record: fleet::store::WorkerRecord {
+                ffmpeg: None,
                 id: id.into(),
                 host: host.into(),
                 ..Default::default()

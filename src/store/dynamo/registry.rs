@@ -44,6 +44,9 @@ pub struct WorkerRecord {
     pub instance: Option<String>,
     /// fleet-worker's version.
     pub version: String,
+    /// The ffmpeg it runs (`ffmpeg -version`), when it could tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffmpeg: Option<String>,
     /// Slots.
     pub slots: u32,
     /// Slots holding a lease.
