@@ -4,8 +4,9 @@
 //! cannot be read never costs the video: it becomes a warning on the item, naming the file
 //! or track and the first bad line.
 
-use super::job::JobCtx;
-use super::phases::{Encoded, Job, Source};
+use super::ctx::Job;
+use super::ctx::JobCtx;
+use super::ctx::{Encoded, Source};
 use crate::blob;
 use crate::domain::captions::cues::{self, Cue};
 use crate::domain::captions::{

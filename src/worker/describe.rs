@@ -1,7 +1,8 @@
 //! `stream.json`, assembled from what the job measured and published, and written last,
 //! fenced like the master (only while the lease is certainly ours, bounded by its deadline).
 
-use super::phases::{put_fenced, Job};
+use super::ctx::Job;
+use super::fenced::put_fenced;
 use super::stills;
 use crate::domain::stream::{self, Attempt, AudioTrack, IFrames, Location, StreamJson, TextTrack};
 use crate::error::JobError;

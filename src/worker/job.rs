@@ -6,14 +6,14 @@
 //! and upload, verify, publish.
 
 use super::captions;
+use super::ctx::{Job, JobCtx, Moved};
 use super::heartbeat::{Heartbeat, HeartbeatEnd};
 use super::leftovers;
-use super::phases::{self, Job};
+use super::phases;
 use super::redo;
 use super::stills;
-use super::WorkerConfig;
 use crate::domain::video::Redo;
-use crate::domain::{FailureKind, LeaseTimings, Progress, VideoState};
+use crate::domain::{FailureKind, Progress, VideoState};
 use crate::error::{chain, JobError, StoreError};
 use crate::events::{self, Facts, Kind};
 use crate::store::{Completion, Failure, Lease, VideoStore};
@@ -49,32 +49,6 @@ pub enum StopReason {
     Drain,
     /// The second signal, or the end of the drain window.
     Abort,
-}
-
-/// What a job needs from its worker.
-#[derive(Debug, Clone)]
-pub struct JobCtx {
-    /// The claim engine.
-    pub store: Arc<dyn VideoStore>,
-    /// S3.
-    pub s3: aws_sdk_s3::Client,
-    /// Settings.
-    pub cfg: Arc<WorkerConfig>,
-    /// Lease timings (for the heartbeat).
-    pub timings: LeaseTimings,
-    /// Where per-video metrics go.
-    pub metrics: Arc<Metrics>,
-    /// Where completion events go, if anywhere.
-    pub events: Option<Arc<crate::events::publisher::Publisher>>,
-}
-
-/// What a finished job moved: the per-video metrics beyond its duration.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Moved {
-    /// Source bytes downloaded.
-    pub bytes_in: u64,
-    /// Segment bytes published.
-    pub bytes_out: u64,
 }
 
 /// Runs one job to its end. `drain` is the first shutdown signal, `abort` the second.

@@ -4,14 +4,14 @@
 //! loaded it keep fetching its segments, so that stays readable for `--redo-grace-seconds`
 //! after the new master is published, then goes.
 
-use super::job::JobCtx;
-use super::phases::superseded;
+use super::ctx::JobCtx;
 use super::stills::THUMBNAILS_VTT;
 use crate::blob;
 use crate::domain::VideoItem;
 use crate::error::BlobError;
 use crate::store::Lease;
 use crate::transcode::playlist;
+use crate::transcode::stills::THUMBS_DIR;
 use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -173,9 +173,62 @@ pub async fn after_failure(ctx: &JobCtx, lease: &Lease) {
     .await;
 }
 
+/// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt
+/// older than `token` that the published master no longer points into: `t<N>/<folder>/`
+/// followed by `index.m3u8`, `iframes.m3u8`, `seg_NNNNN.ts` or `seg_NNNNN.vtt`, N < token,
+/// `t<N>/<folder>` not in `keep`. A captions-only redo publishes new subtitle folders under
+/// its own token and keeps the older attempt's video: those are in `keep`.
+/// Anything else under the prefix (another video's stream nested below it) is left alone.
+pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [t, folder, file] = parts.as_slice() else {
+        return false;
+    };
+    let older = t
+        .strip_prefix('t')
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n < token);
+    let numbered = |prefix: &str, suffix: &str, digits: usize| {
+        file.strip_prefix(prefix)
+            .and_then(|f| f.strip_suffix(suffix))
+            .is_some_and(|n| n.len() == digits && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let seg = numbered("seg_", ".ts", 5)
+        || numbered("seg_", ".vtt", 5)
+        || (*folder == THUMBS_DIR && numbered("sprite_", ".jpg", 3));
+    older
+        && !folder.is_empty()
+        && !keep.contains(&format!("{t}/{folder}"))
+        && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_older_attempts_renditions_are_superseded() {
+        let none = HashSet::new();
+        let superseded = |r: &str, t: u64| super::superseded(r, t, &none);
+        assert!(superseded("t1/720p/seg_00000.ts", 3));
+        assert!(superseded("t1/sub_0/seg_00000.vtt", 3));
+        assert!(superseded("t1/thumbs/sprite_000.jpg", 3));
+        assert!(!superseded("t1/720p/sprite_000.jpg", 3));
+        assert!(superseded("t2/audio_0/index.m3u8", 3));
+        assert!(superseded("t2/720p/iframes.m3u8", 3));
+        assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");
+        assert!(!superseded("t4/720p/index.m3u8", 3), "never a newer one");
+        // Another video's stream nested under this prefix (source "a/t1/x.mp4").
+        assert!(!superseded("t1/master.m3u8", 3));
+        assert!(!superseded("t1/x/master.m3u8", 3));
+        assert!(!superseded("t1/x/t2/720p/seg_00000.ts", 3));
+        assert!(!superseded("t1/720p/notes.txt", 3));
+        assert!(!superseded("tx/720p/index.m3u8", 3));
+        // A captions-only redo at token 4 keeps the video of attempt 2 its master points at.
+        let keep: HashSet<String> = ["t2/720p".to_string(), "t4/sub_0".to_string()].into();
+        assert!(!super::superseded("t2/720p/seg_00003.ts", 4, &keep));
+        assert!(super::superseded("t2/sub_0/seg_00000.vtt", 4, &keep));
+    }
 
     #[test]
     fn keys_fold_to_their_attempt_folder() {

@@ -3,7 +3,9 @@
 //! second releases everything at once.
 
 pub mod captions;
+pub mod ctx;
 mod describe;
+mod fenced;
 pub mod heartbeat;
 pub mod instance;
 pub mod job;
@@ -17,7 +19,8 @@ use crate::domain::ladder::Ladder;
 use crate::domain::LeaseTimings;
 use crate::store::VideoStore;
 use crate::telemetry::emf::Metrics;
-use job::{JobCtx, JobEnd};
+use ctx::JobCtx;
+use job::JobEnd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

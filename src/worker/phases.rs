@@ -2,25 +2,19 @@
 //! encode and upload at once, verify what was encoded against what the source claims, publish
 //! the master. Each returns a [`JobError`] that says whose fault a failure is.
 
-use super::heartbeat::Heartbeat;
-use super::job::JobCtx;
-use super::upload::{Published, Uploader};
+use super::ctx::{Encoded, Job, Source};
+use super::fenced;
+use super::upload::Uploader;
 use super::WorkerConfig;
 use crate::blob;
-use crate::domain::damage::{Assessment, Verdict};
-use crate::domain::Progress;
+use crate::domain::damage::Verdict;
 use crate::error::JobError;
-use crate::store::{Completion, Lease};
+use crate::store::Completion;
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
 use crate::transcode::{codecs, run, stills, timeline};
-use std::collections::HashSet;
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::sync::watch;
-use tokio::time::Instant;
+use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -30,44 +24,6 @@ use tracing::info;
 const WORK_ROOM: u64 = 256 << 20;
 /// Frame timestamps read to measure a variable frame rate, seconds of the source.
 const CADENCE_WINDOW_S: u32 = 600;
-
-/// One job in flight: what every phase needs.
-#[derive(Debug)]
-pub struct Job<'a> {
-    /// The worker's clients and settings.
-    pub ctx: &'a JobCtx,
-    /// The lease held.
-    pub lease: &'a Lease,
-    /// Fires when the lease is lost, its deadline passes, or shutdown stops the job.
-    pub cancel: &'a CancellationToken,
-    /// Progress for the heartbeat and the drain watch.
-    pub progress: &'a watch::Sender<Progress>,
-    /// The heartbeat, for the self-fencing deadline.
-    pub hb: &'a Heartbeat,
-    /// When the job started (after the claim), for the timing log lines.
-    pub started: Instant,
-}
-
-impl Job<'_> {
-    /// Runs `fut` unless the job is cancelled first.
-    pub(super) async fn unless_cancelled<T>(
-        &self,
-        fut: impl Future<Output = Result<T, JobError>>,
-    ) -> Result<T, JobError> {
-        tokio::select! {
-            _ = self.cancel.cancelled() => Err(JobError::Cancelled),
-            r = fut => r,
-        }
-    }
-
-    pub(super) fn phase(&self, phase: &str, percent: Option<f64>) {
-        self.progress.send_replace(Progress {
-            phase: phase.into(),
-            percent,
-            ..Default::default()
-        });
-    }
-}
 
 /// A job's own folder under the work dir (removed when dropped).
 pub fn job_dir(cfg: &WorkerConfig) -> Result<tempfile::TempDir, JobError> {
@@ -80,17 +36,6 @@ pub fn job_dir(cfg: &WorkerConfig) -> Result<tempfile::TempDir, JobError> {
                 cfg.work_dir.display()
             ))
         })
-}
-
-/// The source on local disk, what it is, and what will be made of it.
-#[derive(Debug)]
-pub struct Source {
-    /// Local copy.
-    pub path: PathBuf,
-    /// What ffprobe says.
-    pub probe: Probe,
-    /// The renditions and the ffmpeg plan.
-    pub plan: Plan,
 }
 
 /// Whether the work dir can hold a `size`-byte source: `Ok` if it can now; the video's fault
@@ -180,19 +125,6 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
         )
     });
     Ok(Source { path, probe, plan })
-}
-
-/// What ffmpeg made and the uploader published.
-#[derive(Debug)]
-pub struct Encoded {
-    /// The ffmpeg argv, for the item.
-    pub argv: Vec<String>,
-    /// Every folder's published playlist, in [`Plan::folders`] order.
-    pub renditions: Vec<Published>,
-    /// Where the decoder could not read the source.
-    pub damage: Assessment,
-    /// How long the decoded source lasts, seconds (the last decoded frame of any stream).
-    pub decoded_s: Option<f64>,
 }
 
 /// The streams whose decoded frames the encode logs, with the stretch each should cover on
@@ -438,10 +370,10 @@ pub async fn publish(
     // The plan's own (tracks left out or mixed) first: they change what is heard.
     warnings.splice(0..0, plan.warnings.iter().cloned());
     warnings.extend(stills.warnings.iter().cloned());
-    let output = put_master(job, master, &encoded.argv).await?;
+    let output = fenced::put_master(job, master, &encoded.argv).await?;
     for (name, bytes) in &stills.beside_master {
         let key = format!("{}/{name}", job.lease.video.out_prefix);
-        put_fenced(job, (name, &key), bytes.clone(), &encoded.argv).await?;
+        fenced::put_fenced(job, (name, &key), bytes.clone(), &encoded.argv).await?;
     }
     let doc = super::describe::describe(
         job,
@@ -464,125 +396,9 @@ pub async fn publish(
     })
 }
 
-/// Writes the master playlist, only while the lease is certainly ours, bounded by the
-/// deadline: a stale holder's master must never replace the winner's (and if it ever did, it
-/// would point at its own complete set). Returns its `s3://` URI.
-pub async fn put_master(
-    job: &Job<'_>,
-    master: String,
-    argv: &[String],
-) -> Result<String, JobError> {
-    let key = format!("{}/master.m3u8", job.lease.video.out_prefix);
-    put_fenced(
-        job,
-        ("the master playlist", &key),
-        master.into_bytes(),
-        argv,
-    )
-    .await
-}
-
-/// Writes a file that players or platforms read at a fixed key (the master, `stream.json`),
-/// under the same rule as the master. Returns its `s3://` URI.
-pub async fn put_fenced(
-    job: &Job<'_>,
-    (what, key): (&str, &str),
-    body: Vec<u8>,
-    argv: &[String],
-) -> Result<String, JobError> {
-    let v = &job.lease.video;
-    let deadline = job.hb.deadline();
-    if job.cancel.is_cancelled() || Instant::now() + Duration::from_millis(200) >= deadline {
-        return Err(JobError::Cancelled);
-    }
-    let started_put = Instant::now();
-    let put = blob::put_cached(
-        &job.ctx.s3,
-        &v.out_bucket,
-        key,
-        body,
-        blob::content_type(key),
-        Some(&job.ctx.cfg.cache.master),
-    );
-    // Past the deadline the PUT is dropped. If the lease was lost meanwhile, the heartbeat
-    // says so and nothing is recorded; if it was not, S3 hung: an attempt that failed like
-    // any other S3 trouble, retried with backoff, not a lease given up in silence.
-    job.unless_cancelled(async {
-        match tokio::time::timeout_at(deadline, put).await {
-            Ok(r) => r.map_err(JobError::output),
-            Err(_) => Err(JobError::Transient {
-                message: format!(
-                    "{what} s3://{}/{key} was not stored before the lease's deadline (S3 \
-                     did not answer in {:.0} s)",
-                    v.out_bucket,
-                    deadline
-                        .saturating_duration_since(started_put)
-                        .as_secs_f64()
-                ),
-                argv: Some(argv.to_vec()),
-            }),
-        }
-    })
-    .await?;
-    Ok(format!("s3://{}/{key}", v.out_bucket))
-}
-
-/// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt
-/// older than `token` that the published master no longer points into: `t<N>/<folder>/`
-/// followed by `index.m3u8`, `iframes.m3u8`, `seg_NNNNN.ts` or `seg_NNNNN.vtt`, N < token,
-/// `t<N>/<folder>` not in `keep`. A captions-only redo publishes new subtitle folders under
-/// its own token and keeps the older attempt's video: those are in `keep`.
-/// Anything else under the prefix (another video's stream nested below it) is left alone.
-pub fn superseded(rest: &str, token: u64, keep: &HashSet<String>) -> bool {
-    let parts: Vec<&str> = rest.split('/').collect();
-    let [t, folder, file] = parts.as_slice() else {
-        return false;
-    };
-    let older = t
-        .strip_prefix('t')
-        .and_then(|n| n.parse::<u64>().ok())
-        .is_some_and(|n| n < token);
-    let numbered = |prefix: &str, suffix: &str, digits: usize| {
-        file.strip_prefix(prefix)
-            .and_then(|f| f.strip_suffix(suffix))
-            .is_some_and(|n| n.len() == digits && n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let seg = numbered("seg_", ".ts", 5)
-        || numbered("seg_", ".vtt", 5)
-        || (*folder == stills::THUMBS_DIR && numbered("sprite_", ".jpg", 3));
-    older
-        && !folder.is_empty()
-        && !keep.contains(&format!("{t}/{folder}"))
-        && (*file == "index.m3u8" || *file == "iframes.m3u8" || seg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_older_attempts_renditions_are_superseded() {
-        let none = HashSet::new();
-        let superseded = |r: &str, t: u64| super::superseded(r, t, &none);
-        assert!(superseded("t1/720p/seg_00000.ts", 3));
-        assert!(superseded("t1/sub_0/seg_00000.vtt", 3));
-        assert!(superseded("t1/thumbs/sprite_000.jpg", 3));
-        assert!(!superseded("t1/720p/sprite_000.jpg", 3));
-        assert!(superseded("t2/audio_0/index.m3u8", 3));
-        assert!(superseded("t2/720p/iframes.m3u8", 3));
-        assert!(!superseded("t3/720p/seg_00000.ts", 3), "our own");
-        assert!(!superseded("t4/720p/index.m3u8", 3), "never a newer one");
-        // Another video's stream nested under this prefix (source "a/t1/x.mp4").
-        assert!(!superseded("t1/master.m3u8", 3));
-        assert!(!superseded("t1/x/master.m3u8", 3));
-        assert!(!superseded("t1/x/t2/720p/seg_00000.ts", 3));
-        assert!(!superseded("t1/720p/notes.txt", 3));
-        assert!(!superseded("tx/720p/index.m3u8", 3));
-        // A captions-only redo at token 4 keeps the video of attempt 2 its master points at.
-        let keep: HashSet<String> = ["t2/720p".to_string(), "t4/sub_0".to_string()].into();
-        assert!(!super::superseded("t2/720p/seg_00003.ts", 4, &keep));
-        assert!(super::superseded("t2/sub_0/seg_00000.vtt", 4, &keep));
-    }
 
     #[test]
     fn a_video_larger_than_the_disk_is_its_own_fault_a_full_disk_is_the_machines() {

@@ -5,8 +5,9 @@
 //! the clock the captions are tied to.
 
 use super::captions::{self, Timeline};
-use super::job::Moved;
-use super::phases::{self, Job};
+use super::ctx::Job;
+use super::ctx::Moved;
+use super::phases;
 use super::{describe, stills};
 use crate::blob;
 use crate::domain::stream::{self, StreamJson};
@@ -78,7 +79,8 @@ pub async fn captions_only(
         .await?;
     warnings.extend(more);
     let argv = v.ffmpeg_args.clone().unwrap_or_default();
-    let output = phases::put_master(job, playlist::with_subtitles(&master, &subs), &argv).await?;
+    let output =
+        super::fenced::put_master(job, playlist::with_subtitles(&master, &subs), &argv).await?;
     // stream.json: the same document with the new text tracks, warnings and attempt.
     let doc_key = format!("{}/{}", v.out_prefix, stream::FILE);
     match blob::get_bytes(s3, &v.out_bucket, &doc_key).await {

@@ -2,7 +2,8 @@
 //! sprite sheets under the attempt's own `t<token>/thumbs/` (never changed, cached for good),
 //! `poster.jpg` and `thumbnails.vtt` beside the master (replaced by a redo, like it).
 
-use super::phases::{Encoded, Job, Source};
+use super::ctx::Job;
+use super::ctx::{Encoded, Source};
 use crate::blob;
 use crate::domain::stream::{Poster, Thumbnails};
 use crate::domain::thumbnails::{self, Tile};

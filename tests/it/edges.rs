@@ -187,7 +187,7 @@ fn three_mics(out: &Path) {
 
 const MIC_HZ: [u32; 3] = [300, 500, 700];
 
-/// A picture of `size` at `rate` fps with a tone, 4 s.
+/// A picture of `size` at `rate` fps with a tone, 3 s.
 fn picture(out: &Path, size: &str, rate: &str) {
     ffmpeg([
         "-f",
@@ -199,7 +199,7 @@ fn picture(out: &Path, size: &str, rate: &str) {
         "-i",
         "sine=frequency=440:sample_rate=48000",
         "-t",
-        "4",
+        "3",
         "-c:v",
         "libx264",
         "-preset",
@@ -256,7 +256,7 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
     type Maker<'a> = (&'a str, &'a dyn Fn(&Path));
     let make: [Maker; 8] = [
         (ZEROED, &|p| zeroed(p, 20, 0.3)),
-        (SCRATCHED, &|p| zeroed(p, 20, 0.01)),
+        (SCRATCHED, &|p| zeroed(p, 12, 0.01)),
         (WEBM, &webm_without_duration),
         (PHONE, &|p| unknown_audio_track(p, false)),
         (ONLY_UNKNOWN, &|p| unknown_audio_track(p, true)),
@@ -307,9 +307,9 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
         .filter(|w| w.contains("the source is damaged"))
         .collect();
     assert_eq!(warned.len(), 1, "{warnings:?}");
-    assert!(warned[0].contains(" s of 20.0 s"), "{}", warned[0]);
+    assert!(warned[0].contains(" s of 12.0 s"), "{}", warned[0]);
     let scratched = st.fetch(SCRATCHED).await;
-    media::check_stream(&scratched, 20.0, Some((640, 360)), false);
+    media::check_stream(&scratched, 12.0, Some((640, 360)), false);
 
     // No stated duration: the decode's own length is recorded and checked.
     let item = st.state(WEBM).await;
@@ -363,7 +363,7 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
 
     // 1920x1040 keeps a top rung at its own size.
     let near = st.fetch(NEAR_MISS).await;
-    let vs = media::check_stream(&near, 4.0, Some((1920, 1040)), false);
+    let vs = media::check_stream(&near, 3.0, Some((1920, 1040)), false);
     let top = vs
         .iter()
         .filter_map(|v| v.resolution)
@@ -372,7 +372,7 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
 
     // 1080p60: rungs below 720p at 30 fps, and a rung a weak link can hold.
     let sixty = st.fetch(SIXTY).await;
-    let vs = media::check_stream(&sixty, 4.0, Some((1920, 1080)), false);
+    let vs = media::check_stream(&sixty, 3.0, Some((1920, 1080)), false);
     for v in &vs {
         let (w, h) = v.resolution.unwrap();
         let fps = media::measured_fps(&sixty.join(&v.uri));
