@@ -448,18 +448,35 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     if let (Some(index), false) = (plan.video_index, plan.renditions.is_empty()) {
         graph.push(filter_graph(plan, index, out_dir));
     }
-    let graph_at = a.len();
+    let mut outputs = Outputs::default();
+    video_outputs(plan, &mut graph, &mut outputs);
+    audio_outputs(plan, &mut graph, &mut outputs);
+    a.extend(filter_graphs(plan, graph, out_dir));
+    a.extend(outputs.args);
+    a.extend(encoder_settings(plan));
+    a.extend(hls_muxer(&outputs.stream_map, out_dir));
+    a
+}
+
+/// The `-map`s and per-stream options of every output stream, and the HLS muxer's
+/// `-var_stream_map` entries that group them into variants.
+#[derive(Default)]
+struct Outputs {
+    args: Vec<String>,
+    stream_map: Vec<String>,
+}
+
+/// One video variant per rendition, at its bitrate, GOP and level, with the sound muxed in
+/// when there is one programme.
+fn video_outputs(plan: &Plan, graph: &mut Vec<String>, out: &mut Outputs) {
     let muxed = match &plan.audio {
-        AudioLayout::Muxed(sources) => Some(audio_inputs(
-            sources,
-            plan.renditions.len().max(1),
-            "am",
-            &mut graph,
-        )),
+        AudioLayout::Muxed(sources) if !plan.renditions.is_empty() => {
+            Some(audio_inputs(sources, plan.renditions.len(), "am", graph))
+        }
         _ => None,
     };
-    let mut stream_map = Vec::new();
     for (i, r) in plan.renditions.iter().enumerate() {
+        let a = &mut out.args;
         a.extend(["-map".into(), format!("[v{i}]")]);
         if let Some(m) = &muxed {
             a.extend(["-map".into(), m[i].clone()]);
@@ -486,40 +503,52 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
             let kbps = r.audio_kbps.unwrap_or(plan.audio_kbps);
             a.extend([format!("-b:a:{i}"), format!("{kbps}k")]);
         }
-        stream_map.push(if muxed.is_some() {
+        out.stream_map.push(if muxed.is_some() {
             format!("v:{i},a:{i},name:{}", r.name)
         } else {
             format!("v:{i},name:{}", r.name)
         });
     }
+}
+
+/// The sound of an audio-only source, or the alternate audio renditions.
+fn audio_outputs(plan: &Plan, graph: &mut Vec<String>, out: &mut Outputs) {
     match &plan.audio {
-        AudioLayout::Muxed(_) if plan.renditions.is_empty() => {
-            let m = muxed.as_ref().expect("muxed");
-            a.extend(["-map".into(), m[0].clone()]);
-            stream_map.push("a:0,name:audio".into());
+        AudioLayout::Muxed(sources) if plan.renditions.is_empty() => {
+            let m = audio_inputs(sources, 1, "am", graph);
+            out.args.extend(["-map".into(), m[0].clone()]);
+            out.stream_map.push("a:0,name:audio".into());
         }
         AudioLayout::Group(ts) => {
             for (j, t) in ts.iter().enumerate() {
-                let m = audio_inputs(&t.sources, 1, &format!("ag{j}"), &mut graph);
-                a.extend(["-map".into(), m[0].clone()]);
-                stream_map.push(format!("a:{j},name:{}", t.folder));
+                let m = audio_inputs(&t.sources, 1, &format!("ag{j}"), graph);
+                out.args.extend(["-map".into(), m[0].clone()]);
+                out.stream_map.push(format!("a:{j},name:{}", t.folder));
             }
         }
         _ => {}
     }
-    // Each logged audio stream in a graph of its own (see `timeline::audio_logger`).
+}
+
+/// The `-filter_complex` options: the picture graph (with any mixes), then each published
+/// audio stream's frame log in a graph of its own (see `timeline::audio_logger`).
+fn filter_graphs(plan: &Plan, graph: Vec<String>, out_dir: &Path) -> Vec<String> {
     let mut graphs = vec![graph.join(";")];
     graphs.extend(
         plan.audio_sources()
             .into_iter()
             .map(|i| timeline::audio_logger(i, &timeline::log_file(out_dir, i))),
     );
-    let flags: Vec<String> = graphs
+    graphs
         .into_iter()
         .filter(|g| !g.is_empty())
         .flat_map(|g| ["-filter_complex".to_string(), g])
-        .collect();
-    a.splice(graph_at..graph_at, flags);
+        .collect()
+}
+
+/// What every video and audio encoder shares.
+fn encoder_settings(plan: &Plan) -> Vec<String> {
+    let mut a = Vec::new();
     if !plan.renditions.is_empty() {
         a.extend(
             [
@@ -544,32 +573,36 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
     if plan.audio != AudioLayout::None {
         a.extend(["-c:a", "aac", "-ar", "48000", "-ac", "2"].map(s));
     }
-    a.extend(
-        [
-            "-max_muxing_queue_size",
-            "4096",
-            "-f",
-            "hls",
-            "-hls_time",
-            &SEGMENT_SECONDS.to_string(),
-            // EVENT, not VOD: ffmpeg rewrites an EVENT playlist after every segment it closes
-            // (a VOD one only at exit), which is what lets segments go up while it runs.
-            "-hls_playlist_type",
-            "event",
-            "-hls_list_size",
-            "0",
-            "-hls_segment_type",
-            "mpegts",
-            "-hls_flags",
-            "independent_segments+temp_file",
-            "-var_stream_map",
-            &stream_map.join(" "),
-            "-progress",
-            "pipe:1",
-            "-nostats",
-        ]
-        .map(s),
-    );
+    a
+}
+
+/// The HLS muxer: 6 s MPEG-TS segments into `out_dir/<variant>/`, progress on stdout.
+fn hls_muxer(stream_map: &[String], out_dir: &Path) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-max_muxing_queue_size",
+        "4096",
+        "-f",
+        "hls",
+        "-hls_time",
+        &SEGMENT_SECONDS.to_string(),
+        // EVENT, not VOD: ffmpeg rewrites an EVENT playlist after every segment it closes
+        // (a VOD one only at exit), which is what lets segments go up while it runs.
+        "-hls_playlist_type",
+        "event",
+        "-hls_list_size",
+        "0",
+        "-hls_segment_type",
+        "mpegts",
+        "-hls_flags",
+        "independent_segments+temp_file",
+        "-var_stream_map",
+        &stream_map.join(" "),
+        "-progress",
+        "pipe:1",
+        "-nostats",
+    ]
+    .map(s)
+    .to_vec();
     a.extend([
         "-hls_segment_filename".into(),
         out_dir.join("%v/seg_%05d.ts").display().to_string(),

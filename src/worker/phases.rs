@@ -294,7 +294,7 @@ pub async fn publish(
     (subtitles, mut warnings): (Vec<playlist::SubtitleMedia>, Vec<String>),
     stills: super::stills::Published,
 ) -> Result<Completion, JobError> {
-    let (plan, token) = (&source.plan, job.lease.token);
+    let plan = &source.plan;
     // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
     let all_codecs = futures::future::try_join_all(
         encoded
@@ -303,6 +303,49 @@ pub async fn publish(
             .map(|r| codecs::of_segment(&r.first_segment)),
     )
     .await?;
+    let (variants, iframes) = variants(plan, encoded, &all_codecs, job.lease.token);
+    let audio = audio_media(plan, job.lease.token);
+    let master =
+        playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
+    // The plan's own (tracks left out or mixed) first: they change what is heard.
+    warnings.splice(0..0, plan.warnings.iter().cloned());
+    warnings.extend(stills.warnings.iter().cloned());
+    let output = fenced::put_master(job, master, &encoded.argv).await?;
+    for (name, bytes) in &stills.beside_master {
+        let key = format!("{}/{name}", job.lease.video.out_prefix);
+        fenced::put_fenced(job, (name, &key), bytes.clone(), &encoded.argv).await?;
+    }
+    let parts = super::describe::Parts {
+        variants: &variants,
+        audio: &audio,
+        subtitles: &subtitles,
+        iframes: &iframes,
+        stills: &stills,
+        warnings: &warnings,
+    };
+    let doc = super::describe::describe(job, &source.probe, parts);
+    super::describe::put(job, &doc, &encoded.argv).await?;
+    Ok(Completion {
+        output,
+        ffmpeg_args: encoded.argv.clone(),
+        duration_s: source.probe.duration_s.or(encoded.decoded_s),
+        warnings,
+    })
+}
+
+/// Whether the video variants carry no sound of their own (it is in an audio group).
+fn grouped(plan: &Plan) -> bool {
+    matches!(plan.audio, AudioLayout::Group(_)) && !plan.renditions.is_empty()
+}
+
+/// The master's variants and I-frame variants, from what was measured: each variant's RFC
+/// 8216 peak and mean, its bitstream's CODECS, and then the ladder's declared bandwidths.
+fn variants(
+    plan: &Plan,
+    encoded: &Encoded,
+    all_codecs: &[String],
+    token: u64,
+) -> (Vec<Variant>, Vec<playlist::IFrameVariant>) {
     let rates: Vec<(u64, u64)> = encoded
         .renditions
         .iter()
@@ -314,28 +357,15 @@ pub async fn publish(
     let (audio_peak, audio_avg) = rates[nv..]
         .iter()
         .fold((0, 0), |(p, a), r| (p.max(r.0), a.max(r.1)));
-    let grouped = matches!(plan.audio, AudioLayout::Group(_)) && !plan.renditions.is_empty();
     let mut variants = Vec::new();
     let mut iframes = Vec::new();
     for (i, name) in plan.variant_names().iter().enumerate() {
         let r = plan.renditions.get(i);
         if let (Some(r), Some(sizes)) = (r, &encoded.renditions[i].iframes) {
-            let target = sizes.iter().map(|(_, d)| *d).fold(1.0, f64::max).ceil();
-            let (bandwidth, average_bandwidth) = playlist::bitrates(sizes, target);
-            iframes.push(playlist::IFrameVariant {
-                uri: format!("t{token}/{name}/iframes.m3u8"),
-                bandwidth,
-                average_bandwidth,
-                codecs: all_codecs[i]
-                    .split(',')
-                    .find(|c| c.starts_with("avc1"))
-                    .unwrap_or_default()
-                    .to_string(),
-                resolution: (r.width, r.height),
-            });
+            iframes.push(iframe_variant(name, token, sizes, &all_codecs[i], r));
         }
         let mut codecs = all_codecs[i].clone();
-        if grouped {
+        if grouped(plan) {
             codecs.push(',');
             codecs.push_str(playlist::AAC_LC);
         }
@@ -348,8 +378,41 @@ pub async fn publish(
             frame_rate: r.map(|_| plan.fps[i]),
         });
     }
-    let audio: Vec<AudioMedia> = match &plan.audio {
-        AudioLayout::Group(ts) if grouped => ts
+    let declared =
+        playlist::ladder_bandwidths(&variants.iter().map(|v| v.bandwidth).collect::<Vec<_>>());
+    for (v, bw) in variants.iter_mut().zip(declared) {
+        v.bandwidth = bw;
+    }
+    (variants, iframes)
+}
+
+/// One rendition's I-frame variant: its keyframes' sizes give its bandwidths.
+fn iframe_variant(
+    name: &str,
+    token: u64,
+    sizes: &[(u64, f64)],
+    codecs: &str,
+    r: &crate::domain::ladder::Rendition,
+) -> playlist::IFrameVariant {
+    let target = sizes.iter().map(|(_, d)| *d).fold(1.0, f64::max).ceil();
+    let (bandwidth, average_bandwidth) = playlist::bitrates(sizes, target);
+    playlist::IFrameVariant {
+        uri: format!("t{token}/{name}/iframes.m3u8"),
+        bandwidth,
+        average_bandwidth,
+        codecs: codecs
+            .split(',')
+            .find(|c| c.starts_with("avc1"))
+            .unwrap_or_default()
+            .to_string(),
+        resolution: (r.width, r.height),
+    }
+}
+
+/// The alternate audio renditions, when the sound is in a group.
+fn audio_media(plan: &Plan, token: u64) -> Vec<AudioMedia> {
+    match &plan.audio {
+        AudioLayout::Group(ts) if grouped(plan) => ts
             .iter()
             .map(|t| AudioMedia {
                 uri: format!("t{token}/{}/index.m3u8", t.folder),
@@ -359,41 +422,7 @@ pub async fn publish(
             })
             .collect(),
         _ => Vec::new(),
-    };
-    let declared =
-        playlist::ladder_bandwidths(&variants.iter().map(|v| v.bandwidth).collect::<Vec<_>>());
-    for (v, bw) in variants.iter_mut().zip(declared) {
-        v.bandwidth = bw;
     }
-    let master =
-        playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
-    // The plan's own (tracks left out or mixed) first: they change what is heard.
-    warnings.splice(0..0, plan.warnings.iter().cloned());
-    warnings.extend(stills.warnings.iter().cloned());
-    let output = fenced::put_master(job, master, &encoded.argv).await?;
-    for (name, bytes) in &stills.beside_master {
-        let key = format!("{}/{name}", job.lease.video.out_prefix);
-        fenced::put_fenced(job, (name, &key), bytes.clone(), &encoded.argv).await?;
-    }
-    let doc = super::describe::describe(
-        job,
-        &source.probe,
-        super::describe::Parts {
-            variants: &variants,
-            audio: &audio,
-            subtitles: &subtitles,
-            iframes: &iframes,
-            stills: &stills,
-            warnings: &warnings,
-        },
-    );
-    super::describe::put(job, &doc, &encoded.argv).await?;
-    Ok(Completion {
-        output,
-        ffmpeg_args: encoded.argv.clone(),
-        duration_s: source.probe.duration_s.or(encoded.decoded_s),
-        warnings,
-    })
 }
 
 #[cfg(test)]
