@@ -1,13 +1,15 @@
-# The AMI is pinned: read from SSM once, kept in terraform_data until replaced on purpose
-# (terraform apply -replace=terraform_data.ami), so a new AL2023 release never rolls the
-# fleet by surprise. Its id is in the plan and in output.ami_id.
-data "aws_ssm_parameter" "al2023_arm64" {
+# Debian 12 arm64, whose ffmpeg 5.1 package is the one every fleet test runs (the worker
+# refuses another release). The AMI is pinned: read from Debian's public SSM parameter once,
+# kept in terraform_data until replaced on purpose (terraform apply
+# -replace=terraform_data.ami), so a new Debian point release never rolls the fleet by
+# surprise. Its id is in the plan and in output.ami_id.
+data "aws_ssm_parameter" "debian12_arm64" {
   count = var.ami_id == "" ? 1 : 0
-  name  = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+  name  = "/aws/service/debian/release/12/latest/arm64"
 }
 
 resource "terraform_data" "ami" {
-  input            = var.ami_id != "" ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023_arm64[0].value)
+  input            = var.ami_id != "" ? var.ami_id : nonsensitive(data.aws_ssm_parameter.debian12_arm64[0].value)
   triggers_replace = [var.ami_id]
   lifecycle {
     ignore_changes = [input]
@@ -24,26 +26,23 @@ locals {
   })
 
   user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    region             = local.region
-    artifact_bucket    = var.artifact_bucket
-    artifact_version   = var.artifact_version
-    worker_key         = local.worker_key
-    worker_sha256      = var.worker_sha256
-    ffmpeg_archive_key = var.ffmpeg_archive_key
-    ffmpeg_sha256      = var.ffmpeg_sha256
-    install_ffmpeg     = local.install_ffmpeg
-    agent_config       = local.agent_config
-    table              = aws_dynamodb_table.videos.name
-    concurrency        = var.slots_per_instance
-    drain_seconds      = var.drain_seconds
-    stop_timeout       = var.drain_seconds + 60
-    worker_log         = local.worker_log
-    asg_name           = local.asg_name
-    hook_name          = local.hook_name
-    namespace          = local.namespace
-    metrics_group      = local.metrics_group
-    emf_endpoint       = local.emf_endpoint
-    event_bus          = local.events_enabled ? local.event_bus : ""
+    region           = local.region
+    artifact_bucket  = var.artifact_bucket
+    artifact_version = var.artifact_version
+    worker_key       = local.worker_key
+    worker_sha256    = var.worker_sha256
+    agent_config     = local.agent_config
+    table            = aws_dynamodb_table.videos.name
+    concurrency      = var.slots_per_instance
+    drain_seconds    = var.drain_seconds
+    stop_timeout     = var.drain_seconds + 60
+    worker_log       = local.worker_log
+    asg_name         = local.asg_name
+    hook_name        = local.hook_name
+    namespace        = local.namespace
+    metrics_group    = local.metrics_group
+    emf_endpoint     = local.emf_endpoint
+    event_bus        = local.events_enabled ? local.event_bus : ""
   })
 }
 
@@ -82,12 +81,6 @@ resource "aws_launch_template" "worker" {
     tags          = { Name = "${var.name}-worker", FleetVersion = var.artifact_version }
   }
 
-  lifecycle {
-    precondition {
-      condition     = !local.install_ffmpeg || can(regex("^[0-9a-f]{64}$", var.ffmpeg_sha256))
-      error_message = "ffmpeg_sha256 is required when ami_id is empty (user data installs ffmpeg from artifact_bucket)."
-    }
-  }
 }
 
 resource "aws_autoscaling_group" "workers" {

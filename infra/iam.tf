@@ -42,13 +42,10 @@ locals {
       Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
     },
     {
-      Sid    = "Artifacts"
-      Effect = "Allow"
-      Action = ["s3:GetObject"]
-      Resource = concat(
-        ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${local.worker_key}"],
-        local.install_ffmpeg ? ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${var.ffmpeg_archive_key}"] : [],
-      )
+      Sid      = "Artifacts"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.arn_prefix}:s3:::${var.artifact_bucket}/${local.worker_key}"]
     },
     {
       Sid    = "Table"

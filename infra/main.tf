@@ -22,7 +22,6 @@ locals {
   artifact_folder = "${var.artifact_prefix}${var.artifact_version}/"
   worker_key      = "${local.artifact_folder}fleet-worker"
   scaler_key      = "${local.artifact_folder}fleet-scaler.zip"
-  install_ffmpeg  = var.ami_id == ""
 }
 
 data "aws_partition" "current" {}

@@ -28,7 +28,6 @@ output "artifact_keys" {
   value = {
     worker = "s3://${var.artifact_bucket}/${local.worker_key}"
     scaler = "s3://${var.artifact_bucket}/${local.scaler_key}"
-    ffmpeg = local.install_ffmpeg ? "s3://${var.artifact_bucket}/${var.ffmpeg_archive_key}" : null
   }
 }
 

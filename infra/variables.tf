@@ -112,24 +112,8 @@ variable "scaler_zip_sha256" {
   }
 }
 
-variable "ffmpeg_archive_key" {
-  description = "Key in artifact_bucket of a static arm64 ffmpeg build (.tar.xz with ffmpeg and ffprobe): AL2023 has no ffmpeg package. Put the ffmpeg version in the key. Ignored when ami_id is set."
-  type        = string
-  default     = "fleet/ffmpeg/ffmpeg-release-arm64-static.tar.xz"
-}
-
-variable "ffmpeg_sha256" {
-  description = "sha256 (hex) of the ffmpeg archive; required unless ami_id is set."
-  type        = string
-  default     = ""
-  validation {
-    condition     = var.ffmpeg_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.ffmpeg_sha256))
-    error_message = "ffmpeg_sha256 must be 64 lowercase hex digits (sha256sum output)."
-  }
-}
-
 variable "ami_id" {
-  description = "A prebuilt arm64 Amazon Linux 2023 AMI with ffmpeg and ffprobe installed. Empty: Amazon Linux 2023 arm64 as the SSM parameter names it on the first apply, then pinned (terraform_data.ami) until you run apply -replace=terraform_data.ami."
+  description = "A prebuilt arm64 Debian 12 AMI (user data installs Debian's ffmpeg on it, a no-op if it is there). Empty: Debian 12 arm64 as Debian's SSM parameter names it on the first apply, then pinned (terraform_data.ami) until you run apply -replace=terraform_data.ami."
   type        = string
   default     = ""
   validation {

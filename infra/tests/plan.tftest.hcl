@@ -15,7 +15,7 @@ mock_provider "aws" {
     values = { account_id = "123456789012" }
   }
   override_data {
-    target = data.aws_ssm_parameter.al2023_arm64
+    target = data.aws_ssm_parameter.debian12_arm64
     values = { value = "ami-0123456789abcdef0" }
   }
   override_data {
@@ -108,7 +108,6 @@ variables {
   artifact_bucket   = "fleet-artifacts"
   artifact_version  = "v1.2.3"
   worker_sha256     = "0000000000000000000000000000000000000000000000000000000000000001"
-  ffmpeg_sha256     = "0000000000000000000000000000000000000000000000000000000000000002"
   scaler_zip_sha256 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
   subnet_ids        = ["subnet-aaaa", "subnet-bbbb"]
 }
@@ -151,9 +150,9 @@ run "defaults" {
   assert {
     condition = jsonencode(one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s if s.Sid == "Artifacts"])) == jsonencode({
       Sid      = "Artifacts", Effect = "Allow", Action = ["s3:GetObject"]
-      Resource = ["arn:aws:s3:::fleet-artifacts/fleet/v1.2.3/fleet-worker", "arn:aws:s3:::fleet-artifacts/fleet/ffmpeg/ffmpeg-release-arm64-static.tar.xz"]
+      Resource = ["arn:aws:s3:::fleet-artifacts/fleet/v1.2.3/fleet-worker"]
     })
-    error_message = "Artifacts: this version's worker binary and the ffmpeg archive, nothing else"
+    error_message = "Artifacts: this version's worker binary, nothing else (ffmpeg is Debian's)"
   }
   assert {
     condition = jsonencode(one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s if s.Sid == "Table"])) == jsonencode({
@@ -276,10 +275,10 @@ run "defaults" {
       "aws s3 cp \"s3://fleet-artifacts/$1\" \"$3\"",
       "sha256sum --check --strict",
       "fetch \"fleet/v1.2.3/fleet-worker\" \"0000000000000000000000000000000000000000000000000000000000000001\" /tmp/fleet-worker\n",
-      "fetch \"fleet/ffmpeg/ffmpeg-release-arm64-static.tar.xz\" \"0000000000000000000000000000000000000000000000000000000000000002\" /tmp/ffmpeg.tar.xz\n",
+      "apt-get install -y -q ffmpeg awscli curl ca-certificates\n",
       "ffmpeg -version\n", "/usr/local/bin/fleet-worker --version\n",
     ] : strcontains(base64decode(aws_launch_template.worker.user_data), s)])
-    error_message = "user data must fetch this version's artifacts, check their sha256, run them once, and mark the instance unhealthy on any failure"
+    error_message = "user data must install Debian's ffmpeg, fetch this version's worker, check its sha256, run both once, and mark the instance unhealthy on any failure"
   }
   assert {
     condition = alltrue([for s in [
@@ -515,20 +514,15 @@ run "spot" {
 run "ami_id" {
   command = apply
   variables {
-    ami_id        = "ami-0fedcba9876543210"
-    ffmpeg_sha256 = ""
+    ami_id = "ami-0fedcba9876543210"
   }
   assert {
     condition     = aws_launch_template.worker.image_id == "ami-0fedcba9876543210" && output.ami_id == "ami-0fedcba9876543210"
     error_message = "ami_id is the image"
   }
   assert {
-    condition     = !strcontains(base64decode(aws_launch_template.worker.user_data), "ffmpeg.tar.xz") && strcontains(base64decode(aws_launch_template.worker.user_data), "ffmpeg -version\n")
-    error_message = "with ami_id ffmpeg is not downloaded, but still checked"
-  }
-  assert {
-    condition     = one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s.Resource if s.Sid == "Artifacts"]) == ["arn:aws:s3:::fleet-artifacts/fleet/v1.2.3/fleet-worker"]
-    error_message = "with ami_id the only artifact is the worker"
+    condition     = strcontains(base64decode(aws_launch_template.worker.user_data), "ffmpeg -version\n")
+    error_message = "with ami_id ffmpeg is still checked"
   }
 }
 
@@ -725,14 +719,6 @@ run "x86_instance_type_is_refused" {
     instance_types = ["c6g.xlarge", "c6i.xlarge"]
   }
   expect_failures = [var.instance_types]
-}
-
-run "ffmpeg_hash_required_without_ami" {
-  command = plan
-  variables {
-    ffmpeg_sha256 = ""
-  }
-  expect_failures = [aws_launch_template.worker]
 }
 
 run "bad_hashes_are_refused" {
