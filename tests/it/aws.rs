@@ -354,13 +354,32 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
 async fn a_worker_that_gives_up_asks_the_group_to_replace_its_instance() {
     let st = stage("give-up", &[Clip::new("fine.mp4", "320x240", "15", 2.0)]).await;
     let ec2 = Ec2::start("i-0sick", 0, 4, 1).await;
-    // No ffmpeg on this machine: local trouble, three times in a row.
-    let empty = tempfile::tempdir().unwrap();
+    // An ffmpeg built without a filter fleet needs (it passes the start check, then every
+    // encode fails "No such filter"): the machine's trouble, three times in a row. (A missing
+    // ffmpeg stops the worker at start, before it claims anything: systemd's restart limit
+    // marks that instance unhealthy.)
+    let broken = tempfile::tempdir().unwrap();
+    let ffmpeg = broken.path().join("ffmpeg");
+    std::fs::write(
+        &ffmpeg,
+        "#!/bin/sh
+if [ \"$1\" = -version ]; then echo 'ffmpeg version 5.1.8-0+deb12u1'; exit 0; fi
+\
+         echo \"[AVFilterGraph @ 0x1] No such filter: 'bwdif'\" >&2
+exit 1
+",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ffmpeg, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        broken.path().display(),
+        std::env::var("PATH").unwrap()
+    );
     let status = tokio::time::timeout(
         Duration::from_secs(120),
-        member(&st, &ec2, "a", &[])
-            .env("PATH", empty.path())
-            .status(),
+        member(&st, &ec2, "a", &[]).env("PATH", path).status(),
     )
     .await
     .expect("worker did not give up")

@@ -16,11 +16,11 @@
 //   own API so a rendition that cannot play cannot hide behind another, plays muted at 4x to
 //   its end, at its declared RESOLUTION, with no error, and the segments fetched (every HTTP
 //   request that completed, matched against the media playlists on disk) are all of its own
-//   and none of another rendition's. With alternate audio, exactly one audio rendition's
-//   segments were fetched alongside.
-// - check "audio": each alternate audio rendition (EXT-X-MEDIA TYPE=AUDIO with a URI), selected
-//   with the smallest video rendition, plays to its end with only its own audio segments
-//   fetched (`audioTrack` is its index among the master's audio renditions).
+//   and none of another rendition's. With alternate audio, once with each audio rendition of
+//   its group (EXT-X-MEDIA TYPE=AUDIO with a URI; `audioTrack` is its index among the master's
+//   audio renditions), selected from the start: only that rendition's audio segments are
+//   fetched, every one that starts before the picture ends (a 21 ms sliver past the end, which
+//   ffmpeg leaves when the length is a whole number of segments, Shaka never fetches).
 // - check "text": the player lists exactly the subtitle tracks of `captions.expected.json` in
 //   the stream directory (`[{"language","name","starts":[seconds...]}]`, one per SUBTITLES
 //   rendition in master order; no file: no subtitle tracks at all), by count and language;
@@ -192,43 +192,50 @@ try {
       if (s.variants.length === 0) {
         report({ player, stream: dirs[n], check: "variant", why: "no variant", ok: false });
       }
-      for (let i = 0; i < s.variants.length; i++) {
+      // Every video rendition with every alternate audio rendition of its group (a pair is
+      // what a viewer plays: a rung that plays with one track may not with another), else
+      // alone (audio muxed in, or none).
+      const pairs = [];
+      s.variants.forEach((v, i) => {
+        const tracks = v.audioGroup
+          ? s.audio.map((a, j) => j).filter((j) => s.audio[j].uri && s.audio[j].group === v.audioGroup)
+          : [];
+        if (tracks.length === 0) pairs.push([i, null]);
+        for (const j of tracks) pairs.push([i, j]);
+      });
+      for (const [i, j] of pairs) {
         const v = s.variants[i];
-        const r = await run({ variant: { uri: v.uri } });
+        const a = j === null ? null : s.audio[j];
+        const r = await run({
+          variant: { uri: v.uri },
+          ...(a ? { audio: { uri: a.uri, name: a.name, language: a.language } } : {}),
+        });
         listing ??= r.listing;
         const own = r.fetched.variants.get(i)?.size || 0;
         const others = [...r.fetched.variants.keys()].filter((k) => k !== i);
-        const audio = [...r.fetched.audio.keys()];
+        const ownAudio = a ? r.fetched.audio.get(j)?.size || 0 : 0;
+        // An audio segment that starts after the picture ends (ffmpeg can leave one AAC frame,
+        // 21 ms, past a segment boundary) is never fetched by Shaka, which ends with the video.
+        const wantAudio = a ? a.starts.filter((t) => t < v.duration - 0.05).length : 0;
+        const otherAudio = [...r.fetched.audio.keys()].filter((k) => k !== j);
         const ok = r.ok && r.serious.length === 0 && others.length === 0 &&
           own === v.segments.size && own > 0 &&
           (!v.resolution || (r.width === v.resolution[0] && r.height === v.resolution[1])) &&
-          (!v.audioGroup || audio.length === 1);
+          (!a || (ownAudio >= wantAudio && wantAudio > 0 && otherAudio.length === 0));
         report({
           ...common(r), check: "variant", variant: i, uri: v.uri, declared: v.resolution,
           width: r.width, height: r.height, segments: `${own}/${v.segments.size}`,
           otherVariants: others.map((k) => s.variants[k].uri),
-          ...(v.audioGroup ? { audioRenditions: audio.map((k) => s.audio[k].uri) } : {}),
+          ...(a ? {
+            audioTrack: j, name: a.name, lang: a.language, audioUri: a.uri,
+            audioSegments: `${ownAudio}/${a.segments.size}`,
+            otherAudio: otherAudio.map((k) => s.audio[k].uri),
+          } : {}),
           ok,
         });
       }
-      // Alternate audio with its own playlist; audio muxed into the video is played above.
       const smallest = s.variants.reduce((a, b) => (b.bandwidth < a.bandwidth ? b : a),
         s.variants[0]);
-      for (let j = 0; j < s.audio.length; j++) {
-        const a = s.audio[j];
-        if (!a.uri) continue;
-        const r = await run({
-          variant: { uri: smallest.uri },
-          audio: { uri: a.uri, name: a.name, language: a.language },
-        });
-        const own = r.fetched.audio.get(j)?.size || 0;
-        const others = [...r.fetched.audio.keys()].filter((k) => k !== j);
-        const ok = r.ok && r.serious.length === 0 && own === a.segments.size && others.length === 0;
-        report({
-          ...common(r), check: "audio", audioTrack: j, name: a.name, lang: a.language, uri: a.uri,
-          segments: `${own}/${a.segments.size}`, otherAudio: others.map((k) => s.audio[k].uri), ok,
-        });
-      }
       // Subtitles: what the player lists, then each expected track's cues. VHS never offers a
       // FORCED=YES rendition, by design: Safari does not list them, and Apple's authoring spec
       // has the regular track of the language carry the forced cues too. For Video.js a forced
@@ -345,12 +352,16 @@ function readStream(dir) {
       const res = a.RESOLUTION?.split("x").map(Number);
       s.variants.push({
         uri: lines[j], bandwidth: Number(a.BANDWIDTH), resolution: res || null,
+        duration: extinfs(dir, lines[j]).reduce((x, d) => x + d, 0),
         audioGroup: a.AUDIO, segments: files(dir, lines[j]),
       });
     } else if (lines[i].startsWith("#EXT-X-MEDIA:")) {
       const a = attributes(lines[i]);
       const m = {
         uri: a.URI, name: a.NAME, language: a.LANGUAGE, forced: a.FORCED === "YES",
+        group: a["GROUP-ID"],
+        // Each segment's start, seconds from the first.
+        starts: extinfs(dir, a.URI).map((_, k, d) => d.slice(0, k).reduce((x, y) => x + y, 0)),
         segments: files(dir, a.URI),
       };
       if (a.TYPE === "AUDIO") s.audio.push(m);
@@ -438,6 +449,13 @@ function attributes(line) {
     out[m[1]] = m[2].startsWith('"') ? m[2].slice(1, -1) : m[2];
   }
   return out;
+}
+
+// A media playlist's EXTINF durations, in order (none for a missing file).
+function extinfs(dir, uri) {
+  const file = uri && path.join(dir, uri);
+  if (!file || !fs.existsSync(file)) return [];
+  return [...fs.readFileSync(file, "utf8").matchAll(/^#EXTINF:\s*([\d.]+)/gm)].map((m) => Number(m[1]));
 }
 
 function files(dir, uri) {

@@ -90,11 +90,13 @@ pub const ULTRAWIDE: Source = Source {
     display: (2580, 1080),
     make: ultrawide,
 };
-/// Two audio tracks: English (default, 440 Hz) and French (880 Hz), language and title set.
+/// A 1280x720 MOV with two PCM audio tracks: English (default, 440 Hz) and French (880 Hz),
+/// language and title set (the shape of issue 16's hls.js report: every rung, 720p and 540p
+/// too, is played with each track).
 pub const TWO_AUDIO: Source = Source {
-    name: "two languages.mkv",
+    name: "two languages.mov",
     seconds: 3.0,
-    display: (640, 360),
+    display: (1280, 720),
     make: two_audio,
 };
 /// HDR tagged by its transfer only: HEVC 10-bit, PQ, no primaries or matrix.
@@ -420,7 +422,7 @@ fn two_audio(out: &Path) {
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=640x360:rate=30",
+        "testsrc2=size=1280x720:rate=30",
         "-f",
         "lavfi",
         "-i",
@@ -444,7 +446,7 @@ fn two_audio(out: &Path) {
         "-pix_fmt",
         "yuv420p",
         "-c:a",
-        "aac",
+        "pcm_s16le",
         "-metadata:s:a:0",
         "language=eng",
         "-metadata:s:a:0",
