@@ -219,7 +219,13 @@ async fn run() {
     // outputs) add to a job: the worker with them (the default) and with --thumbnail-seconds 0,
     // alternated.
     let (mut with, mut without, mut with_cpu, mut without_cpu) = (vec![], vec![], vec![], vec![]);
-    for round in 0..3 {
+    // Not with FLEET_BENCH_RATIO_ONLY: the overhead table alone.
+    let stills_rounds = if std::env::var_os("FLEET_BENCH_RATIO_ONLY").is_some() {
+        0
+    } else {
+        3
+    };
+    for round in 0..stills_rounds {
         for (off, times, cpus) in [
             (false, &mut with, &mut with_cpu),
             (true, &mut without, &mut without_cpu),
@@ -237,15 +243,17 @@ async fn run() {
             times.push(took.as_secs_f64());
         }
     }
-    let (w, wo) = (median(with), median(without));
-    let (wc, woc) = (median(with_cpu), median(without_cpu));
-    println!(
-        "poster and thumbnails: fleet-worker {w:.2} s with them vs {wo:.2} s without \
-         (--thumbnail-seconds 0), ratio {:.3}; CPU {wc:.2} vs {woc:.2} CPU-s, ratio {:.3} \
-         (medians of 3)",
-        w / wo,
-        wc / woc
-    );
+    if stills_rounds > 0 {
+        let (w, wo) = (median(with), median(without));
+        let (wc, woc) = (median(with_cpu), median(without_cpu));
+        println!(
+            "poster and thumbnails: fleet-worker {w:.2} s with them vs {wo:.2} s without \
+             (--thumbnail-seconds 0), ratio {:.3}; CPU {wc:.2} vs {woc:.2} CPU-s, ratio {:.3} \
+             (medians of 3)",
+            w / wo,
+            wc / woc
+        );
+    }
     if std::env::var_os("FLEET_BENCH_STILLS_ONLY").is_some() {
         return;
     }
