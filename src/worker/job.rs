@@ -51,6 +51,9 @@ pub enum StopReason {
     Abort,
 }
 
+/// The longest a job waits to learn what the published master points into before it starts.
+const PREVIOUS_READ: Duration = Duration::from_secs(2);
+
 /// Runs one job to its end. `drain` is the first shutdown signal, `abort` the second.
 #[tracing::instrument(skip_all, fields(video = %lease.id(), token = lease.token, holder = %lease.holder))]
 pub async fn run(
@@ -88,16 +91,16 @@ pub async fn run(
         hb: &hb,
         started: Instant::now(),
     };
-    // What viewers may be playing now, read before this job publishes anything, beside the
-    // job: a read that hangs delays nothing (its result is only taken if it is ready).
-    let previous = tokio::spawn({
-        let (ctx, video) = (ctx.clone(), lease.video.clone());
-        async move {
-            leftovers::bounded(leftovers::published_folders(&ctx, &video))
-                .await
-                .flatten()
-        }
-    });
+    // What viewers may be playing now, read before this job can publish anything (read beside
+    // it, a fast captions-only redo could publish first and its own master be read as the
+    // old one). A read that hangs costs at most PREVIOUS_READ, and then nothing is removed.
+    let previous = tokio::time::timeout(
+        PREVIOUS_READ,
+        leftovers::published_folders(ctx, &lease.video),
+    )
+    .await
+    .ok()
+    .flatten();
     let result = pipeline(&job).await;
     let started = job.started;
     watcher.abort();
@@ -154,12 +157,6 @@ pub async fn run(
             p.emit(vec![events::event(kind, &lease.video, facts)]).await;
         }
     }
-    let previous = if previous.is_finished() {
-        previous.await.ok().flatten()
-    } else {
-        previous.abort();
-        None
-    };
     match (&end, previous) {
         (JobEnd::Done, Some(previous)) => {
             leftovers::bounded(leftovers::after_done(ctx, &lease, previous, abort)).await;
