@@ -426,9 +426,10 @@ fn audio_inputs(sources: &[u32], uses: usize, tag: &str, graph: &mut Vec<String>
     outs
 }
 
-/// The full argv (program first) that turns `input` into `out_dir/<folder>/index.m3u8`.
-pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
-    let mut a: Vec<String> = [
+/// How every fleet ffmpeg run starts: no banner, no stdin, overwrite, errors only (the
+/// stderr tail kept for the item is then the errors).
+pub fn quiet_ffmpeg() -> Vec<String> {
+    [
         "ffmpeg",
         "-hide_banner",
         "-nostdin",
@@ -437,7 +438,12 @@ pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
         "error",
     ]
     .map(s)
-    .to_vec();
+    .to_vec()
+}
+
+/// The full argv (program first) that turns `input` into `out_dir/<folder>/index.m3u8`.
+pub fn argv(plan: &Plan, input: &Path, out_dir: &Path) -> Vec<String> {
+    let mut a = quiet_ffmpeg();
     a.extend(["-i".into(), input.display().to_string()]);
     if plan.audio != AudioLayout::None {
         // The ladder's sound bitrate first: ffmpeg takes the last option matching a stream,

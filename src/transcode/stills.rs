@@ -80,16 +80,7 @@ pub fn argv(
     let mut pre = chain.to_vec();
     pre.push("split=2[poster_in][thumbs_in]".into());
     let graph = format!("[0:{index}]{}{}", pre.join(","), branches(s));
-    let mut a: Vec<String> = [
-        "ffmpeg",
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-    ]
-    .map(str::to_string)
-    .to_vec();
+    let mut a = super::command::quiet_ffmpeg();
     a.extend(["-skip_frame", "nokey", "-i"].map(str::to_string));
     a.push(source.display().to_string());
     a.extend(["-filter_complex".to_string(), graph]);

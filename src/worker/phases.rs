@@ -130,30 +130,25 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
 /// The streams whose decoded frames the encode logs, with the stretch each should cover on
 /// the decode's timeline (ffmpeg starts it at the file's start).
 fn logged_streams(probe: &Probe, plan: &Plan, out: &Path) -> Vec<timeline::Logged> {
-    let mut logged = Vec::new();
-    let file_end = probe.duration_s;
-    if let (Some(v), false) = (&probe.video, plan.renditions.is_empty()) {
-        let start = (v.start_s - probe.start_s).max(0.0);
-        logged.push(timeline::Logged {
-            index: v.index,
-            file: timeline::log_file(out, v.index),
+    let logged = |index: u32, start_s: f64, duration_s: Option<f64>| {
+        let start = (start_s - probe.start_s).max(0.0);
+        timeline::Logged {
+            index,
+            file: timeline::log_file(out, index),
             start,
-            end: v.duration_s.map(|d| start + d).or(file_end),
-        });
-    }
-    for i in plan.audio_sources() {
-        let Some(a) = probe.audio.iter().find(|a| a.index == i) else {
-            continue;
-        };
-        let start = (a.start_s - probe.start_s).max(0.0);
-        logged.push(timeline::Logged {
-            index: i,
-            file: timeline::log_file(out, i),
-            start,
-            end: a.duration_s.map(|d| start + d).or(file_end),
-        });
-    }
-    logged
+            end: duration_s.map(|d| start + d).or(probe.duration_s),
+        }
+    };
+    let video = probe
+        .video
+        .as_ref()
+        .filter(|_| !plan.renditions.is_empty())
+        .map(|v| logged(v.index, v.start_s, v.duration_s));
+    let audio = plan.audio_sources().into_iter().filter_map(|i| {
+        let a = probe.audio.iter().find(|a| a.index == i)?;
+        Some(logged(i, a.start_s, a.duration_s))
+    });
+    video.into_iter().chain(audio).collect()
 }
 
 /// Phase 2: run ffmpeg, uploading each segment as soon as it is closed.

@@ -5,7 +5,7 @@
 
 use crate::common::hostile::ffmpeg;
 use crate::common::media;
-use crate::common::stage::stage_files;
+use crate::common::stage::{stage_files, Stage};
 use fleet::domain::{FailureKind, VideoState};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -282,113 +282,15 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
         .unwrap();
     assert!(status.success());
 
-    // 30% zeroed: failed as the video's fault, at once, with where the hole is.
-    let item = st.state(ZEROED).await;
-    assert_eq!(item.state, VideoState::Failed);
-    assert_eq!(
-        item.error_kind.as_deref(),
-        Some(FailureKind::InvalidInput.as_str())
-    );
-    let reason = item.error.clone().unwrap_or_default();
-    assert!(reason.contains("the source is damaged"), "{reason}");
-    let range = reason.split(" at ").nth(1).unwrap_or_default();
-    let from: f64 = range.split('-').next().unwrap().parse().unwrap();
-    assert!(
-        (6.0..=11.0).contains(&from),
-        "hole starts at {from}: {reason}"
-    );
-
-    // 1% zeroed: published, with a warning that names the hole; the stream is whole.
-    let item = st.state(SCRATCHED).await;
-    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    let warnings = item.warnings.clone().unwrap_or_default();
-    let warned: Vec<&String> = warnings
-        .iter()
-        .filter(|w| w.contains("the source is damaged"))
-        .collect();
-    assert_eq!(warned.len(), 1, "{warnings:?}");
-    assert!(warned[0].contains(" s of 12.0 s"), "{}", warned[0]);
-    let scratched = st.fetch(SCRATCHED).await;
-    media::check_stream(&scratched, 12.0, Some((640, 360)), false);
-
-    // No stated duration: the decode's own length is recorded and checked.
-    let item = st.state(WEBM).await;
-    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    let d = item.duration_s.expect("a duration from the decode");
-    assert!((d - 5.0).abs() < 0.3, "decoded {d} s of a 5 s recording");
-    let webm = st.fetch(WEBM).await;
-    media::check_stream(&webm, 5.0, Some((640, 360)), false);
-
-    // An unknown second track is left out with a warning; the known one is published.
-    let item = st.state(PHONE).await;
-    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    assert!(
-        item.warnings
-            .iter()
-            .flatten()
-            .any(|w| w == "audio track 2 left out: its codec (unknown) cannot be decoded"),
-        "{:?}",
-        item.warnings
-    );
-    let phone = st.fetch(PHONE).await;
-    media::check_stream(&phone, 4.0, Some((640, 360)), false);
-    let master = std::fs::read_to_string(phone.join("master.m3u8")).unwrap();
-    assert!(media::audio_renditions(&master).is_empty(), "{master}");
-    // Only unknown audio: the video's fault, said so.
-    let item = st.state(ONLY_UNKNOWN).await;
-    assert_eq!(item.state, VideoState::Failed);
-    assert!(
-        item.error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("none of the source's audio tracks can be decoded"),
-        "{:?}",
-        item.error
-    );
-
-    // Three microphones: one programme, every voice in it, no menu.
-    let item = st.state(MICS).await;
-    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    let mics = st.fetch(MICS).await;
-    let vs = media::check_stream(&mics, 4.0, Some((640, 360)), false);
-    let master = std::fs::read_to_string(mics.join("master.m3u8")).unwrap();
-    assert!(media::audio_renditions(&master).is_empty(), "{master}");
-    let seg = first_segment(&mics.join(&vs[0].uri));
-    for hz in MIC_HZ {
-        let v = band_volume(&seg, hz);
-        assert!(v > -30.0, "the {hz} Hz voice at {v} dB");
-    }
-    let silent = band_volume(&seg, 1100);
-    assert!(silent < -45.0, "control: 1100 Hz at {silent} dB");
-
-    // 1920x1040 keeps a top rung at its own size.
-    let near = st.fetch(NEAR_MISS).await;
-    let vs = media::check_stream(&near, 3.0, Some((1920, 1040)), false);
-    let top = vs
-        .iter()
-        .filter_map(|v| v.resolution)
-        .max_by_key(|r| r.0 * r.1);
-    assert_eq!(top, Some((1920, 1040)), "{vs:?}");
-
-    // 1080p60: rungs below 720p at 30 fps, and a rung a weak link can hold.
-    let sixty = st.fetch(SIXTY).await;
-    let vs = media::check_stream(&sixty, 3.0, Some((1920, 1080)), false);
-    for v in &vs {
-        let (w, h) = v.resolution.unwrap();
-        let fps = media::measured_fps(&sixty.join(&v.uri));
-        if w.min(h) < 720 {
-            assert!(fps <= 30.5, "{}: {fps} fps", v.uri);
-        } else {
-            assert!(fps > 59.0, "{}: {fps} fps", v.uri);
-        }
-    }
-    let lowest = vs.iter().map(|v| v.bandwidth).min().unwrap();
-    assert!(lowest <= 300_000, "lowest variant peaks at {lowest} b/s");
-
+    let scratched = damaged_sources_fail_or_warn(&st).await;
+    let webm = a_source_without_duration_gets_the_decoded_one(&st).await;
+    let phone = an_undecodable_track_is_left_out(&st).await;
+    let mics = microphones_are_mixed(&st).await;
+    let (near, sixty) = sizes_and_rates_fit_the_screen(&st).await;
     media::play_in_browser(&[scratched, webm, phone, mics, near, sixty]);
 }
 
-async fn keys_under(st: &crate::common::stage::Stage, prefix: &str) -> Vec<String> {
+async fn keys_under(st: &Stage, prefix: &str) -> Vec<String> {
     fleet::blob::list_keys(&st.s3, &st.output.bucket, prefix)
         .await
         .unwrap()
@@ -619,4 +521,132 @@ async fn a_worker_refuses_an_untested_ffmpeg_and_registers_the_one_it_runs() {
     assert_eq!(seen.len(), 2, "{workers:?}");
     assert!(seen[0].starts_with("5.1."), "{seen:?}");
     assert_eq!(seen[1], "7.0.2-static");
+}
+
+/// 30% zeroed fails with its hole and leaves nothing; 1% zeroed is published, warned.
+async fn damaged_sources_fail_or_warn(st: &Stage) -> PathBuf {
+    // 30% zeroed: failed as the video's fault, at once, with where the hole is.
+    let item = st.state(ZEROED).await;
+    assert_eq!(item.state, VideoState::Failed);
+    assert_eq!(
+        item.error_kind.as_deref(),
+        Some(FailureKind::InvalidInput.as_str())
+    );
+    let reason = item.error.clone().unwrap_or_default();
+    assert!(reason.contains("the source is damaged"), "{reason}");
+    let range = reason.split(" at ").nth(1).unwrap_or_default();
+    let from: f64 = range.split('-').next().unwrap().parse().unwrap();
+    assert!(
+        (6.0..=11.0).contains(&from),
+        "hole starts at {from}: {reason}"
+    );
+
+    // 1% zeroed: published, with a warning that names the hole; the stream is whole.
+    let item = st.state(SCRATCHED).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let warnings = item.warnings.clone().unwrap_or_default();
+    let warned: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("the source is damaged"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warnings:?}");
+    assert!(warned[0].contains(" s of 12.0 s"), "{}", warned[0]);
+    let scratched = st.fetch(SCRATCHED).await;
+    media::check_stream(&scratched, 12.0, Some((640, 360)), false);
+
+    scratched
+}
+
+/// The live WebM: its decoded length is recorded and checked.
+async fn a_source_without_duration_gets_the_decoded_one(st: &Stage) -> PathBuf {
+    // No stated duration: the decode's own length is recorded and checked.
+    let item = st.state(WEBM).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let d = item.duration_s.expect("a duration from the decode");
+    assert!((d - 5.0).abs() < 0.3, "decoded {d} s of a 5 s recording");
+    let webm = st.fetch(WEBM).await;
+    media::check_stream(&webm, 5.0, Some((640, 360)), false);
+
+    webm
+}
+
+/// An unknown second track is left out; an unknown only track fails the video.
+async fn an_undecodable_track_is_left_out(st: &Stage) -> PathBuf {
+    // An unknown second track is left out with a warning; the known one is published.
+    let item = st.state(PHONE).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    assert!(
+        item.warnings
+            .iter()
+            .flatten()
+            .any(|w| w == "audio track 2 left out: its codec (unknown) cannot be decoded"),
+        "{:?}",
+        item.warnings
+    );
+    let phone = st.fetch(PHONE).await;
+    media::check_stream(&phone, 4.0, Some((640, 360)), false);
+    let master = std::fs::read_to_string(phone.join("master.m3u8")).unwrap();
+    assert!(media::audio_renditions(&master).is_empty(), "{master}");
+    // Only unknown audio: the video's fault, said so.
+    let item = st.state(ONLY_UNKNOWN).await;
+    assert_eq!(item.state, VideoState::Failed);
+    assert!(
+        item.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("none of the source's audio tracks can be decoded"),
+        "{:?}",
+        item.error
+    );
+
+    phone
+}
+
+/// Three microphone tracks become one programme in which every voice is heard.
+async fn microphones_are_mixed(st: &Stage) -> PathBuf {
+    // Three microphones: one programme, every voice in it, no menu.
+    let item = st.state(MICS).await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let mics = st.fetch(MICS).await;
+    let vs = media::check_stream(&mics, 4.0, Some((640, 360)), false);
+    let master = std::fs::read_to_string(mics.join("master.m3u8")).unwrap();
+    assert!(media::audio_renditions(&master).is_empty(), "{master}");
+    let seg = first_segment(&mics.join(&vs[0].uri));
+    for hz in MIC_HZ {
+        let v = band_volume(&seg, hz);
+        assert!(v > -30.0, "the {hz} Hz voice at {v} dB");
+    }
+    let silent = band_volume(&seg, 1100);
+    assert!(silent < -45.0, "control: 1100 Hz at {silent} dB");
+
+    mics
+}
+
+/// The near-miss size keeps its top rung; the 60 fps source's low rungs run at 30.
+async fn sizes_and_rates_fit_the_screen(st: &Stage) -> (PathBuf, PathBuf) {
+    // 1920x1040 keeps a top rung at its own size.
+    let near = st.fetch(NEAR_MISS).await;
+    let vs = media::check_stream(&near, 3.0, Some((1920, 1040)), false);
+    let top = vs
+        .iter()
+        .filter_map(|v| v.resolution)
+        .max_by_key(|r| r.0 * r.1);
+    assert_eq!(top, Some((1920, 1040)), "{vs:?}");
+
+    // 1080p60: rungs below 720p at 30 fps, and a rung a weak link can hold.
+    let sixty = st.fetch(SIXTY).await;
+    let vs = media::check_stream(&sixty, 3.0, Some((1920, 1080)), false);
+    for v in &vs {
+        let (w, h) = v.resolution.unwrap();
+        let fps = media::measured_fps(&sixty.join(&v.uri));
+        if w.min(h) < 720 {
+            assert!(fps <= 30.5, "{}: {fps} fps", v.uri);
+        } else {
+            assert!(fps > 59.0, "{}: {fps} fps", v.uri);
+        }
+    }
+    let lowest = vs.iter().map(|v| v.bandwidth).min().unwrap();
+    assert!(lowest <= 300_000, "lowest variant peaks at {lowest} b/s");
+
+    (near, sixty)
 }
