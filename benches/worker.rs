@@ -2,7 +2,9 @@
 //! same ladder, the same machine, in one run:
 //! - `fleet-worker` end to end (S3 in, S3 out, DynamoDB), process start to exit, vs the bare
 //!   ffmpeg command it ran (its recorded argv) on a local copy of the source; alternated three
-//!   times, medians compared. Also the time from claim to ffmpeg's start (download + probe).
+//!   times, medians compared. Also the time from claim to ffmpeg's start (download + probe),
+//!   and, within each worker run, its whole CPU against its own encode's (ffmpeg and ffprobe
+//!   wrapped to log their CPU), with the local S3 server's CPU over the same run.
 //! - throughput of 1 vs 2 slots on the same set of clips.
 //!
 //! Under `cargo test` it does nothing.
@@ -133,6 +135,23 @@ fn worker_with(
         .arg("--work-dir")
         .arg(work)
         .env("RUST_LOG", "info")
+        .envs(
+            WRAPPED
+                .get()
+                .map(|(bin, log)| {
+                    let path = format!(
+                        "{}:{}",
+                        bin.display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    );
+                    [
+                        ("PATH", path),
+                        ("FLEET_BENCH_CPU_LOG", log.display().to_string()),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -183,6 +202,92 @@ fn children_cpu_s() -> f64 {
     .parse()
     .unwrap();
     ticks / hz
+}
+
+/// CPU seconds the local S3 server (a process named `garage` or `minio`) has used so far:
+/// it shares this machine's cores with the encode, which S3 on AWS does not.
+fn s3_server_cpu_s() -> f64 {
+    let hz = 100.0; // USER_HZ on Linux.
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| matches!(c.trim(), "garage" | "minio"))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .map(|stat| {
+            let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+            (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / hz
+        })
+        .sum()
+}
+
+/// The folder of the ffmpeg and ffprobe wrappers, and the log they append to.
+static WRAPPED: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+
+/// Puts bash wrappers for ffmpeg and ffprobe first on the worker's PATH: each runs the real
+/// program and appends its CPU seconds (bash's `times` for its child) and its arguments to a
+/// log. The worker's overhead is then measured within one run, as its whole CPU less its
+/// encode's, free of the few percent a busy machine moves two separate runs.
+fn wrap_ffmpeg(dir: &Path) {
+    let bin = dir.join("wrapped");
+    std::fs::create_dir_all(&bin).unwrap();
+    for program in ["ffmpeg", "ffprobe"] {
+        let real = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let script = format!(
+            "#!/bin/bash\n{} \"$@\"\nrc=$?\nlog=\"$FLEET_BENCH_CPU_LOG\"\n\
+             times > \"$log.$$\"\n{{ tail -n1 \"$log.$$\" | tr -d '\\n'; echo \" {program} $*\"; }} \
+             >> \"$log\"\nrm -f \"$log.$$\"\nexit $rc\n",
+            real.trim()
+        );
+        let path = bin.join(program);
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    WRAPPED.set((bin, dir.join("cpu.log"))).unwrap();
+}
+
+/// What a logged ffmpeg/ffprobe run was for, from its arguments.
+fn what_run(args: &str) -> &'static str {
+    [
+        ("-version", "version check"),
+        ("-skip_frame", "poster and thumbnails"),
+        ("closed_captions", "CEA-608 probe"),
+        ("-show_format", "source probe"),
+        ("ffprobe", "ffprobe"),
+    ]
+    .iter()
+    .find(|(k, _)| args.contains(k))
+    .map_or("ffmpeg", |(_, v)| v)
+}
+
+/// `0m1.250s` as seconds.
+fn bash_time(t: &str) -> f64 {
+    let (m, s) = t.trim_end_matches('s').split_once('m').unwrap();
+    m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()
+}
+
+/// The wrapped runs logged since the log was last taken: (CPU seconds, program and arguments).
+fn take_cpu_log() -> Vec<(f64, String)> {
+    let log = &WRAPPED.get().unwrap().1;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let cpu = bash_time(f.next()?) + bash_time(f.next()?);
+            Some((cpu, f.next()?.to_string()))
+        })
+        .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -261,11 +366,31 @@ async fn run() {
     let (mut fleet_s, mut bare_s, mut before_ffmpeg) = (vec![], vec![], vec![]);
     let (mut in_worker_encode, mut tail, mut disk) = (vec![], vec![], vec![]);
     let (mut cpu, mut bare_cpu) = (vec![], vec![]);
+    // Within each worker run: its encode's CPU, its other ffmpeg/ffprobe runs', its own.
+    let (mut encode_cpu, mut helpers_cpu, mut own_cpu) = (vec![], vec![], vec![]);
+    let (mut helpers_seen, mut server_cpu) = (String::new(), vec![]);
+    wrap_ffmpeg(dir.path());
     for round in 0..3 {
         let (table, store) = stage(&env, std::slice::from_ref(&src)).await;
-        let cpu0 = children_cpu_s();
+        take_cpu_log();
+        let (cpu0, server0) = (children_cpu_s(), s3_server_cpu_s());
         let (took, logs, peak) = worker(&table, &dir.path().join(format!("work{round}")), 1);
         cpu.push(children_cpu_s() - cpu0);
+        server_cpu.push(s3_server_cpu_s() - server0);
+        let runs = take_cpu_log();
+        let (encode, helpers): (Vec<_>, Vec<_>) = runs
+            .iter()
+            .partition(|(_, args)| args.contains("var_stream_map"));
+        assert_eq!(encode.len(), 1, "one encode per job: {runs:?}");
+        let helper_sum: f64 = helpers.iter().map(|h| h.0).sum();
+        encode_cpu.push(encode[0].0);
+        helpers_cpu.push(helper_sum);
+        own_cpu.push(cpu[round] - encode[0].0 - helper_sum);
+        helpers_seen = helpers
+            .iter()
+            .map(|(c, a)| format!("{} {c:.2}", what_run(a)))
+            .collect::<Vec<_>>()
+            .join("; ");
         disk.push(peak as f64);
         let items = fleet::admin::report::scan_all(store.client(), &table)
             .await
@@ -318,7 +443,7 @@ async fn run() {
     );
     println!(
         "where the rest goes: ffmpeg inside the worker (uploading as it encodes) {:.2} s vs \
-         {b:.2} s bare; after ffmpeg (last uploads, CODECS probes, master, complete) {:.0} ms; \
+         {b:.2} s bare; after ffmpeg (stills, last uploads, master, complete) {:.0} ms; \
          the remainder is process start, claim and exit",
         median(in_worker_encode),
         median(tail)
@@ -337,6 +462,28 @@ async fn run() {
             .map(|(w, b)| format!("{:.3}", w / b))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    let overhead: Vec<f64> = cpu.iter().zip(&encode_cpu).map(|(w, e)| w / e).collect();
+    println!(
+        "CPU within each worker run: {:.2} CPU-s in all = its encode {:.2} + its other ffmpeg \
+         and ffprobe runs {:.2} + fleet-worker itself {:.2} (medians of 3): the worker's total \
+         over its own encode {:.3} (per round {})",
+        median(cpu.clone()),
+        median(encode_cpu),
+        median(helpers_cpu),
+        median(own_cpu),
+        median(overhead.clone()),
+        overhead
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("the other runs, CPU-s (last round): {helpers_seen}");
+    println!(
+        "the local S3 server took {:.2} CPU-s of the same two cores during each worker run \
+         (median of 3): uploads S3 on AWS receives off the instance",
+        median(server_cpu)
     );
     let per_content = median(cpu) / f64::from(seconds);
     println!(

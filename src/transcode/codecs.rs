@@ -1,46 +1,133 @@
 //! CODECS from the bitstream that was actually produced: x264's `-profile` is only a ceiling,
-//! so the first segment of each rendition is probed.
+//! so the first segment of each rendition is read. Read in-process from its TS packets (the
+//! H.264 sequence parameter set's first three bytes, the ADTS header's object type): an ffprobe
+//! per rendition cost CPU and a process start per job for three bytes.
 
-use super::playlist::{avc1, AAC_LC};
+use super::iframes::{pat_pmt_pid, pmt_streams, section, TS};
 use crate::error::TranscodeError;
-use serde::Deserialize;
 use std::path::Path;
 
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(default)]
-    streams: Vec<Stream>,
-}
+/// PMT stream types fleet's segments carry.
+const H264: u8 = 0x1B;
+const AAC_ADTS: u8 = 0x0F;
 
-#[derive(Deserialize)]
-struct Stream {
-    codec_name: Option<String>,
-    profile: Option<String>,
-    level: Option<i64>,
-}
+/// Payload bytes of a stream gathered before giving up on its header: SPS and ADTS both sit at
+/// the start of the first access unit.
+const ENOUGH: usize = 4096;
 
 /// The RFC 6381 CODECS value of a produced segment.
 pub async fn of_segment(path: &Path) -> Result<String, TranscodeError> {
-    let out = super::ffprobe(
-        &["-v", "error", "-print_format", "json", "-show_streams"],
-        path,
-    )
-    .await?;
-    let raw: Raw = serde_json::from_slice(&out.stdout).map_err(|e| TranscodeError::Local {
-        program: "ffprobe",
-        source: std::io::Error::other(format!("unreadable output for {}: {e}", path.display())),
-    })?;
-    let codecs: Vec<String> = raw
-        .streams
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| TranscodeError::Local {
+            program: "the segment reader",
+            source,
+        })?;
+    of_ts(&bytes).ok_or_else(|| TranscodeError::Local {
+        program: "the segment reader",
+        source: std::io::Error::other(format!(
+            "{} holds no H.264 SPS or ADTS header to name its codecs",
+            path.display()
+        )),
+    })
+}
+
+/// The CODECS of an MPEG-TS buffer: each H.264 and AAC stream of its program map, in order
+/// (`avc1.PPCCLL` from the SPS's profile_idc, constraint flags and level_idc; `mp4a.40.N` from
+/// the ADTS object type). `None` when no stream's header is found.
+pub fn of_ts(ts: &[u8]) -> Option<String> {
+    let mut pmt_pid = None;
+    let mut streams: Vec<(u8, u16)> = Vec::new();
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    for p in ts.chunks_exact(TS) {
+        if p[0] != 0x47 {
+            continue;
+        }
+        let pusi = p[1] & 0x40 != 0;
+        let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+        let payload_at = match (p[3] >> 4) & 0x3 {
+            2 => continue,
+            3 => (5 + usize::from(p[4])).min(TS),
+            _ => 4,
+        };
+        let payload = &p[payload_at..];
+        if pid == 0 && pusi {
+            pmt_pid = section(payload).and_then(pat_pmt_pid);
+        } else if Some(pid) == pmt_pid && pusi && streams.is_empty() {
+            streams = section(payload).map(pmt_streams).unwrap_or_default();
+            streams.retain(|(kind, _)| [H264, AAC_ADTS].contains(kind));
+            payloads = vec![Vec::new(); streams.len()];
+        } else if let Some(i) = streams.iter().position(|s| s.1 == pid) {
+            let buf = &mut payloads[i];
+            // From the first PES start on, past its header.
+            if buf.is_empty() && pusi {
+                let header = payload
+                    .get(8)
+                    .map_or(payload.len(), |h| 9 + usize::from(*h));
+                buf.extend_from_slice(payload.get(header..).unwrap_or_default());
+            } else if !buf.is_empty() && buf.len() < ENOUGH {
+                buf.extend_from_slice(payload);
+            }
+        }
+        if !streams.is_empty() && payloads.iter().all(|b| b.len() >= ENOUGH) {
+            break;
+        }
+    }
+    let codecs: Vec<String> = streams
         .iter()
-        .filter_map(|s| match s.codec_name.as_deref() {
-            Some("h264") => Some(avc1(
-                s.profile.as_deref().unwrap_or("High"),
-                s.level.unwrap_or(41).clamp(0, 255) as u32,
-            )),
-            Some("aac") => Some(AAC_LC.to_string()),
-            _ => None,
+        .zip(&payloads)
+        .filter_map(|(&(kind, _), bytes)| match kind {
+            H264 => sps_codec(bytes),
+            _ => adts_codec(bytes),
         })
         .collect();
-    Ok(codecs.join(","))
+    (!codecs.is_empty()).then(|| codecs.join(","))
+}
+
+/// `avc1.PPCCLL` from the first SPS NAL (type 7) after an Annex B start code. The three bytes
+/// after its NAL header cannot hold an emulation-prevention byte: profile_idc is never 0.
+fn sps_codec(es: &[u8]) -> Option<String> {
+    let at = es
+        .windows(4)
+        .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)?;
+    let b = es.get(at + 4..at + 7)?;
+    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+}
+
+/// `mp4a.40.N` from the first ADTS header: N is the profile field plus one (2 for AAC-LC).
+fn adts_codec(es: &[u8]) -> Option<String> {
+    let at = es
+        .windows(2)
+        .position(|w| w[0] == 0xff && w[1] & 0xf6 == 0xf0)?;
+    let profile = es.get(at + 2)? >> 6;
+    Some(format!("mp4a.40.{}", profile + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sps_names_profile_constraints_and_level() {
+        let es = [
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac,
+        ];
+        assert_eq!(sps_codec(&es).as_deref(), Some("avc1.64001f"));
+        let es = [0, 0, 1, 0x27, 0x42, 0xe0, 0x1e];
+        assert_eq!(sps_codec(&es).as_deref(), Some("avc1.42e01e"));
+        assert_eq!(sps_codec(&[0, 0, 1, 0x65, 1, 2, 3]), None);
+    }
+
+    #[test]
+    fn the_adts_profile_is_the_object_type_less_one() {
+        assert_eq!(
+            adts_codec(&[0xff, 0xf1, 0x50, 0x80]).as_deref(),
+            Some("mp4a.40.2")
+        );
+        assert_eq!(
+            adts_codec(&[0x00, 0xff, 0xf9, 0x10, 0x80]).as_deref(),
+            Some("mp4a.40.1")
+        );
+        assert_eq!(adts_codec(&[0x12, 0x34]), None);
+    }
 }

@@ -44,7 +44,7 @@ pub async fn of_segment(path: &Path) -> Result<SegmentKeyframes, TranscodeError>
     Ok(scan(&bytes))
 }
 
-const TS: usize = 188;
+pub(super) const TS: usize = 188;
 
 /// Stream types of video in a PMT: MPEG-1/2, MPEG-4 part 2, H.264, HEVC.
 const VIDEO_TYPES: [u8; 5] = [0x01, 0x02, 0x10, 0x1B, 0x24];
@@ -102,7 +102,7 @@ pub fn scan(ts: &[u8]) -> SegmentKeyframes {
 }
 
 /// A PSI section's bytes after its pointer field, up to its section_length.
-fn section(payload: &[u8]) -> Option<&[u8]> {
+pub(super) fn section(payload: &[u8]) -> Option<&[u8]> {
     let pointer = usize::from(*payload.first()?);
     let s = payload.get(1 + pointer..)?;
     let len = (usize::from(*s.get(1)? & 0x0f) << 8) | usize::from(*s.get(2)?);
@@ -110,7 +110,7 @@ fn section(payload: &[u8]) -> Option<&[u8]> {
 }
 
 /// The first program's PMT PID in a PAT section.
-fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
+pub(super) fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
     // 8 bytes of header, then 4-byte entries (program number, PID), then the CRC; program 0
     // is the network PID, not a program.
     s.get(8..s.len().checked_sub(4)?)?
@@ -121,18 +121,27 @@ fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
 
 /// The first video elementary stream's PID in a PMT section.
 fn pmt_video_pid(s: &[u8]) -> Option<u16> {
-    let info_len = (usize::from(*s.get(10)? & 0x0f) << 8) | usize::from(*s.get(11)?);
-    let mut i = 12 + info_len;
-    let end = s.len().checked_sub(4)?;
+    pmt_streams(s)
+        .into_iter()
+        .find(|(kind, _)| VIDEO_TYPES.contains(kind))
+        .map(|(_, pid)| pid)
+}
+
+/// Every elementary stream of a PMT section: (stream_type, PID), in order.
+pub(super) fn pmt_streams(s: &[u8]) -> Vec<(u8, u16)> {
+    let mut found = Vec::new();
+    let (Some(hi), Some(lo)) = (s.get(10), s.get(11)) else {
+        return found;
+    };
+    let mut i = 12 + ((usize::from(hi & 0x0f) << 8) | usize::from(*lo));
+    let end = s.len().saturating_sub(4);
     while i + 5 <= end {
         let pid = (u16::from(s[i + 1] & 0x1f) << 8) | u16::from(s[i + 2]);
-        if VIDEO_TYPES.contains(&s[i]) {
-            return Some(pid);
-        }
+        found.push((s[i], pid));
         let es_info = (usize::from(s[i + 3] & 0x0f) << 8) | usize::from(s[i + 4]);
         i += 5 + es_info;
     }
-    None
+    found
 }
 
 /// The PTS of a PES packet starting in `payload`, seconds on the 90 kHz clock.

@@ -81,7 +81,7 @@ pub struct WorkerConfig {
 /// there are two cores. x264 already spreads one ladder over every core, so slots beyond that
 /// mostly add memory (a 1080p ladder holds ~1 GB) and context switches; but a lone slot leaves
 /// the cores idle while it starts ffmpeg, downloads, and waits for its last uploads and the
-/// CODECS probes. Measured on a 2-core machine (README): 2 slots did 12-19% more videos per
+/// stills run. Measured on a 2-core machine (README): 2 slots did 12-19% more videos per
 /// minute than 1. A c6g.xlarge (4 vCPU) gets 2 slots, a c6g.4xlarge (16) gets 8.
 pub fn default_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

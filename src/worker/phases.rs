@@ -290,7 +290,7 @@ pub async fn publish(
     stills: super::stills::Published,
 ) -> Result<Completion, JobError> {
     let plan = &source.plan;
-    // CODECS comes from each rendition's bitstream: one ffprobe per rendition, all at once.
+    // CODECS comes from each rendition's bitstream, read from its first segment in-process.
     let all_codecs = futures::future::try_join_all(
         encoded
             .renditions

@@ -2,7 +2,7 @@
 //! (atomically, with `temp_file`) after every segment it closes, and renames a segment into
 //! place before listing it; so a segment is uploaded as soon as its rendition's playlist lists
 //! it, and deleted from local disk once uploaded (all but each rendition's first, kept for the
-//! CODECS probe). Local disk holds the source plus a few segments per rendition, whatever the
+//! CODECS reading). Local disk holds the source plus a few segments per rendition, whatever the
 //! video's length. Playlists go up, marked VOD, after ffmpeg exits; the master goes up last,
 //! from the job.
 
@@ -49,7 +49,7 @@ pub struct Published {
     pub segments: Vec<(u64, f64)>,
     /// EXT-X-TARGETDURATION, seconds.
     pub target: f64,
-    /// The first segment, still on local disk, for the CODECS probe.
+    /// The first segment, still on local disk, for reading its CODECS.
     pub first_segment: PathBuf,
     /// For a video rendition: its I-frame playlist's entries as (bytes, seconds), published
     /// as `iframes.m3u8` beside `index.m3u8`.

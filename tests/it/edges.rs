@@ -459,6 +459,72 @@ fn keyframes_read_from_ts_packets_are_ffprobes() {
     assert_eq!(total, 7);
 }
 
+/// CODECS read from a segment's TS packets name the bytes ffmpeg's own SPS parser reads
+/// (profile_idc, the constraint flags, level_idc) and the ADTS object type, for each profile
+/// x264 writes, and an audio-only segment names AAC alone.
+#[test]
+fn codecs_read_from_ts_packets_are_the_sps_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.mp4");
+    clip(&src, 2);
+    let cases = [
+        ("baseline", "3.0", &["-c:v", "libx264"][..]),
+        ("main", "3.1", &["-c:v", "libx264"][..]),
+        ("high", "4.0", &["-c:v", "libx264"][..]),
+        ("", "", &["-vn"][..]),
+    ];
+    for (profile, level, video) in cases {
+        let seg = dir.path().join(format!("seg-{profile}.ts"));
+        let mut args = vec!["-i", &s(&src)]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(video.iter().map(|a| a.to_string()));
+        if !profile.is_empty() {
+            args.extend(["-profile:v", profile, "-level", level].map(String::from));
+        }
+        args.extend(["-c:a", "aac", "-f", "mpegts"].map(String::from));
+        args.push(s(&seg));
+        ffmpeg(args.iter().map(String::as_str));
+        let got = fleet::transcode::codecs::of_ts(&std::fs::read(&seg).unwrap()).unwrap();
+        if profile.is_empty() {
+            assert_eq!(got, "mp4a.40.2");
+            continue;
+        }
+        // ffmpeg's own reading of the SPS, field by field.
+        let trace = Command::new("ffmpeg")
+            .args(["-hide_banner", "-i", &s(&seg), "-map", "0:v", "-c", "copy"])
+            .args([
+                "-bsf:v",
+                "trace_headers",
+                "-frames:v",
+                "1",
+                "-f",
+                "null",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        let trace = String::from_utf8_lossy(&trace.stderr);
+        let field = |name: &str| -> u32 {
+            let line = trace
+                .lines()
+                .find(|l| l.split_whitespace().nth(4) == Some(name))
+                .unwrap_or_else(|| panic!("{name} in {trace}"));
+            line.rsplit(" = ").next().unwrap().trim().parse().unwrap()
+        };
+        let flags = (0..6).fold(0, |acc, i| {
+            acc | (field(&format!("constraint_set{i}_flag")) << (7 - i))
+        });
+        let want = format!(
+            "avc1.{:02x}{flags:02x}{:02x},mp4a.40.2",
+            field("profile_idc"),
+            field("level_idc")
+        );
+        assert_eq!(got, want, "{profile}");
+    }
+}
+
 /// A worker on another ffmpeg release than the tests ran stops at once with one line, unless
 /// told to go on; the release it runs is in the registry either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
