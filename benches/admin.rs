@@ -128,6 +128,7 @@ async fn run() {
         extensions: &exts,
         default_caption_language: "und",
         dry_run: false,
+        update_output: false,
     };
     let t = Instant::now();
     let summary = seed::seed(&store, &s3, &plan, |_| {}).await.unwrap();

@@ -80,6 +80,7 @@ async fn stage(env: &Env, files: &[PathBuf]) -> (String, DynamoStore) {
         extensions: &exts,
         default_caption_language: "und",
         dry_run: false,
+        update_output: false,
     };
     fleet::admin::seed::seed(&store, &env.s3, &plan, |_| {})
         .await

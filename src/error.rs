@@ -1,6 +1,7 @@
 //! Typed errors, one enum per layer. Whether an error is worth retrying lives in the type
 //! (`is_retryable`), never in string matching at the call site.
 
+use crate::domain::video::FailureKind;
 use crate::domain::VideoState;
 
 /// Errors of the table adapter.
@@ -197,6 +198,13 @@ pub enum BlobError {
     },
 }
 
+impl BlobError {
+    /// The bucket itself is missing (not only the key).
+    pub fn is_missing_bucket(&self) -> bool {
+        matches!(self, Self::NotFound { code, .. } if code == "NoSuchBucket")
+    }
+}
+
 /// Why one job stopped short of `done`, classed by what should happen to the video. Each
 /// adapter's error converts into it in one place (below), next to the facts that decide it.
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +216,8 @@ pub enum JobError {
     /// attempt budget otherwise).
     #[error("{message}")]
     Video {
-        /// Fail at once (`invalid_input`) rather than retry (`transient`).
-        permanent: bool,
+        /// `invalid_input` or `output` fail at once, `transient` is retried.
+        kind: FailureKind,
         /// Readable by an operator.
         message: String,
         /// The ffmpeg argv, if one ran.
@@ -237,7 +245,7 @@ impl JobError {
     /// The source is not a usable video.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Video {
-            permanent: true,
+            kind: FailureKind::InvalidInput,
             message: message.into(),
             argv: None,
         }
@@ -258,7 +266,7 @@ impl JobError {
         match e {
             BlobError::NotFound { .. } => Self::invalid(format!("source missing: {e}")),
             BlobError::Denied { .. } => Self::Video {
-                permanent: false,
+                kind: FailureKind::Transient,
                 message: format!(
                     "source not readable: {e} (check the bucket policy, the KMS key grant, or \
                      restore it from Glacier), then `fleet-admin retry`"
@@ -273,11 +281,30 @@ impl JobError {
         }
     }
 
-    /// An error writing the output: the output bucket is the fleet's, not the video's.
+    /// An error writing the output. A missing or denied output bucket is where the video was
+    /// told to go, so it is that video's failure (`output`, at once), never the machine's: a
+    /// typo in `seed` must not stop every worker of the fleet.
     pub fn output(e: BlobError) -> Self {
         match e {
             BlobError::Transient { .. } => Self::Transient {
                 message: chain(&e),
+                argv: None,
+            },
+            BlobError::NotFound { ref bucket, .. } if e.is_missing_bucket() => Self::Video {
+                kind: FailureKind::Output,
+                message: format!(
+                    "output bucket {bucket} does not exist: create it, or point the videos \
+                         elsewhere with `fleet-admin seed <input> <output> --update-output`"
+                ),
+                argv: None,
+            },
+            BlobError::Denied { .. } => Self::Video {
+                kind: FailureKind::Output,
+                message: format!(
+                    "output not writable: {} (check the bucket policy and the workers' role), \
+                     then `fleet-admin retry --kind output`",
+                    chain(&e)
+                ),
                 argv: None,
             },
             _ => Self::local(format!("cannot write the output: {}", chain(&e))),
@@ -289,11 +316,11 @@ impl JobError {
         let set = |argv: Option<Vec<String>>| argv.or_else(|| Some(a.to_vec()));
         match self {
             Self::Video {
-                permanent,
+                kind,
                 message,
                 argv,
             } => Self::Video {
-                permanent,
+                kind,
                 message,
                 argv: set(argv),
             },
@@ -327,7 +354,7 @@ impl From<TranscodeError> for JobError {
                 let message = e.to_string();
                 match fault {
                     Fault::Input => Self::Video {
-                        permanent: true,
+                        kind: FailureKind::InvalidInput,
                         message,
                         argv,
                     },

@@ -268,6 +268,10 @@ pub enum FailureKind {
     Transient,
     /// Every lease of the video lapsed: set only by claimers, never by a holder.
     Abandoned,
+    /// Its output cannot be written (no such bucket, access denied): an operator's mistake
+    /// that no retry mends, so it fails at once, and `seed --update-output` or a bucket
+    /// policy fixes it. Never the machine's fault, so a worker keeps claiming.
+    Output,
 }
 
 impl FailureKind {
@@ -277,6 +281,7 @@ impl FailureKind {
             Self::InvalidInput => "invalid_input",
             Self::Transient => "transient",
             Self::Abandoned => "abandoned",
+            Self::Output => "output",
         }
     }
 }
@@ -322,7 +327,9 @@ impl RetryPolicy {
         jitter: f64,
     ) -> AfterFailure {
         match kind {
-            FailureKind::InvalidInput | FailureKind::Abandoned => AfterFailure::GiveUp,
+            FailureKind::InvalidInput | FailureKind::Abandoned | FailureKind::Output => {
+                AfterFailure::GiveUp
+            }
             FailureKind::Transient if attempts >= self.max_attempts => AfterFailure::GiveUp,
             FailureKind::Transient => {
                 AfterFailure::RetryAt(now + ms(retry_delay(attempts, self.base, self.cap, jitter)))

@@ -99,9 +99,11 @@ pub async fn run(
         leftovers::published_folders(ctx, &lease.video),
     )
     .await
-    .ok()
-    .flatten();
-    let result = pipeline(&job).await;
+    .unwrap_or(Ok(None));
+    let (result, previous) = match previous {
+        Ok(previous) => (pipeline(&job).await, previous),
+        Err(unusable) => (Err(unusable), None),
+    };
     let started = job.started;
     watcher.abort();
     let deadline = hb.deadline();
@@ -180,19 +182,9 @@ fn facts_of(lease: &Lease, result: &Result<Completion, JobError>) -> Facts {
             f.output = Some(done.output.clone());
             f.warnings = done.warnings.clone();
         }
-        Err(JobError::Video {
-            permanent, message, ..
-        }) => {
+        Err(JobError::Video { kind, message, .. }) => {
             f.error = Some(message.clone());
-            f.error_kind = Some(
-                if *permanent {
-                    FailureKind::InvalidInput
-                } else {
-                    FailureKind::Transient
-                }
-                .as_str()
-                .to_string(),
-            );
+            f.error_kind = Some(kind.as_str().to_string());
         }
         Err(JobError::Transient { message, .. }) => {
             f.error = Some(message.clone());
@@ -364,13 +356,11 @@ async fn record(
         Err(e) => {
             let (kind, message, argv) = match e {
                 JobError::Video {
-                    permanent: true,
+                    kind,
                     message,
                     argv,
-                } => (FailureKind::InvalidInput, message, argv),
-                JobError::Video { message, argv, .. } | JobError::Transient { message, argv } => {
-                    (FailureKind::Transient, message, argv)
-                }
+                } => (kind, message, argv),
+                JobError::Transient { message, argv } => (FailureKind::Transient, message, argv),
                 JobError::Cancelled | JobError::Local { .. } => unreachable!("matched above"),
             };
             warn!(error = %message, kind = kind.as_str(), "attempt failed");

@@ -8,7 +8,7 @@ use super::ctx::JobCtx;
 use super::stills::THUMBNAILS_VTT;
 use crate::blob;
 use crate::domain::VideoItem;
-use crate::error::BlobError;
+use crate::error::{BlobError, JobError};
 use crate::store::Lease;
 use crate::transcode::playlist;
 use crate::transcode::stills::THUMBS_DIR;
@@ -35,14 +35,21 @@ pub async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> Option<T> 
 /// The `t<N>/<folder>` folders the published master and thumbnails point into: what players
 /// fetch. `None` when they cannot be read (then nothing may be removed); empty when nothing
 /// is published.
-pub async fn published_folders(ctx: &JobCtx, v: &VideoItem) -> Option<HashSet<String>> {
+pub async fn published_folders(
+    ctx: &JobCtx,
+    v: &VideoItem,
+) -> Result<Option<HashSet<String>>, JobError> {
     let master_key = format!("{}/master.m3u8", v.out_prefix);
     let mut keep = match blob::get_bytes(&ctx.s3, &v.out_bucket, &master_key).await {
         Ok(m) => playlist::referenced_folders(&String::from_utf8_lossy(&m)),
+        // Learnt here, before the download and the encode, instead of at the first upload.
+        Err(e @ BlobError::NotFound { .. }) if e.is_missing_bucket() => {
+            return Err(JobError::output(e))
+        }
         Err(BlobError::NotFound { .. }) => HashSet::new(),
         Err(e) => {
             warn!(error = %e, "could not read the master back");
-            return None;
+            return Ok(None);
         }
     };
     // The thumbnails file names its sprite sheets' folder (a captions-only redo keeps them).
@@ -56,10 +63,10 @@ pub async fn published_folders(ctx: &JobCtx, v: &VideoItem) -> Option<HashSet<St
         Err(BlobError::NotFound { .. }) => {}
         Err(e) => {
             warn!(error = %e, "could not read the thumbnails back");
-            return None;
+            return Ok(None);
         }
     }
-    Some(keep)
+    Ok(Some(keep))
 }
 
 /// The folder (`t<N>/<folder>`) of a key below a video's output prefix.
@@ -70,7 +77,7 @@ fn folder_of(rest: &str) -> Option<String> {
 
 /// Keys of older attempts no published file points into, below `v`'s prefix.
 async fn unreferenced(ctx: &JobCtx, v: &VideoItem, token: u64) -> Option<Vec<String>> {
-    let keep = published_folders(ctx, v).await?;
+    let keep = published_folders(ctx, v).await.ok()??;
     let keys = match blob::list_keys(&ctx.s3, &v.out_bucket, &format!("{}/t", v.out_prefix)).await {
         Ok(k) => k,
         Err(e) => {

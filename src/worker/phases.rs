@@ -8,6 +8,7 @@ use super::upload::Uploader;
 use super::WorkerConfig;
 use crate::blob;
 use crate::domain::damage::Verdict;
+use crate::domain::video::FailureKind;
 use crate::error::JobError;
 use crate::store::Completion;
 use crate::transcode::command::{self, AudioLayout, Plan};
@@ -52,7 +53,7 @@ pub fn disk_check(
     let dir = dir.display();
     if reserve < total && need > total - reserve {
         return Err(JobError::Video {
-            permanent: false,
+            kind: FailureKind::Transient,
             message: format!(
                 "the source needs {need} bytes of disk ({size} + {WORK_ROOM} working room), more \
                  than this worker's work dir {dir} can ever hold ({total} bytes, {reserve} kept \
@@ -432,7 +433,7 @@ mod tests {
         assert!(matches!(
             disk_check(30 * gb, 10 * gb, 20 * gb, 64 << 20, dir),
             Err(JobError::Video {
-                permanent: false,
+                kind: FailureKind::Transient,
                 ..
             })
         ));

@@ -556,6 +556,7 @@ async fn reseed(st: &Stage) -> seed::SeedSummary {
         extensions: &exts,
         default_caption_language: "und",
         dry_run: false,
+        update_output: false,
     };
     seed::seed(&st.store, &st.s3, &plan, |_| {}).await.unwrap()
 }

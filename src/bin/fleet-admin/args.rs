@@ -190,6 +190,8 @@ pub enum FailureKindArg {
     Transient,
     /// Every lease lapsed (workers died on it).
     Abandoned,
+    /// The output could not be written (no such bucket, access denied).
+    Output,
 }
 
 impl FailureKindArg {
@@ -199,6 +201,7 @@ impl FailureKindArg {
             FailureKindArg::InvalidInput => "invalid_input",
             FailureKindArg::Transient => "transient",
             FailureKindArg::Abandoned => "abandoned",
+            FailureKindArg::Output => "output",
         }
     }
 }
@@ -206,11 +209,12 @@ impl FailureKindArg {
 /// `seed`: one item per video under a prefix, with the caption files beside each attached.
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
-    /// s3://input-bucket/prefix/
+    /// s3://input-bucket/prefix/ (or s3://input-bucket/one/video.mp4 for one video)
     pub input: String,
     /// s3://output-bucket/prefix/
     pub output: String,
-    /// Extensions that are videos (comma-separated).
+    /// Extensions that are videos (comma-separated) [default: mp4,m4v,mov,qt,mkv,webm,avi,
+    /// mpg,mpeg,m2v,ts,mts,m2ts,mxf,wmv,asf,flv,f4v,3gp,3g2,ogv,vob,dv]
     #[arg(long, value_delimiter = ',', env = "FLEET_INCLUDE_EXT")]
     pub include_ext: Option<Vec<String>>,
     /// Language (RFC 5646, e.g. `en`, `pt-BR`) of a caption file whose name carries none
@@ -220,4 +224,11 @@ pub struct SeedArgs {
     /// Count what would be added without writing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Point videos already seeded (pending or failed) at OUTPUT; those that failed because
+    /// of their output go back to pending. Done videos keep their streams.
+    #[arg(long)]
+    pub update_output: bool,
+    /// The summary as one JSON object (with every skipped key) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -106,13 +106,16 @@ async fn exec(a: Args) -> Result<ExitCode> {
     };
     match commands::run(&ctx, a.command).await {
         Ok(code) => Ok(code),
+        // A URI typo is not about any place; anything else says where it happened, after the
+        // cause and its fix.
+        Err(e) if e.downcast_ref::<fleet::domain::keys::BadS3Uri>().is_some() => Err(e),
         Err(e) => {
             let region = ctx.sdk.region().map(|r| r.to_string()).unwrap_or_default();
             let place = match account(&ctx.sdk).await {
                 Some(acct) => format!("region {region}, account {acct}"),
                 None => format!("region {region}"),
             };
-            Err(e.context(place))
+            Err(anyhow::anyhow!("{} ({place})", output::one_line(&e)))
         }
     }
 }

@@ -44,7 +44,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
         .join(" ")
 }
 
-/// A progress bar on a terminal (stderr), a line every 10 s otherwise.
+/// A progress bar on a terminal (stderr), a line every 10 s otherwise (none in the first 10 s).
 pub struct Progress {
     bar: Option<ProgressBar>,
     what: &'static str,
@@ -65,10 +65,12 @@ impl Progress {
             b.set_prefix(what);
             b
         });
+        // Off a terminal the first line comes after 10 s: a quick run (or one that fails at
+        // once) prints only its result.
         Self {
             bar,
             what,
-            last: std::cell::Cell::new(None),
+            last: std::cell::Cell::new(Some(std::time::Instant::now())),
         }
     }
 

@@ -2,8 +2,8 @@
 //! made by a worker, and each conditioned so that it cannot disturb a video in progress.
 
 use super::attrs::{
-    ATTEMPTS, CAPTIONS, FINISHED_AT, LEASE_EXPIRES, PAUSED, PK, PROGRESS, READY_AT, REDO, REV,
-    SHARD, STATE, UPDATED_AT,
+    ATTEMPTS, CAPTIONS, FINISHED_AT, LEASE_EXPIRES, OUT_BUCKET, OUT_PREFIX, PAUSED, PK, PROGRESS,
+    READY_AT, REDO, REV, SHARD, STATE, UPDATED_AT,
 };
 use super::expr;
 use super::registry::Counter;
@@ -11,6 +11,7 @@ use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
 use crate::domain::captions::CaptionFile;
 use crate::domain::keys::shard_of;
+use crate::domain::video::FailureKind;
 use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
 use crate::store::schema::CONTROL_PK;
@@ -105,6 +106,62 @@ impl DynamoStore {
             }
             Write::Applied(_) => Ok(CaptionUpdate::Updated),
             Write::Rejected(_) => Ok(CaptionUpdate::Busy),
+        }
+    }
+
+    /// Points a video at another output (`seed --update-output`). A pending or failed video
+    /// takes it (and one that failed because of its output goes back to `pending`, attempts
+    /// reset); a done one keeps its stream where it is; one in progress, or changed since it
+    /// was read, is left alone. Conditioned on the version read.
+    pub async fn update_output(
+        &self,
+        old: &VideoItem,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<OutputUpdate, StoreError> {
+        match old.state {
+            VideoState::InProgress => return Ok(OutputUpdate::Busy),
+            VideoState::Done => return Ok(OutputUpdate::DoneKept),
+            _ => {}
+        }
+        let requeue = old.state == VideoState::Failed
+            && old.error_kind.as_deref() == Some(FailureKind::Output.as_str());
+        let cond = format!("#{REV} = :rev");
+        let update = if requeue {
+            format!(
+                "SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one, \
+                 #{STATE} = :pending, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now \
+                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}"
+            )
+        } else {
+            format!("SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one")
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(&old.pk))
+            .update_expression(&update)
+            .condition_expression(&cond)
+            .set_expression_attribute_names(expr::names(&[&update, &cond]))
+            .expression_attribute_values(":b", s(bucket))
+            .expression_attribute_values(":p", s(prefix))
+            .expression_attribute_values(":rev", n(old.rev))
+            .expression_attribute_values(":one", n(1));
+        if requeue {
+            req = req
+                .expression_attribute_values(":pending", s(VideoState::Pending.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":shard", s(shard_of(&old.pk, self.shards())))
+                .expression_attribute_values(":now", n(self.clock.now_ms()));
+        }
+        match sdk::conditional(req.send().await, "UpdateItem", self.table())? {
+            Write::Applied(_) if requeue => {
+                self.count_quietly(Counter::Failed, -1).await;
+                Ok(OutputUpdate::Requeued)
+            }
+            Write::Applied(_) => Ok(OutputUpdate::Moved),
+            Write::Rejected(_) => Ok(OutputUpdate::Busy),
         }
     }
 
@@ -208,5 +265,18 @@ pub enum CaptionUpdate {
     /// A pending or failed video got the new list.
     Updated,
     /// In progress (or changed since it was read): left alone.
+    Busy,
+}
+
+/// What `update_output` did to one video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputUpdate {
+    /// Pending or failed: it now points at the new output.
+    Moved,
+    /// It had failed because of its output: moved and back to `pending`.
+    Requeued,
+    /// Done: its stream stays at the old output.
+    DoneKept,
+    /// A worker holds it (or it changed since it was read): untouched.
     Busy,
 }

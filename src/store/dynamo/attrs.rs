@@ -46,6 +46,10 @@ pub(crate) const CAPTIONS: &str = "captions";
 pub(crate) const WARNINGS: &str = "warnings";
 /// A pending narrower redo (`captions`).
 pub(crate) const REDO: &str = "redo";
+/// Where the stream goes: bucket.
+pub(crate) const OUT_BUCKET: &str = "out_bucket";
+/// Where the stream goes: prefix.
+pub(crate) const OUT_PREFIX: &str = "out_prefix";
 
 /// The control item's pause flag.
 pub(crate) const PAUSED: &str = "paused";
@@ -64,7 +68,7 @@ pub(crate) const FAILED: &str = "failed";
 pub(crate) const EVENT: &str = "event";
 
 /// Every video attribute above.
-pub(crate) const VIDEO: [&str; 20] = [
+pub(crate) const VIDEO: [&str; 22] = [
     PK,
     STATE,
     REV,
@@ -85,6 +89,8 @@ pub(crate) const VIDEO: [&str; 20] = [
     CAPTIONS,
     WARNINGS,
     REDO,
+    OUT_BUCKET,
+    OUT_PREFIX,
 ];
 
 /// Every attribute an expression may name.

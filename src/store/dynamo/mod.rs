@@ -16,7 +16,7 @@
 //! SDK errors become `StoreError`s only in `sdk.rs`.
 
 mod admin;
-pub use admin::CaptionUpdate;
+pub use admin::{CaptionUpdate, OutputUpdate};
 pub(crate) mod attrs;
 mod backlog;
 mod claim;

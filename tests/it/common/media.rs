@@ -151,6 +151,7 @@ pub async fn upload_and_seed(
         extensions: &exts,
         default_caption_language: "und",
         dry_run: false,
+        update_output: false,
     };
     seed::seed(store, s3, &plan, |_| {}).await.unwrap()
 }

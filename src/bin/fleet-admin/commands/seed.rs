@@ -10,6 +10,9 @@ use fleet::domain::keys::S3Uri;
 use fleet::domain::language;
 use std::process::ExitCode;
 
+/// Skipped keys named in the text summary (`--json` has them all).
+const SHOWN_SKIPPED: usize = 10;
+
 pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
     let input = S3Uri::parse(&a.input)?;
     let out = S3Uri::parse(&a.output)?;
@@ -28,6 +31,7 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
         extensions: &exts,
         default_caption_language: &a.default_caption_language,
         dry_run: a.dry_run,
+        update_output: a.update_output,
     };
     let summary = seed::seed(&ctx.store, &ctx.s3(), &plan, |s| {
         bar.update(
@@ -42,6 +46,10 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
     .await;
     bar.finish();
     let s = summary?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{}added {}, already present {}, skipped (not video) {}; {} of source added",
         if a.dry_run {
@@ -54,6 +62,24 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
         s.skipped,
         output::bytes(s.added_bytes),
     );
+    if !s.skipped_keys.is_empty() {
+        let shown: Vec<&str> = s
+            .skipped_keys
+            .iter()
+            .take(SHOWN_SKIPPED)
+            .map(String::as_str)
+            .collect();
+        let more = s.skipped_keys.len().saturating_sub(SHOWN_SKIPPED);
+        println!(
+            "skipped: {}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more (--json lists them all)")
+            } else {
+                String::new()
+            }
+        );
+    }
     println!(
         "captions: {} file(s) attached{}",
         s.captions,
@@ -71,6 +97,14 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
             "captions changed: {} done video(s) queued for a captions-only redo, {} waiting \
              video(s) updated, {} being encoded now (re-run seed once they are done)",
             s.caption_redos, s.captions_updated, s.captions_busy
+        );
+    }
+    if a.update_output {
+        println!(
+            "output: {} video(s) now go to {} ({} of them failed for their output and are \
+             pending again); {} done video(s) keep their streams at the old output; {} held by \
+             a worker left as they are (re-run once they end)",
+            s.outputs_moved, out, s.outputs_requeued, s.outputs_done_kept, s.outputs_busy
         );
     }
     Ok(ExitCode::SUCCESS)

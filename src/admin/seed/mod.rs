@@ -2,6 +2,11 @@
 //! second run changes nothing and never resets a video that is in progress, done or failed.
 //! Caption files beside a video (`lesson.en.srt`) are attached to its item, not seeded; a
 //! re-run that finds them changed queues a captions-only redo of a done video.
+//!
+//! Nothing is written until the input has matched at least one video and the output has
+//! taken (and given back) a test object: see [`checks`].
+
+pub mod checks;
 
 use crate::blob;
 use crate::domain::captions::sidecar;
@@ -11,20 +16,23 @@ use crate::domain::video::seeded;
 use crate::error::{BlobError, StoreError};
 use crate::store::dynamo::registry::Counter;
 use crate::store::dynamo::CaptionUpdate;
-use crate::store::dynamo::DynamoStore;
+use crate::store::dynamo::{DynamoStore, OutputUpdate};
 use crate::store::schema::schema;
 use futures::{StreamExt, TryStreamExt};
 
-/// Extensions seeded by default.
+/// Extensions seeded by default: the containers of video files ffmpeg 5.1 reads that cameras,
+/// phones, screen recorders and editors write (`.mts`/`.m2ts` from AVCHD cameras, `.3gp` from
+/// phones, `.vob` from DVDs, `.ogv`, `.f4v`, `.asf`, `.dv`, ...).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[
-    "mp4", "mov", "mkv", "m4v", "webm", "avi", "mpg", "mpeg", "ts", "mxf", "wmv", "flv",
+    "mp4", "m4v", "mov", "qt", "mkv", "webm", "avi", "mpg", "mpeg", "m2v", "ts", "mts", "m2ts",
+    "mxf", "wmv", "asf", "flv", "f4v", "3gp", "3g2", "ogv", "vob", "dv",
 ];
 
 /// Conditional writes in flight.
 pub const PARALLEL_WRITES: usize = 32;
 
 /// What a seed run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SeedSummary {
     /// Videos added.
     pub added: u64,
@@ -33,6 +41,8 @@ pub struct SeedSummary {
     /// Objects that are neither videos by extension nor caption files of a video (or folder
     /// markers).
     pub skipped: u64,
+    /// Their keys, in listing order.
+    pub skipped_keys: Vec<String>,
     /// Source bytes of the videos added.
     pub added_bytes: u64,
     /// Objects listed so far.
@@ -48,12 +58,36 @@ pub struct SeedSummary {
     /// Videos whose caption files changed while a worker held them: left as they are
     /// (re-run `seed` once they are done).
     pub captions_busy: u64,
+    /// With `update_output`: present videos now pointing at the new output.
+    pub outputs_moved: u64,
+    /// ... of which had failed because of their output, and are pending again.
+    pub outputs_requeued: u64,
+    /// ... done videos whose streams stay at their old output.
+    pub outputs_done_kept: u64,
+    /// ... videos a worker held: untouched (re-run once they end).
+    pub outputs_busy: u64,
 }
 
 /// Why seeding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    /// Listing the input failed (missing bucket, denied).
+    /// The input bucket does not exist.
+    #[error("input bucket {0} does not exist (check the URI)")]
+    InputBucket(String),
+    /// The input matched no video: a typo, the wrong case, the wrong extensions.
+    #[error("{}", nothing_matched(input, others, nearest))]
+    NothingMatched {
+        /// The input as given.
+        input: String,
+        /// Objects found that are not videos by extension: (extension, count).
+        others: Vec<(String, u64)>,
+        /// Folders with names near the input's.
+        nearest: Vec<String>,
+    },
+    /// The output cannot take a stream.
+    #[error(transparent)]
+    Output(#[from] checks::OutputProblem),
+    /// Listing the input failed (denied, or S3 trouble).
     #[error("listing {prefix}: {source}")]
     List {
         /// The prefix.
@@ -80,6 +114,29 @@ pub struct SeedPlan<'a> {
     pub default_caption_language: &'a str,
     /// Count without writing.
     pub dry_run: bool,
+    /// Point videos already in the table (not done, not in progress) at `output`.
+    pub update_output: bool,
+}
+
+/// The one line for an input that matched no video.
+fn nothing_matched(input: &str, others: &[(String, u64)], nearest: &[String]) -> String {
+    let mut line = if others.is_empty() {
+        format!("nothing under {input}")
+    } else {
+        let found: Vec<String> = others
+            .iter()
+            .map(|(ext, n)| format!("{n} .{ext}"))
+            .collect();
+        format!(
+            "no video under {input}: {} found, none with a video extension (--include-ext to \
+             add one)",
+            found.join(", ")
+        )
+    };
+    if !nearest.is_empty() {
+        line.push_str(&format!("; did you mean {}?", nearest.join(" or ")));
+    }
+    line
 }
 
 /// One listed object.
@@ -99,16 +156,37 @@ pub async fn seed(
     plan: &SeedPlan<'_>,
     mut progress: impl FnMut(&SeedSummary),
 ) -> Result<SeedSummary, SeedError> {
-    let input = plan.input.as_prefix();
+    let mut input = plan.input.as_prefix();
     let output = plan.output.as_prefix();
     let now = chrono::Utc::now().timestamp_millis();
     let shards = schema().ready_shards;
     let mut summary = SeedSummary::default();
-    let listed = list(s3, &input, |n| {
+    let mut listed = list(s3, &input, |n| {
         summary.listed = n;
         progress(&summary);
     })
     .await?;
+    // `s3://in/week1/intro.mp4`: one object named whole is a one-video seed, mapped as if
+    // its folder had been seeded.
+    if listed.is_empty() && !plan.input.key.is_empty() && !plan.input.key.ends_with('/') {
+        if let Ok(size) = blob::size(s3, &plan.input.bucket, &plan.input.key).await {
+            listed.push(Listed {
+                key: plan.input.key.clone(),
+                size,
+                etag: String::new(),
+            });
+            summary.listed = 1;
+            let folder = plan.input.key.rsplit_once('/').map_or("", |(d, _)| d);
+            input = S3Uri {
+                bucket: plan.input.bucket.clone(),
+                key: if folder.is_empty() {
+                    String::new()
+                } else {
+                    format!("{folder}/")
+                },
+            };
+        }
+    }
     let is_video = |k: &str| {
         !k.ends_with('/') && extension(k).is_some_and(|e| plan.extensions.iter().any(|x| x == &e))
     };
@@ -120,8 +198,23 @@ pub async fn seed(
             captions.push((o.key.clone(), o.etag.clone()));
         } else {
             summary.skipped += 1;
+            if !o.key.ends_with('/') {
+                summary.skipped_keys.push(o.key.clone());
+            }
         }
     }
+    if videos.is_empty() {
+        return Err(SeedError::NothingMatched {
+            input: plan.input.to_string(),
+            others: by_extension(&listed),
+            nearest: if listed.is_empty() {
+                checks::nearest_prefixes(s3, plan.input).await
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    checks::output_usable(s3, &output, plan.dry_run).await?;
     let keys: Vec<String> = videos.iter().map(|v| v.key.clone()).collect();
     let (mut attached, orphans) = sidecar::attach(
         &keys,
@@ -130,6 +223,7 @@ pub async fn seed(
     );
     summary.unmatched_captions = orphans.len() as u64;
     summary.skipped += summary.unmatched_captions;
+    summary.skipped_keys.extend(orphans.iter().cloned());
     summary.captions = attached.values().map(|v| v.len() as u64).sum();
     let writes = futures::stream::iter(videos.into_iter().map(|obj| {
         let files = attached.remove(&obj.key).unwrap_or_default();
@@ -147,9 +241,26 @@ pub async fn seed(
             };
             let mut item = seeded(&src, &output.bucket, &out, obj.size, now, shards);
             item.captions = (!files.is_empty()).then(|| files.clone());
-            let Some(old) = store.insert_or_get(&item).await? else {
+            let Some(mut old) = store.insert_or_get(&item).await? else {
                 return Ok((Outcome::Added, obj.size));
             };
+            let moved = if plan.update_output
+                && (old.out_bucket != output.bucket || old.out_prefix != out)
+            {
+                let update = store.update_output(&old, &output.bucket, &out).await?;
+                if matches!(update, OutputUpdate::Moved | OutputUpdate::Requeued) {
+                    // Read again: the captions write below is conditioned on the version.
+                    old = store.get(&old.pk).await?.unwrap_or(old);
+                }
+                Some(update)
+            } else {
+                None
+            };
+            if let Some(update) = moved {
+                if old.captions.clone().unwrap_or_default() == files {
+                    return Ok((Outcome::Output(update), 0));
+                }
+            }
             if old.captions.clone().unwrap_or_default() == files {
                 return Ok((Outcome::Present, 0));
             }
@@ -188,6 +299,18 @@ pub async fn seed(
                 }
             }
             Outcome::Present => summary.present += 1,
+            Outcome::Output(u) => {
+                summary.present += 1;
+                match u {
+                    OutputUpdate::Moved => summary.outputs_moved += 1,
+                    OutputUpdate::Requeued => {
+                        summary.outputs_moved += 1;
+                        summary.outputs_requeued += 1;
+                    }
+                    OutputUpdate::DoneKept => summary.outputs_done_kept += 1,
+                    OutputUpdate::Busy => summary.outputs_busy += 1,
+                }
+            }
             Outcome::Skipped => summary.skipped += 1,
             Outcome::Captions(u) => {
                 summary.present += 1;
@@ -218,9 +341,12 @@ async fn list(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| SeedError::List {
-            prefix: input.to_string(),
-            source: blob::classify(e, &input.bucket, &input.key),
+        let page = page.map_err(|e| match blob::classify(e, &input.bucket, &input.key) {
+            e if e.is_missing_bucket() => SeedError::InputBucket(input.bucket.clone()),
+            source => SeedError::List {
+                prefix: input.to_string(),
+                source,
+            },
         })?;
         for o in page.contents.unwrap_or_default() {
             out.push(Listed {
@@ -234,9 +360,23 @@ async fn list(
     Ok(out)
 }
 
+/// Objects per extension (`(none)` for a name without one), most common first.
+fn by_extension(listed: &[Listed]) -> Vec<(String, u64)> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for o in listed.iter().filter(|o| !o.key.ends_with('/')) {
+        *counts
+            .entry(extension(&o.key).unwrap_or_else(|| "(none)".into()))
+            .or_default() += 1;
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
 enum Outcome {
     Added,
     Present,
+    Output(OutputUpdate),
     Skipped,
     Captions(CaptionUpdate),
 }

@@ -1,0 +1,249 @@
+//! Operator mistakes (issue 20), through the built binaries against the local stack: each is
+//! caught early with one line, never stops the fleet, and never "succeeds" with nothing done.
+
+use crate::common::media::{self, Clip};
+use crate::common::{self, fresh_table, store};
+use fleet::blob;
+use fleet::domain::VideoState;
+use std::process::Output;
+
+fn admin(table: &str, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
+        .args(args)
+        .args(["--table", table])
+        .output()
+        .expect("fleet-admin runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// An error is one line on stderr, and the exit code says it failed.
+fn one_line_error(o: &Output) -> String {
+    let (_, err) = text(o);
+    assert!(!o.status.success(), "succeeded: {:?}", text(o));
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    err
+}
+
+/// A wrong output bucket: `seed` refuses it before writing an item; videos seeded to an output
+/// that vanished fail as their own fault (kind `output`, no encode) while both workers go on
+/// and exit 0; `seed --update-output` points them at a good bucket and requeues them, and
+/// they are then done there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repointed() {
+    let cfg = common::sdk().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let table = fresh_table(&cfg, "wrong-out").await;
+    let st = store(&cfg, &table);
+    let (input, good) = media::buckets(&s3).await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        let clip = Clip::new("c.mp4", "320x180", "25", 2.0).make(dir.path());
+        blob::upload(
+            &s3,
+            &input,
+            &format!("lessons/l{i}.mp4"),
+            &clip,
+            "video/mp4",
+        )
+        .await
+        .unwrap();
+    }
+    let src = format!("s3://{input}/lessons/");
+    let missing = common::unique("no-such");
+    let out = admin(&table, &["seed", &src, &format!("s3://{missing}/hls/")]);
+    let err = one_line_error(&out);
+    assert!(
+        err.contains(&format!("output bucket {missing} does not exist")),
+        "{err}"
+    );
+    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
+        .await
+        .unwrap();
+    assert!(items.is_empty(), "seed wrote {} items", items.len());
+
+    // Seeded while the bucket existed, then the bucket went away.
+    let doomed = common::unique("doomed");
+    blob::ensure_bucket(&s3, &doomed).await.unwrap();
+    let out = admin(&table, &["seed", &src, &format!("s3://{doomed}/hls/")]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("added 4"), "{:?}", text(&out));
+    s3.delete_bucket().bucket(&doomed).send().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run =
+        |name: &str| media::worker(&table, &work.path().join(name), &["--exit-when-idle"]).output();
+    let (a, b) = tokio::join!(run("a"), run("b"));
+    for w in [a.unwrap(), b.unwrap()] {
+        assert!(
+            w.status.success(),
+            "a worker stopped: {}",
+            String::from_utf8_lossy(&w.stderr)
+        );
+    }
+    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 4);
+    for v in &items {
+        assert_eq!(v.state, VideoState::Failed, "{v:?}");
+        assert_eq!(v.error_kind.as_deref(), Some("output"), "{v:?}");
+        assert!(
+            v.error.as_deref().is_some_and(|e| e
+                .contains(&format!("output bucket {doomed} does not exist"))
+                && e.contains("--update-output")),
+            "{v:?}"
+        );
+        assert_eq!(v.attempts, 1, "retried: {v:?}");
+        assert!(v.ffmpeg_args.is_none(), "encoded for nothing: {v:?}");
+    }
+
+    // Repointed: all four pending again, then done in the good bucket.
+    let out = admin(
+        &table,
+        &[
+            "seed",
+            &src,
+            &format!("s3://{good}/hls/"),
+            "--update-output",
+        ],
+    );
+    let (said, _) = text(&out);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        said.contains("output: 4 video(s) now go to")
+            && said.contains("4 of them failed for their output and are pending again"),
+        "{said}"
+    );
+    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
+        .await
+        .unwrap();
+    for v in &items {
+        assert_eq!(v.state, VideoState::Pending, "{v:?}");
+        assert_eq!(v.out_bucket, good);
+        assert_eq!(v.attempts, 0);
+    }
+    let w = run("c").await.unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
+        .await
+        .unwrap();
+    for v in &items {
+        assert_eq!(v.state, VideoState::Done, "{v:?}");
+        let master = format!("{}/master.m3u8", v.out_prefix);
+        assert!(blob::size(&s3, &good, &master).await.is_ok(), "{master}");
+    }
+    // A second --update-output to the same place changes nothing.
+    let out = admin(
+        &table,
+        &[
+            "seed",
+            &src,
+            &format!("s3://{good}/hls/"),
+            "--update-output",
+        ],
+    );
+    assert!(
+        text(&out).0.contains("output: 0 video(s) now go to"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+/// Typos: a prefix in the wrong case or of non-videos is an error naming what is there; a
+/// missing input bucket is named once; a single key seeds one video; skipped keys are named;
+/// `.mts` and `.3gp` are videos; `--help` lists the default extensions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typos_match_nothing_loudly_and_a_single_key_seeds_one_video() {
+    let cfg = common::sdk().await;
+    let s3 = fleet::aws::s3(&cfg);
+    let table = fresh_table(&cfg, "typos").await;
+    let (input, output) = media::buckets(&s3).await;
+    for key in [
+        "Week1/intro.mp4",
+        "Week1/camera.mts",
+        "Week1/phone.3gp",
+        "Week1/notes.txt",
+        "Week2/more.mp4",
+        "docs/readme.txt",
+        "docs/slides.pdf",
+    ] {
+        blob::put_bytes(&s3, &input, key, b"x".to_vec(), "application/octet-stream")
+            .await
+            .unwrap();
+    }
+    let out_uri = format!("s3://{output}/hls/");
+    let err = one_line_error(&admin(
+        &table,
+        &["seed", &format!("s3://{input}/week1/"), &out_uri],
+    ));
+    assert!(
+        err.contains(&format!("nothing under s3://{input}/week1/"))
+            && err.contains(&format!("did you mean s3://{input}/Week1/")),
+        "{err}"
+    );
+    let err = one_line_error(&admin(
+        &table,
+        &["seed", &format!("s3://{input}/docs/"), &out_uri],
+    ));
+    assert!(
+        err.contains(&format!(
+            "no video under s3://{input}/docs/: 1 .pdf, 1 .txt found"
+        )),
+        "{err}"
+    );
+    let nope = common::unique("no-input");
+    let err = one_line_error(&admin(
+        &table,
+        &["seed", &format!("s3://{nope}/x/"), &out_uri],
+    ));
+    assert!(
+        err.contains(&format!("input bucket {nope} does not exist")),
+        "{err}"
+    );
+    assert_eq!(err.matches(&nope).count(), 1, "named more than once: {err}");
+
+    // One key: one video, mapped as if its folder had been seeded.
+    let out = admin(
+        &table,
+        &["seed", &format!("s3://{input}/Week1/intro.mp4"), &out_uri],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("added 1,"), "{:?}", text(&out));
+    let st = store(&cfg, &table);
+    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].out_prefix, "hls/intro");
+
+    let out = admin(&table, &["seed", &format!("s3://{input}/Week1/"), &out_uri]);
+    let (said, _) = text(&out);
+    assert!(
+        said.contains("added 2, already present 1, skipped (not video) 1")
+            && said.contains("skipped: Week1/notes.txt"),
+        "{said}"
+    );
+    let out = admin(
+        &table,
+        &["seed", &format!("s3://{input}/Week1/"), &out_uri, "--json"],
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["skipped_keys"], serde_json::json!(["Week1/notes.txt"]));
+    assert_eq!(j["present"], 3);
+
+    let help = admin(&table, &["seed", "--help"]);
+    let (help, _) = text(&help);
+    let flat: String = help.split_whitespace().collect();
+    let listed = flat.split("[default:mp4").nth(1).unwrap_or_default();
+    for ext in fleet::admin::seed::DEFAULT_EXTENSIONS.iter().skip(1) {
+        assert!(
+            listed.contains(&format!(",{ext}")),
+            "--help misses {ext}: {help}"
+        );
+    }
+}
