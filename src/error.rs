@@ -51,6 +51,14 @@ pub enum StoreError {
         /// The table.
         table: String,
     },
+    /// The table exists but cannot be fleet's: no `ready` index, being deleted.
+    #[error("DynamoDB table {table:?} cannot be used: {why}")]
+    NotFleets {
+        /// The table.
+        table: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Anything retrying cannot fix: bad credentials, access denied, validation errors.
     #[error("DynamoDB {op} on table {table} failed")]
     Fatal {

@@ -85,6 +85,22 @@ pub enum AuditError {
          (s3://output-bucket/prefix/) as in `seed`"
     )]
     NoOutput,
+    /// Neither a video under the prefix nor an item seeded from it: a typo, not a clean bill.
+    #[error("nothing under {input} and no video seeded from it{}", near(nearest))]
+    NothingMatched {
+        /// The prefix.
+        input: String,
+        /// Folders with names near it.
+        nearest: Vec<String>,
+    },
+}
+
+fn near(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", nearest.join(" or "))
+    }
 }
 
 /// Audits `input` against the table and the outputs; with `fix`, repairs what it found.
@@ -112,6 +128,12 @@ pub async fn audit(
         .into_iter()
         .filter(|v| v.src_bucket == input.bucket && v.src_key.starts_with(&input.key))
         .collect();
+    if videos.is_empty() && items.is_empty() {
+        return Err(AuditError::NothingMatched {
+            input: input.to_string(),
+            nearest: crate::admin::seed::checks::nearest_prefixes(s3, &input).await,
+        });
+    }
     let seeded_keys: HashSet<&str> = items.iter().map(|v| v.src_key.as_str()).collect();
 
     let mut r = AuditReport {

@@ -16,6 +16,58 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// No request can be signed: the credential chain found nothing usable.
+#[derive(Debug, thiserror::Error)]
+#[error("no usable AWS credentials{whose}: {cause}; {fix}")]
+pub struct NoCredentials {
+    whose: String,
+    cause: String,
+    fix: String,
+}
+
+/// Resolves credentials once, before any request, so that a machine without them stops with
+/// one line naming the provider's own reason (an expired SSO token says so) and the fix that
+/// fits, instead of retrying every call as if the network were down.
+pub async fn require_credentials(
+    sdk: &SdkConfig,
+    profile: Option<&str>,
+) -> Result<(), NoCredentials> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let profile = profile
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let whose = profile
+        .as_deref()
+        .map(|p| format!(" for profile {p}"))
+        .unwrap_or_default();
+    let cause = match sdk.credentials_provider() {
+        None => "no credentials provider configured".to_string(),
+        Some(provider) => match provider.provide_credentials().await {
+            Ok(_) => return Ok(()),
+            // The chain lists every provider it tried on lines of their own.
+            Err(e) => crate::error::chain(&e)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        },
+    };
+    // Only SSO has a login to suggest; an expired session token from elsewhere does not.
+    let fix = if cause.contains("SSO") || cause.contains("sso") {
+        format!(
+            "run `aws sso login{}`",
+            profile
+                .as_deref()
+                .map(|p| format!(" --profile {p}"))
+                .unwrap_or_default()
+        )
+    } else {
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a profile (AWS_PROFILE, or \
+         fleet-admin's --profile), or run with an instance role"
+            .to_string()
+    };
+    Err(NoCredentials { whose, cause, fix })
+}
+
 /// Timeouts for DynamoDB calls that must finish within `budget` (for a worker, its heartbeat
 /// period: a heartbeat that hangs longer than that has already failed).
 pub fn dynamodb_timeouts(budget: Duration) -> TimeoutConfig {

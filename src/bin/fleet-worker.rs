@@ -245,6 +245,24 @@ fn watch_signals(shutdown: Shutdown) -> Result<()> {
     Ok(())
 }
 
+/// What no retry mends, checked before the first claim: a region, credentials, and a table
+/// with fleet's index. Each failure is one line and a non-zero exit within seconds (a worker
+/// that logged WARN for ever on a missing table looked alive to its supervisor).
+async fn preflight(
+    sdk: &aws_config::SdkConfig,
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<()> {
+    anyhow::ensure!(
+        sdk.region().is_some(),
+        "no AWS region: set AWS_REGION (on EC2 the instance's region is found by itself)"
+    );
+    fleet::aws::require_credentials(sdk, None).await?;
+    fleet::store::dynamo::check_usable(ddb, table)
+        .await
+        .map_err(|e| anyhow::anyhow!(fleet::error::chain(&e)))
+}
+
 /// The ffmpeg on PATH, refused unless it is the tested release or `allow` says so.
 async fn ffmpeg_checked(allow: bool) -> Result<String> {
     use fleet::transcode::version;
@@ -272,6 +290,7 @@ async fn run(args: Args) -> Result<()> {
     let sdk = fleet::aws::sdk_config().await;
     let timings = s.store.timings;
     let ddb = fleet::aws::dynamodb(&sdk, timings.heartbeat);
+    preflight(&sdk, &ddb, &s.store.table).await?;
     let store = DynamoStore::new(ddb, s.store, fleet::clock::system());
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone())?;

@@ -129,9 +129,11 @@ impl Default for Reporting {
 /// Why a worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// Too many jobs failed for reasons of this machine: it stopped claiming rather than
-    /// poisoning the queue.
-    #[error("stopped claiming after {count} consecutive local failures; last: {last}")]
+    /// Too many jobs (or table calls) failed for reasons of this machine or its setup: it
+    /// stopped claiming rather than poisoning the queue.
+    #[error(
+        "stopped claiming after {count} consecutive failures this worker cannot mend; last: {last}"
+    )]
     Unhealthy {
         /// How many.
         count: u32,
@@ -225,6 +227,25 @@ struct Health {
     started_at: std::sync::OnceLock<i64>,
 }
 
+impl Health {
+    /// A table call that failed outside a job. One that may pass (throttled, a timeout) is
+    /// logged and retried with backoff; one no retry mends (the table deleted, access denied)
+    /// counts toward stopping, as a local failure does, so that the worker exits non-zero
+    /// instead of logging WARN for ever.
+    fn table_error(&self, e: &crate::error::StoreError, what: &str) {
+        let line = crate::error::chain(e);
+        if e.is_retryable() {
+            warn!(error = %line, "{what}");
+            return;
+        }
+        error!(error = %line, "{what}: no retry mends this");
+        self.consecutive.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut l) = self.last.lock() {
+            *l = line;
+        }
+    }
+}
+
 fn record(
     cfg: &WorkerConfig,
     health: &Health,
@@ -309,7 +330,7 @@ async fn slot_loop(
             return;
         }
         if health.consecutive.load(Ordering::Relaxed) >= cfg.max_local_failures {
-            error!("too many consecutive local failures: this worker stops claiming");
+            error!("too many consecutive failures this worker cannot mend: it stops claiming");
             return;
         }
         if shutdown.quiesce.is_cancelled() && !resumed {
@@ -369,12 +390,12 @@ async fn slot_loop(
                     Some(idle)
                 }
                 Err(e) => {
-                    warn!(error = %e, "claim failed");
+                    health.table_error(&e, "claim failed");
                     Some(idle)
                 }
             },
             Err(e) => {
-                warn!(error = %e, "reading the pause flag failed");
+                health.table_error(&e, "reading the pause flag failed");
                 Some(idle)
             }
         };

@@ -207,6 +207,15 @@ async fn typos_match_nothing_loudly_and_a_single_key_seeds_one_video() {
     );
     assert_eq!(err.matches(&nope).count(), 1, "named more than once: {err}");
 
+    // audit of the same typo: an error, not "clean".
+    let err = one_line_error(&admin(&table, &["audit", &format!("s3://{input}/week1/")]));
+    assert!(
+        err.contains(&format!(
+            "nothing under s3://{input}/week1/ and no video seeded from it"
+        )) && err.contains(&format!("did you mean s3://{input}/Week1/")),
+        "{err}"
+    );
+
     // One key: one video, mapped as if its folder had been seeded.
     let out = admin(
         &table,
@@ -246,4 +255,97 @@ async fn typos_match_nothing_loudly_and_a_single_key_seeds_one_video() {
             "--help misses {ext}: {help}"
         );
     }
+}
+
+/// A worker checks its table, the table's index and its credentials before the first claim,
+/// and exits non-zero with one line within seconds; a table deleted under a running worker
+/// stops it too (non-zero), instead of WARN for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_a_usable_table_or_credentials_stops_at_once() {
+    let cfg = common::sdk().await;
+    let work = tempfile::tempdir().unwrap();
+    let quick = |table: &str| {
+        let mut c = media::worker(table, work.path(), &[]);
+        c.env("RUST_LOG", "warn");
+        c
+    };
+    let within = |secs: u64, c: &mut tokio::process::Command| {
+        let fut = c.output();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(secs), fut)
+                .await
+                .expect("the worker did not stop")
+                .unwrap()
+        }
+    };
+    let missing = common::unique("no-table");
+    let out = within(20, &mut quick(&missing)).await;
+    let err = one_line_error(&out);
+    assert!(
+        err.contains(&format!("table \"{missing}\" does not exist"))
+            && err.contains("fleet-admin init"),
+        "{err}"
+    );
+
+    // A table made by hand, without fleet's index.
+    let bare = common::unique("bare-table");
+    let ddb = fleet::aws::dynamodb(&cfg, std::time::Duration::from_secs(10));
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(&bare)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = one_line_error(&within(20, &mut quick(&bare)).await);
+    assert!(err.contains("has no ready index"), "{err}");
+
+    // No credentials anywhere (no keys, no profile files, no instance metadata).
+    let table = fresh_table(&cfg, "nocreds").await;
+    let mut c = quick(&table);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let err = one_line_error(&within(30, &mut c).await);
+    assert!(err.contains("no usable AWS credentials"), "{err}");
+    assert!(!err.contains("transient"), "{err}");
+
+    // Deleted while the worker runs (and has nothing to do): it stops, non-zero.
+    let mut c = quick(&table);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    ddb.delete_table().table_name(&table).send().await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the worker went on after its table was deleted")
+        .unwrap();
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("cannot mend") && last.contains("does not exist"),
+        "{err}"
+    );
 }

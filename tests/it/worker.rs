@@ -550,7 +550,8 @@ async fn a_full_disk_gives_videos_back_and_stops_the_worker_without_burning_atte
     let (status, stderr) = out;
     assert!(!status.success(), "an unhealthy worker exits non-zero");
     assert!(
-        stderr.contains("consecutive local failures") && stderr.contains("not enough disk"),
+        stderr.contains("consecutive failures this worker cannot mend")
+            && stderr.contains("not enough disk"),
         "{stderr}"
     );
     let mut explained = 0;

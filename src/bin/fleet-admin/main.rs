@@ -6,7 +6,7 @@ mod args;
 mod commands;
 mod output;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use args::Args;
 use clap::Parser;
 use commands::Ctx;
@@ -26,40 +26,6 @@ async fn sdk_config(a: &Args) -> aws_config::SdkConfig {
         loader = loader.endpoint_url(u);
     }
     loader.load().await
-}
-
-/// Fails with one clear line when the chain finds no credentials, before any request, keeping
-/// the provider's own reason (an expired SSO token says so) and suggesting the fix that fits.
-async fn require_credentials(sdk: &aws_config::SdkConfig, profile: Option<&str>) -> Result<()> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let provider = sdk
-        .credentials_provider()
-        .context("no AWS credentials provider configured")?;
-    if let Err(e) = provider.provide_credentials().await {
-        let cause = output::one_line(&anyhow::Error::new(e));
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| std::env::var("AWS_PROFILE").ok());
-        let hint = if cause.to_lowercase().contains("sso") || cause.contains("token") {
-            format!(
-                "; run `aws sso login{}`",
-                profile
-                    .as_deref()
-                    .map(|p| format!(" --profile {p}"))
-                    .unwrap_or_default()
-            )
-        } else {
-            "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile / AWS_PROFILE, or \
-             run with an instance role"
-                .into()
-        };
-        let whose = profile
-            .as_deref()
-            .map(|p| format!(" for profile {p}"))
-            .unwrap_or_default();
-        anyhow::bail!("no usable AWS credentials{whose}: {cause}{hint}");
-    }
-    Ok(())
 }
 
 /// The account the credentials belong to, if STS answers within two seconds (a local stack
@@ -82,7 +48,7 @@ async fn exec(a: Args) -> Result<ExitCode> {
         sdk.region().is_some(),
         "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
     );
-    require_credentials(&sdk, a.profile.as_deref()).await?;
+    fleet::aws::require_credentials(&sdk, a.profile.as_deref()).await?;
     let ddb = fleet::aws::dynamodb(&sdk, Duration::from_secs(30));
     let ctx = Ctx {
         store: DynamoStore::new(

@@ -28,7 +28,7 @@ mod table;
 mod writes;
 
 pub use backlog::Backlog;
-pub use table::{create_table, TableStatus};
+pub use table::{check_usable, create_table, TableStatus};
 
 use crate::clock::SharedClock;
 use crate::domain::{LeaseTimings, RetryPolicy};

@@ -136,3 +136,46 @@ async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<(),
         .map(|_| ())
         .map_err(|e| sdk::classify(e, "UpdateTimeToLive", table))
 }
+
+/// Fails unless `table` exists, is active and carries the `ready` index the claim queries: what
+/// a worker checks at start, so that a typo in `--table` (or a table made by hand) stops it
+/// with one line instead of an endless WARN loop. AccessDenied and the like come back as
+/// `Fatal`, with the SDK's cause.
+pub async fn check_usable(client: &Client, table: &str) -> Result<(), StoreError> {
+    let out = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk::classify(e, "DescribeTable", table))?;
+    let desc = out.table();
+    let indexes: Vec<&str> = desc
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    let missing: Vec<&str> = schema()
+        .global_secondary_indexes
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !indexes.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::NotFleets {
+            table: table.to_string(),
+            why: format!(
+                "it has no {} index (create tables with `fleet-admin init`, or the Terraform \
+                 in infra/)",
+                missing.join(", ")
+            ),
+        });
+    }
+    match desc.and_then(|t| t.table_status()) {
+        Some(SdkStatus::Active | SdkStatus::Updating) | None => Ok(()),
+        Some(other) => Err(StoreError::NotFleets {
+            table: table.to_string(),
+            why: format!("it is {}", other.as_str()),
+        }),
+    }
+}
