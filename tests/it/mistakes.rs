@@ -349,3 +349,52 @@ async fn a_worker_without_a_usable_table_or_credentials_stops_at_once() {
         "{err}"
     );
 }
+
+/// `--profile` beats `AWS_ACCESS_KEY_ID` in the environment, as in the AWS CLI; a misspelt
+/// one is named as such even with keys in the environment; a command that writes first says
+/// where and as whom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_flag_beats_environment_keys_and_writes_say_as_whom() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "profile").await;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::write(
+        &creds,
+        "[other]\naws_access_key_id = AKIAOTHERPROFILE1234\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile other]\nregion = us-east-1\n").unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
+            .args(["pause", "--table", &table])
+            .args(extra)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &config)
+            .output()
+            .unwrap()
+    };
+    let env_key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
+    let out = run(&["--profile", "other"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("writing to table {table} in region us-east-1"))
+            && err.contains("with key ****1234 from profile other"),
+        "{err}"
+    );
+    let out = run(&[]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let tail = &env_key[env_key.len().saturating_sub(4)..];
+    assert!(
+        err.contains(&format!("with key ****{tail} from the environment")),
+        "{err}"
+    );
+    let err = one_line_error(&run(&["--profile", "othre"]));
+    assert!(
+        err.contains("no usable AWS credentials for profile othre"),
+        "{err}"
+    );
+}

@@ -140,6 +140,7 @@ fn nothing_matched(input: &str, others: &[(String, u64)], nearest: &[String]) ->
 }
 
 /// One listed object.
+#[derive(Clone)]
 struct Listed {
     key: String,
     size: u64,
@@ -156,10 +157,28 @@ pub async fn seed(
     plan: &SeedPlan<'_>,
     mut progress: impl FnMut(&SeedSummary),
 ) -> Result<SeedSummary, SeedError> {
+    let prepared = prepare(s3, plan, &mut progress).await?;
+    write(store, plan, prepared, progress).await
+}
+
+/// A seed run checked and ready to write: its input matched videos, its output takes writes.
+pub struct Prepared {
+    input: S3Uri,
+    output: S3Uri,
+    videos: Vec<Listed>,
+    attached: std::collections::HashMap<String, Vec<crate::domain::captions::CaptionFile>>,
+    summary: SeedSummary,
+}
+
+/// The part of [`seed`] that writes nothing: lists the input, sorts videos from caption files
+/// and the rest, and checks the output ([`checks`]).
+pub async fn prepare(
+    s3: &aws_sdk_s3::Client,
+    plan: &SeedPlan<'_>,
+    progress: &mut impl FnMut(&SeedSummary),
+) -> Result<Prepared, SeedError> {
     let mut input = plan.input.as_prefix();
     let output = plan.output.as_prefix();
-    let now = chrono::Utc::now().timestamp_millis();
-    let shards = schema().ready_shards;
     let mut summary = SeedSummary::default();
     let mut listed = list(s3, &input, |n| {
         summary.listed = n;
@@ -216,7 +235,7 @@ pub async fn seed(
     }
     checks::output_usable(s3, &output, plan.dry_run).await?;
     let keys: Vec<String> = videos.iter().map(|v| v.key.clone()).collect();
-    let (mut attached, orphans) = sidecar::attach(
+    let (attached, orphans) = sidecar::attach(
         &keys,
         &captions,
         &language::bcp47(plan.default_caption_language),
@@ -225,6 +244,32 @@ pub async fn seed(
     summary.skipped += summary.unmatched_captions;
     summary.skipped_keys.extend(orphans.iter().cloned());
     summary.captions = attached.values().map(|v| v.len() as u64).sum();
+    let videos = videos.into_iter().cloned().collect();
+    Ok(Prepared {
+        input,
+        output,
+        videos,
+        attached,
+        summary,
+    })
+}
+
+/// The part of [`seed`] that writes: one conditional write per video.
+pub async fn write(
+    store: &DynamoStore,
+    plan: &SeedPlan<'_>,
+    prepared: Prepared,
+    mut progress: impl FnMut(&SeedSummary),
+) -> Result<SeedSummary, SeedError> {
+    let Prepared {
+        input,
+        output,
+        videos,
+        mut attached,
+        mut summary,
+    } = prepared;
+    let now = chrono::Utc::now().timestamp_millis();
+    let shards = schema().ready_shards;
     let writes = futures::stream::iter(videos.into_iter().map(|obj| {
         let files = attached.remove(&obj.key).unwrap_or_default();
         let (input, output) = (&input, &output);

@@ -14,10 +14,17 @@ use fleet::store::dynamo::{DynamoStore, StoreConfig};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// As the AWS CLI: `--profile` names where the credentials come from, ahead of
+/// `AWS_ACCESS_KEY_ID` in the environment (the SDK's default chain would take the
+/// environment's keys first, and an operator would act in the wrong account).
 async fn sdk_config(a: &Args) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = &a.profile {
-        loader = loader.profile_name(p);
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        );
     }
     if let Some(r) = &a.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
@@ -30,7 +37,7 @@ async fn sdk_config(a: &Args) -> aws_config::SdkConfig {
 
 /// The account the credentials belong to, if STS answers within two seconds (a local stack
 /// has no STS: then the error names only the region).
-async fn account(sdk: &aws_config::SdkConfig) -> Option<String> {
+pub(crate) async fn account(sdk: &aws_config::SdkConfig) -> Option<String> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() || sdk.endpoint_url().is_some() {
         return None;
     }
@@ -44,11 +51,12 @@ async fn account(sdk: &aws_config::SdkConfig) -> Option<String> {
 
 async fn exec(a: Args) -> Result<ExitCode> {
     let sdk = sdk_config(&a).await;
+    // Credentials first: a misspelt --profile is then reported as such, not as "no region".
+    fleet::aws::require_credentials(&sdk, a.profile.as_deref()).await?;
     anyhow::ensure!(
         sdk.region().is_some(),
         "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
     );
-    fleet::aws::require_credentials(&sdk, a.profile.as_deref()).await?;
     let ddb = fleet::aws::dynamodb(&sdk, Duration::from_secs(30));
     let ctx = Ctx {
         store: DynamoStore::new(
@@ -68,6 +76,7 @@ async fn exec(a: Args) -> Result<ExitCode> {
         .flatten()
         .collect(),
         event_bus: a.event_bus.clone(),
+        profile: a.profile.clone(),
         sdk,
     };
     match commands::run(&ctx, a.command).await {

@@ -19,6 +19,9 @@ pub async fn run(
     let input = S3Uri::parse(input)?;
     let out = out.map(S3Uri::parse).transpose()?;
     require_table(&ctx.ddb, &ctx.table).await?;
+    if fix {
+        ctx.announce_write().await;
+    }
     let exts = extensions(include_ext);
     let bar = output::Progress::new("checking streams");
     let r = audit::audit(

@@ -6,6 +6,7 @@ use fleet::store::dynamo::{create_table, TableStatus};
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
+    ctx.announce_write().await;
     let status = create_table(&ctx.ddb, &ctx.table).await?;
     println!(
         "table {} {}",

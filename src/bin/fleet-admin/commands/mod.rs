@@ -34,6 +34,8 @@ pub struct Ctx {
     pub aws_options: Vec<String>,
     /// The EventBridge bus, if events are wanted.
     pub event_bus: Option<String>,
+    /// `--profile`, if given.
+    pub profile: Option<String>,
 }
 
 impl Ctx {
@@ -45,6 +47,43 @@ impl Ctx {
             std::sync::Arc::new(fleet::events::bridge::EventBridge::new(&self.sdk, bus)),
             std::sync::Arc::new(self.store.clone()),
         ))
+    }
+
+    /// Says on stderr, before a command writes, where it writes and as whom: the table, the
+    /// region, the account (when STS answers within two seconds; not through a custom
+    /// endpoint) and the credentials' source with the last four characters of the key, as
+    /// `aws configure list` shows them.
+    pub async fn announce_write(&self) {
+        use aws_credential_types::provider::ProvideCredentials;
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let account = crate::account(&self.sdk)
+            .await
+            .map(|a| format!("account {a}"))
+            .unwrap_or_else(|| "account not known".into());
+        let key = match self.sdk.credentials_provider() {
+            Some(p) => p
+                .provide_credentials()
+                .await
+                .map(|c| {
+                    let id = c.access_key_id();
+                    format!("****{}", &id[id.len().saturating_sub(4)..])
+                })
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let source = match (&self.profile, std::env::var_os("AWS_ACCESS_KEY_ID")) {
+            (Some(p), _) => format!("profile {p}"),
+            (None, Some(_)) => "the environment".into(),
+            (None, None) => match std::env::var("AWS_PROFILE") {
+                Ok(p) if !p.is_empty() => format!("profile {p}"),
+                _ => "the default chain".into(),
+            },
+        };
+        eprintln!(
+            "fleet-admin: writing to table {} in region {region}, {account}, with key {key} \
+             from {source}",
+            self.table
+        );
     }
 
     /// An S3 client from the same configuration.

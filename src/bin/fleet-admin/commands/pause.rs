@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 pub async fn run(ctx: &Ctx, pause: bool) -> Result<ExitCode> {
     require_table(&ctx.ddb, &ctx.table).await?;
+    ctx.announce_write().await;
     ctx.store.set_paused(pause).await?;
     println!(
         "fleet {}",

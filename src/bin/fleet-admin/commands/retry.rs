@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     require_table(&ctx.ddb, &ctx.table).await?;
+    ctx.announce_write().await;
     let sel = if a.failed {
         Selector::Failed {
             kind: a.kind.map(|k| k.as_str().to_string()),

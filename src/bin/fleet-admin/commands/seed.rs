@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
         dry_run: a.dry_run,
         update_output: a.update_output,
     };
-    let summary = seed::seed(&ctx.store, &ctx.s3(), &plan, |s| {
+    let mut show = |s: &seed::SeedSummary| {
         bar.update(
             s.added + s.present + s.skipped + s.captions,
             s.listed,
@@ -42,8 +42,17 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
                 s.added, s.present, s.skipped
             ),
         );
-    })
-    .await;
+    };
+    // Said once the input and output have passed their checks, just before the first write.
+    let summary = match seed::prepare(&ctx.s3(), &plan, &mut show).await {
+        Ok(prepared) => {
+            if !a.dry_run {
+                ctx.announce_write().await;
+            }
+            seed::write(&ctx.store, &plan, prepared, show).await
+        }
+        Err(e) => Err(e),
+    };
     bar.finish();
     let s = summary?;
     if a.json {
