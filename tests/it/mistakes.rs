@@ -398,3 +398,36 @@ async fn the_profile_flag_beats_environment_keys_and_writes_say_as_whom() {
         "{err}"
     );
 }
+
+/// Pipes: a reader that stops early (`| grep -m1`) ends `report --watch` quietly with 0, and
+/// tables in a pipe are plain aligned text, not box drawing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly_and_pipes_get_plain_text() {
+    use std::io::BufRead;
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "pipes").await;
+    common::seed(&store(&cfg, &table), 3, "pipes").await;
+    let out = admin(&table, &["report"]);
+    let (said, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(said.contains("pending"), "{said}");
+    assert!(
+        !said.contains(['│', '┆', '─', '╭', '┌']),
+        "box drawing in a pipe: {said}"
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
+        .args(["report", "--summary", "--watch", "1", "--table", &table])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(lines); // the reader goes away, as `grep -m1` does
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

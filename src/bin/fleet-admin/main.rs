@@ -95,8 +95,27 @@ async fn exec(a: Args) -> Result<ExitCode> {
     }
 }
 
+/// A reader that stops reading (`| head`, `| grep -m1`) closes the pipe; `println!` then
+/// panics on EPIPE. Like `cat` or `kubectl`, fleet-admin then just stops, quietly, with 0.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let args = Args::parse();
     fleet::telemetry::init(fleet::telemetry::LogFormat::Text, "warn");
     match exec(args).await {

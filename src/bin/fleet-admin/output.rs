@@ -2,7 +2,8 @@
 //! terminal. Colour and bars only when the stream is a terminal: redirected to a file or
 //! journald, the output is plain.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use fleet::admin::report::{Report, Summary, WorkerLine};
 use fleet::domain::VideoState;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -103,11 +104,30 @@ impl Progress {
     }
 }
 
+/// A table for stdout: box-drawn and fitted to the width of a terminal (long cells wrap),
+/// plain space-aligned columns for a pipe or a file (what `grep`, `awk` and `column` expect).
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
+    match terminal_width() {
+        Some(cols) => {
+            t.load_style(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(cols);
+        }
+        None => {
+            t.load_style(NOTHING);
+        }
+    }
+    t.set_header(header.to_vec());
     t
+}
+
+/// Columns of the terminal stdout writes to, if it is one.
+fn terminal_width() -> Option<u16> {
+    let term = console::Term::stdout();
+    term.is_term()
+        .then(|| term.size_checked().map(|(_, cols)| cols))
+        .flatten()
 }
 
 fn right(t: &mut Table, cols: &[usize]) {
