@@ -16,8 +16,13 @@ pub enum Selector {
         kind: Option<String>,
     },
     /// Videos by source URI (failed or done); a URI ending in `/` names the failed videos under
-    /// that prefix.
-    Uris(Vec<String>),
+    /// that prefix, and its done ones too with `done`.
+    Uris {
+        /// The URIs.
+        uris: Vec<String>,
+        /// A prefix names its done videos too.
+        done: bool,
+    },
 }
 
 /// The videos a selector matched.
@@ -27,6 +32,9 @@ pub struct Plan {
     pub targets: Vec<(String, VideoState)>,
     /// URIs that matched no video.
     pub unmatched: Vec<String>,
+    /// Prefixes with videos but none to requeue: each with its videos per state, so the
+    /// operator learns they are done (or still open) rather than "no match".
+    pub nothing_to_requeue: Vec<(String, Vec<(VideoState, u64)>)>,
 }
 
 /// Resolves `sel` against the table: one Scan for `Failed` or a prefix, one GetItem per URI.
@@ -43,7 +51,7 @@ pub async fn plan(store: &DynamoStore, sel: &Selector) -> Result<Plan, StoreErro
                 .map(|v| (v.pk, v.state))
                 .collect();
         }
-        Selector::Uris(uris) => {
+        Selector::Uris { uris, done } => {
             let prefixes: Vec<&String> = uris.iter().filter(|u| u.ends_with('/')).collect();
             let all = if prefixes.is_empty() {
                 Vec::new()
@@ -54,10 +62,27 @@ pub async fn plan(store: &DynamoStore, sel: &Selector) -> Result<Plan, StoreErro
                 // A prefix names its failed videos: re-transcoding every done video of a folder
                 // is never what "retry this folder" means. A done video is retried by its URI.
                 let found: Vec<(String, VideoState)> = if u.ends_with('/') {
-                    all.iter()
-                        .filter(|v| v.pk.starts_with(u.as_str()) && v.state == VideoState::Failed)
+                    let under: Vec<_> = all
+                        .iter()
+                        .filter(|v| v.pk.starts_with(u.as_str()))
+                        .collect();
+                    let found: Vec<_> = under
+                        .iter()
+                        .filter(|v| {
+                            v.state == VideoState::Failed || (*done && v.state == VideoState::Done)
+                        })
                         .map(|v| (v.pk.clone(), v.state))
-                        .collect()
+                        .collect();
+                    if found.is_empty() && !under.is_empty() {
+                        let mut by_state = std::collections::BTreeMap::new();
+                        for v in &under {
+                            by_state.entry(v.state.as_str()).or_insert((v.state, 0)).1 += 1;
+                        }
+                        out.nothing_to_requeue
+                            .push((u.clone(), by_state.into_values().collect()));
+                        continue;
+                    }
+                    found
                 } else {
                     store
                         .get(u)

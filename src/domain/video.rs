@@ -126,6 +126,10 @@ pub struct Progress {
     /// Encoding speed relative to real time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
+    /// Wall time of this reading (ms), set by the heartbeat that carried it: an ETA computed
+    /// at the reading's time and counted down since then does not jump between heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
 }
 
 /// A new, never-tried video as `seed` writes it: open, in its shard, claimable at once.

@@ -431,3 +431,104 @@ async fn a_closed_pipe_ends_quietly_and_pipes_get_plain_text() {
     assert!(status.success(), "exit {status:?}: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Items written as a worker would leave them, for the listings below.
+async fn item(st: &fleet::store::dynamo::DynamoStore, key: &str, state: VideoState, now: i64) {
+    let src = fleet::domain::keys::S3Uri {
+        bucket: "in".into(),
+        key: key.into(),
+    };
+    let mut v = fleet::domain::video::seeded(&src, "out", key, 1000, now, 16);
+    v.state = state;
+    match state {
+        VideoState::Done => {
+            v.shard = None;
+            v.output = Some(format!("s3://out/{key}/master.m3u8"));
+        }
+        VideoState::InProgress => {
+            v.holder = Some("w-gone/0".into());
+            v.claimed_at = Some(now - 20_000);
+            v.lease_expires = Some(now - 7_000);
+            v.progress = Some(fleet::domain::Progress {
+                phase: "encode".into(),
+                percent: Some(50.0),
+                at: Some(now - 10_000),
+                ..Default::default()
+            });
+        }
+        _ => {}
+    }
+    assert!(st.insert_new(&v).await.unwrap());
+}
+
+/// `wait` takes durations and says why nothing moves (no live worker; paused); `report` holds
+/// its ETA then and marks an expired lease; `report --state` lists those videos in text;
+/// `retry` of a prefix whose videos are done says so and offers `--done`, which requeues them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_and_listing_say_why_and_what() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "why").await;
+    let st = store(&cfg, &table);
+    let now = chrono::Utc::now().timestamp_millis();
+    item(&st, "week1/a.mp4", VideoState::Pending, now).await;
+    item(&st, "week1/b.mp4", VideoState::InProgress, now).await;
+    item(&st, "week2/c.mp4", VideoState::Done, now).await;
+
+    let out = admin(&table, &["wait", "--timeout", "2s", "--interval", "1"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("wait: nothing moves: no live worker"), "{err}");
+    assert!(err.contains("still open after 2s"), "{err}");
+    let out = admin(&table, &["wait", "--timeout", "1h30x"]);
+    assert!(text(&out).1.contains("30m"), "{:?}", text(&out));
+
+    let (said, _) = text(&admin(&table, &["report"]));
+    assert!(said.contains("ETA none: no live worker"), "{said}");
+    // Expired 7 s before the test's start, so a little more by now.
+    assert!(
+        said.lines().any(|l| l.contains("week1/b.mp4")
+            && l.contains("expired ")
+            && l.trim_end().ends_with("s ago")),
+        "{said}"
+    );
+    assert!(admin(&table, &["pause"]).status.success());
+    let (_, err) = text(&admin(
+        &table,
+        &["wait", "--timeout", "1", "--interval", "1"],
+    ));
+    assert!(err.contains("nothing moves: the fleet is paused"), "{err}");
+    let (said, _) = text(&admin(&table, &["report"]));
+    assert!(
+        said.contains("ETA none: paused (fleet-admin resume)"),
+        "{said}"
+    );
+    assert!(admin(&table, &["resume"]).status.success());
+
+    let (said, _) = text(&admin(&table, &["report", "--state", "pending,done"]));
+    let listing = said
+        .split("videos pending, done (2)")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        listing.contains("week1/a.mp4")
+            && listing.contains("week2/c.mp4")
+            && listing.contains("s3://out/week2/c.mp4/master.m3u8")
+            && !listing.contains("week1/b.mp4"),
+        "{said}"
+    );
+
+    let err = one_line_error(&admin(&table, &["retry", "s3://in/week2/"]));
+    assert!(
+        err.contains("s3://in/week2/ has no failed video (1 done)") && err.contains("pass --done"),
+        "{err}"
+    );
+    let out = admin(&table, &["retry", "--done", "s3://in/week2/"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("requeued 1 of 1"), "{:?}", text(&out));
+    let v = st
+        .get(&fleet::domain::keys::video_id("in", "week2/c.mp4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.state, VideoState::Pending);
+}

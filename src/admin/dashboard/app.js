@@ -60,7 +60,7 @@ function render(r) {
   }
   const t = r.throughput;
   put($("rates"), `${num(t.videos_per_hour)} videos/h · ${num(t.content_hours_per_hour, 2)} ` +
-    `content-hours/h over the last ${dur(t.window_s)} · ETA ${dur(r.eta_seconds)} · ` +
+    `content-hours/h over the last ${dur(t.window_s)} · ETA ${r.eta_held ? "none: " + r.eta_held : dur(r.eta_seconds)} · ` +
     `${bytes(r.bytes.done)} of ${bytes(r.bytes.total)} done · cost so far ` +
     `$${num(r.cost.so_far, 2)}${r.cost.to_go != null ? `, to go $${num(r.cost.to_go, 2)}` : ""}` +
     (r.retrying ? ` · ${r.retrying} waiting to retry` : ""));

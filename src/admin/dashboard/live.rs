@@ -145,6 +145,7 @@ impl Dashboard {
             .collect();
         let mut r = report::build(table, items, paused, now, self.settings.pricing);
         r.workers = workers;
+        r.hold_eta();
         Ok((r, streams))
     }
 }

@@ -105,8 +105,12 @@ pub struct Report {
     pub schema_version: u32,
     /// Done over the recent window.
     pub throughput: Throughput,
-    /// Seconds until pending + in-progress bytes are done at the window's rate.
+    /// Seconds until pending + in-progress bytes are done at the window's rate; `None` while
+    /// `eta_held` says why no ETA holds.
     pub eta_seconds: Option<f64>,
+    /// Why there is no ETA although videos are open: `paused`, `no live worker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_held: Option<String>,
     /// Failed videos, grouped by kind and reason.
     pub failures: Vec<FailureGroup>,
     /// Done videos that lack something (an unreadable caption file, a bitmap subtitle
@@ -212,11 +216,7 @@ pub fn build(
                 .flatten()
                 .map(|c| (now - c).max(0) as f64 / 1000.0),
             eta_s: (v.state == VideoState::InProgress)
-                .then(|| {
-                    let p = v.progress.as_ref()?.percent?;
-                    let e = (now - v.claimed_at?).max(0) as f64 / 1000.0;
-                    (p > 0.5).then(|| e * (100.0 - p) / p)
-                })
+                .then(|| video_eta(v.progress.as_ref()?, v.claimed_at?, now))
                 .flatten(),
             errors: v.errors.clone().unwrap_or_default(),
             warnings: v.warnings.clone().unwrap_or_default(),
@@ -245,6 +245,7 @@ pub fn build(
         schema_version: SCHEMA_VERSION,
         throughput,
         eta_seconds,
+        eta_held: None,
         failures,
         warnings,
         retrying,
@@ -252,5 +253,65 @@ pub fn build(
         workers: Vec::new(),
         cost,
         videos,
+    }
+}
+
+/// A running video's seconds left: the pace up to its last progress reading (percent done over
+/// the time from its claim to that reading), less the time since the reading. Without the
+/// reading's time (an older worker), the pace is taken up to now.
+pub fn video_eta(p: &Progress, claimed_at: i64, now: i64) -> Option<f64> {
+    let pct = p.percent?;
+    if pct <= 0.5 {
+        return None;
+    }
+    let at = p.at.unwrap_or(now).clamp(claimed_at, now.max(claimed_at));
+    let spent = (at - claimed_at) as f64 / 1000.0;
+    let left_at_reading = spent * (100.0 - pct) / pct;
+    Some((left_at_reading - (now - at) as f64 / 1000.0).max(0.0))
+}
+
+impl Report {
+    /// No fleet-wide ETA while nothing can make progress: the fleet is paused, or no worker
+    /// is alive (registered, seen lately, not stopped). Call once `workers` is filled in.
+    pub fn hold_eta(&mut self) {
+        let open = self.counts.pending + self.counts.in_progress > 0;
+        let live = self
+            .workers
+            .iter()
+            .any(|w| matches!(w.status, "busy" | "idle"));
+        self.eta_held = match (open, self.paused, live) {
+            (false, _, _) => None,
+            (true, true, _) => Some("paused".into()),
+            (true, false, false) => Some("no live worker".into()),
+            (true, false, true) => None,
+        };
+        if self.eta_held.is_some() {
+            self.eta_seconds = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod eta_tests {
+    use super::*;
+
+    #[test]
+    fn a_video_eta_counts_down_between_readings_instead_of_jumping() {
+        // Claimed at 0, 25% at 10 s: 30 s left at the reading.
+        let p = Progress {
+            percent: Some(25.0),
+            at: Some(10_000),
+            ..Default::default()
+        };
+        assert_eq!(video_eta(&p, 0, 10_000), Some(30.0));
+        assert_eq!(video_eta(&p, 0, 15_000), Some(25.0));
+        assert_eq!(video_eta(&p, 0, 50_000), Some(0.0));
+        // The next reading on the same pace agrees with the countdown.
+        let next = Progress {
+            percent: Some(37.5),
+            at: Some(15_000),
+            ..Default::default()
+        };
+        assert_eq!(video_eta(&next, 0, 15_000), Some(25.0));
     }
 }

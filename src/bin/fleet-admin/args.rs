@@ -89,12 +89,13 @@ pub enum Command {
     /// Block until no video is pending or in progress. Exit 0 when every video is done, 3 when
     /// some failed, 124 on --timeout.
     Wait {
-        /// Give up after this many seconds.
-        #[arg(long)]
-        timeout: Option<u64>,
-        /// Seconds between checks (each costs at most one small Query per index shard).
-        #[arg(long, default_value_t = 10)]
-        interval: u64,
+        /// Give up after this long: seconds (`90`) or a duration (`30m`, `1h30m`).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Time between checks (each costs at most one small Query per index shard): seconds
+        /// or a duration.
+        #[arg(long, value_parser = parse_duration, default_value = "10s")]
+        interval: std::time::Duration,
     },
     /// Workers finish what they hold and claim nothing new.
     Pause,
@@ -176,6 +177,10 @@ pub struct RetryArgs {
     /// List what would be requeued, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// A prefix names its done videos too (they are encoded again); a done video named by its
+    /// own URI is requeued without it.
+    #[arg(long, conflicts_with = "failed")]
+    pub done: bool,
     /// Videos by source URI (s3://bucket/key; a URI ending in / names a prefix), failed or done.
     pub uris: Vec<String>,
 }
@@ -231,4 +236,13 @@ pub struct SeedArgs {
     /// The summary as one JSON object (with every skipped key) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Seconds (`90`, as before) or a humantime duration (`30m`, `1h30m`, `2h 5m`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}: give seconds (90) or a duration (30m, 1h30m)"))
 }

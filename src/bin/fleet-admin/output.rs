@@ -50,10 +50,16 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     what: &'static str,
     last: std::cell::Cell<Option<std::time::Instant>>,
+    period: Duration,
 }
 
 impl Progress {
     pub fn new(what: &'static str) -> Self {
+        Self::every(what, Duration::from_secs(10))
+    }
+
+    /// Off a terminal, a line every `period` (none in the first).
+    pub fn every(what: &'static str, period: Duration) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
@@ -72,6 +78,7 @@ impl Progress {
             bar,
             what,
             last: std::cell::Cell::new(Some(std::time::Instant::now())),
+            period,
         }
     }
 
@@ -85,15 +92,19 @@ impl Progress {
             }
             None => {
                 let now = std::time::Instant::now();
-                if self
-                    .last
-                    .get()
-                    .is_none_or(|t| now - t >= Duration::from_secs(10))
-                {
+                if self.last.get().is_none_or(|t| now - t >= self.period) {
                     self.last.set(Some(now));
                     eprintln!("{}: {done}/{total} {msg}", self.what);
                 }
             }
+        }
+    }
+
+    /// Prints a line of its own without tearing the bar.
+    pub fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
         }
     }
 
@@ -233,7 +244,12 @@ pub fn report_text(r: &Report, all: bool) -> String {
         h.videos,
         bytes(h.bytes),
         duration(h.window_s),
-        r.eta_seconds.map(duration).unwrap_or_else(|| "unknown".into())
+        match (&r.eta_held, r.eta_seconds) {
+            (Some(why), _) if why == "paused" => "none: paused (fleet-admin resume)".to_string(),
+            (Some(why), _) => format!("none: {why}"),
+            (None, Some(s)) => duration(s),
+            (None, None) => "unknown".into(),
+        }
     );
     let k = &r.cost;
     let _ = writeln!(
@@ -274,7 +290,17 @@ pub fn report_text(r: &Report, all: bool) -> String {
                 Cell::new(p.speed.map(|x| format!("x{x:.1}")).unwrap_or_default()),
                 Cell::new(v.elapsed_s.map(duration).unwrap_or_default()),
                 Cell::new(v.eta_s.map(duration).unwrap_or_default()),
-                Cell::new(expires.map(|e| format!("{e}s")).unwrap_or_default()),
+                Cell::new(
+                    expires
+                        .map(|e| {
+                            if e < 0 {
+                                format!("expired {}s ago", -e)
+                            } else {
+                                format!("{e}s")
+                            }
+                        })
+                        .unwrap_or_default(),
+                ),
             ]);
         }
         right(&mut t, &[3, 4, 5, 6, 7, 8]);
@@ -367,6 +393,36 @@ pub fn summary_text(s: &Summary) -> String {
         "({} requests, {:.1} read units)",
         s.cost.requests, s.cost.read_units
     );
+    o
+}
+
+/// `report --state …` as text: every video of those states, one line each, with what
+/// explains it (the error of a failed one, the stream of a done one, the worker of a running
+/// one, the attempts of a pending one).
+pub fn state_listing(r: &Report, states: &[VideoState]) -> String {
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let mut o = format!("\nvideos {} ({})\n", names.join(", "), r.videos.len());
+    let mut t = table(&["video", "state", "attempts", "detail"]);
+    for v in &r.videos {
+        let detail = match v.state {
+            VideoState::Failed => v.error.clone().unwrap_or_default(),
+            VideoState::Done => v.output.clone().unwrap_or_default(),
+            VideoState::InProgress => v.worker.clone().unwrap_or_default(),
+            VideoState::Pending => v
+                .error
+                .clone()
+                .map(|e| format!("last error: {e}"))
+                .unwrap_or_default(),
+        };
+        t.add_row(vec![
+            Cell::new(&v.key),
+            Cell::new(v.state.as_str()),
+            Cell::new(v.attempts),
+            Cell::new(trunc(&detail, 100)),
+        ]);
+    }
+    right(&mut t, &[2]);
+    let _ = writeln!(o, "{t}");
     o
 }
 

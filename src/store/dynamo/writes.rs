@@ -42,7 +42,11 @@ impl DynamoStore {
         let mut values = vec![(":exp", n(expires)), (":ready", n(t.takeover_at(expires)))];
         let update = match progress {
             Some(p) => {
-                values.push((":progress", AttributeValue::M(to_map(p)?)));
+                let p = Progress {
+                    at: Some(self.clock.now_ms()),
+                    ..p.clone()
+                };
+                values.push((":progress", AttributeValue::M(to_map(&p)?)));
                 format!(
                     "SET #{LEASE_EXPIRES} = :exp, #{READY_AT} = :ready, #{PROGRESS} = :progress"
                 )

@@ -60,6 +60,7 @@ async fn once(ctx: &Ctx, a: &ReportArgs, pricing: Pricing) -> Result<String> {
     let workers = report::workers(&ctx.store, now).await?;
     let mut r = report::build(&ctx.table, items, paused, now, pricing);
     r.workers = workers;
+    r.hold_eta();
     r.owed_events = ctx.store.owed_count().await?;
     if let Some(states) = &a.state {
         r.videos.retain(|v| states.contains(&v.state));
@@ -67,6 +68,10 @@ async fn once(ctx: &Ctx, a: &ReportArgs, pricing: Pricing) -> Result<String> {
     Ok(if a.json {
         format!("{}\n", serde_json::to_string(&r)?)
     } else {
-        format!("{stamp}\n{}", output::report_text(&r, a.all))
+        let mut text = format!("{stamp}\n{}", output::report_text(&r, a.all));
+        if let Some(states) = &a.state {
+            text.push_str(&output::state_listing(&r, states));
+        }
+        text
     })
 }

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     require_table(&ctx.ddb, &ctx.table).await?;
-    ctx.announce_write().await;
     let sel = if a.failed {
         Selector::Failed {
             kind: a.kind.map(|k| k.as_str().to_string()),
@@ -22,9 +21,39 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         for u in &a.uris {
             fleet::domain::keys::S3Uri::parse(u)?;
         }
-        Selector::Uris(a.uris)
+        Selector::Uris {
+            uris: a.uris,
+            done: a.done,
+        }
     };
     let plan = retry::plan(&ctx.store, &sel).await?;
+    if plan.targets.is_empty() && plan.unmatched.is_empty() {
+        // Prefixes whose videos are all done or still open: say so, and how to redo them.
+        let said: Vec<String> = plan
+            .nothing_to_requeue
+            .iter()
+            .map(|(prefix, states)| {
+                let counts: Vec<String> = states
+                    .iter()
+                    .map(|(s, n)| format!("{n} {}", s.as_str()))
+                    .collect();
+                format!("{prefix} has no failed video ({})", counts.join(", "))
+            })
+            .collect();
+        let done = plan
+            .nothing_to_requeue
+            .iter()
+            .any(|(_, s)| s.iter().any(|(s, _)| *s == fleet::domain::VideoState::Done));
+        bail!(
+            "nothing to requeue: {}{}",
+            said.join("; "),
+            if done {
+                "; pass --done to encode its done videos again"
+            } else {
+                ""
+            }
+        );
+    }
     if !plan.unmatched.is_empty() {
         bail!(
             "no video in table {} matches {}; nothing was requeued",
@@ -48,6 +77,7 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         println!("dry run: would requeue {would} video(s)");
         return Ok(ExitCode::SUCCESS);
     }
+    ctx.announce_write().await;
     let bar = output::Progress::new("requeueing");
     let total = plan.targets.len() as u64;
     let out = retry::apply(&ctx.store, &plan.targets, !a.failed, |n| {
