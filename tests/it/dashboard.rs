@@ -251,3 +251,64 @@ async fn dashboard_updates_while_a_worker_runs_and_plays_a_done_stream() {
         assert_eq!(get(&base, &path).await.0, want, "{path}");
     }
 }
+
+/// The page's poll carries summaries: no video's ffmpeg arguments or error history, at most
+/// five keys per failure group, and one page of done videos; the other pages on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_sends_summaries_and_pages_done_videos() {
+    let cfg = crate::common::sdk().await;
+    let table = crate::common::fresh_table(&cfg, "dash-pages").await;
+    let st = crate::common::store(&cfg, &table);
+    let now = chrono::Utc::now().timestamp_millis();
+    let argv: Vec<String> = (0..200).map(|i| format!("-argument-{i:04}")).collect();
+    let items: Vec<_> = (0..250)
+        .map(|i| {
+            let src = fleet::domain::keys::S3Uri {
+                bucket: "in".into(),
+                key: format!("lesson {i:03}.mp4"),
+            };
+            let mut v = fleet::domain::video::seeded(&src, "out", &format!("o/{i}"), 1, now, 16);
+            v.state = if i < 230 {
+                fleet::domain::VideoState::Done
+            } else {
+                fleet::domain::VideoState::Failed
+            };
+            v.shard = None;
+            v.ffmpeg_args = Some(argv.clone());
+            v.errors = Some(vec!["attempt 1: the same long story".repeat(20)]);
+            v.error = Some("broken".into());
+            v.error_kind = Some("invalid_input".into());
+            v.output = Some(format!("s3://out/o/{i}/master.m3u8"));
+            v
+        })
+        .collect();
+    futures::future::try_join_all(items.iter().map(|v| st.insert_new(v)))
+        .await
+        .unwrap();
+    let (_dash, mut out) = piped(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
+            .args(["dashboard", "--table", &table])
+            .args(["--port", "0", "--refresh", "1"]),
+    );
+    let first = next_line(&mut out, "the dashboard's URL", 60).await;
+    let base = first.strip_prefix("dashboard: ").unwrap().to_string();
+    let (_, _, body) = eventually(Duration::from_secs(30), "a first snapshot", || async {
+        let got = get(&base, "/api/report").await;
+        let v: Value = serde_json::from_slice(&got.2).ok()?;
+        (v["counts"]["total"] == 250).then_some(got)
+    })
+    .await;
+    let r: Value = serde_json::from_slice(&body).unwrap();
+    // Every item carries ~2.4 KB of argv and ~600 B of history; none of it is sent.
+    assert!(body.len() < 60_000, "{} bytes a poll", body.len());
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("-argument-0001"), "ffmpeg arguments sent");
+    assert!(!text.contains("long story"), "error histories sent");
+    assert_eq!(r["done_total"], 230);
+    assert_eq!(r["videos"].as_array().unwrap().len(), 100);
+    assert_eq!(r["failures"][0]["count"], 20);
+    assert_eq!(r["failures"][0]["keys"].as_array().unwrap().len(), 5);
+    let last = api(&base, "/api/report?done_page=2").await;
+    assert_eq!(last["videos"].as_array().unwrap().len(), 30);
+    assert_eq!(last["done_page"], 2);
+}

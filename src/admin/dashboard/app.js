@@ -3,7 +3,7 @@
 "use strict";
 
 const state = (window.dashboard = { polls: 0, report: null, samples: [], hls: null,
-  thumbs: [], hovered: null,
+  thumbs: [], hovered: null, donePage: 0,
   hlsErrors: [], fatal: null, playing: null });
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) =>
@@ -27,7 +27,7 @@ function put(el, html) { if (el.innerHTML !== html) el.innerHTML = html; }
 
 async function poll() {
   try {
-    const r = await fetch("/api/report", { cache: "no-store" });
+    const r = await fetch(`/api/report?done_page=${state.donePage}`, { cache: "no-store" });
     const report = await r.json();
     const last = state.samples[state.samples.length - 1];
     const h = await fetch(last ? `/api/history?since=${last.t}` : "/api/history",
@@ -41,6 +41,17 @@ async function poll() {
   }
   const every = Math.min(Math.max(state.report?.refresh_s ?? 2, 1), 5);
   setTimeout(poll, every * 1000);
+}
+
+// Another page of done videos now, outside the polling cycle.
+async function showPage() {
+  try {
+    const r = await fetch(`/api/report?done_page=${state.donePage}`, { cache: "no-store" });
+    state.report = await r.json();
+    render(state.report);
+  } catch (e) {
+    showStale(`cannot reach fleet-admin: ${e}`);
+  }
 }
 
 function showStale(msg) {
@@ -68,6 +79,7 @@ function render(r) {
   renderWorkers(r.workers);
   renderFailures(r.failures);
   renderDone(r.videos.filter((v) => v.state === "done"));
+  renderPager(r);
   renderChart(state.samples);
 }
 
@@ -96,7 +108,7 @@ function renderFailures(gs) {
   put($("failures"), gs.length ? gs.map((g) =>
     `<div class="group"><b>${g.count} × ${esc(g.kind)}</b><code>${esc(g.example)}</code>` +
     `<div class="keys">${g.keys.slice(0, 5).map(esc).join("<br>")}` +
-    `${g.keys.length > 5 ? `<br>… and ${g.keys.length - 5} more` : ""}</div></div>`
+    `${g.count > 5 ? `<br>… and ${g.count - 5} more` : ""}</div></div>`
   ).join("") : `<div class="empty">no failures</div>`);
 }
 
@@ -226,8 +238,23 @@ function play(pk) {
   video.play().catch(() => {});
 }
 
+// The done list comes a page at a time (the server sends summaries, never every video).
+function renderPager(r) {
+  const size = r.done_page_size || 100, total = r.done_total || 0;
+  const pages = Math.max(1, Math.ceil(total / size));
+  put($("done-pager"), total > size
+    ? `<button data-page="${state.donePage - 1}" ${state.donePage ? "" : "disabled"}>‹ newer</button> ` +
+      `page ${state.donePage + 1} of ${pages} ` +
+      `<button data-page="${state.donePage + 1}" ${state.donePage + 1 < pages ? "" : "disabled"}>older ›</button>`
+    : "");
+}
+
 $("done").addEventListener("click", (e) => {
   const b = e.target.closest("button.play");
   if (b) play(b.dataset.pk);
+});
+$("done-pager").addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-page]");
+  if (b && !b.disabled) { state.donePage = Number(b.dataset.page); showPage(); }
 });
 poll();

@@ -53,11 +53,22 @@ impl Sample {
 /// Where a done video's stream is: (output bucket, output prefix).
 pub(super) type Stream = (String, String);
 
+/// Done videos per page of `/api/report?done_page=N`.
+pub const DONE_PAGE: usize = 100;
+
+/// Keys shown per failure group (the group's `count` says how many there are).
+pub const GROUP_KEYS: usize = 5;
+
 /// What the last refreshes left.
 #[derive(Debug, Default)]
 pub(super) struct Live {
-    /// The last good report (shared: serialising it happens outside the lock).
+    /// The last good report, without its videos and with at most [`GROUP_KEYS`] keys per
+    /// failure group (shared: serialising it happens outside the lock).
     report: Option<Arc<Report>>,
+    /// Its running videos, then its done ones: summaries, without ffmpeg arguments or error
+    /// histories (at 100k videos those were ~150 MB a poll).
+    running: Arc<Vec<report::VideoLine>>,
+    done: Arc<Vec<report::VideoLine>>,
     /// Why the last refresh failed, until one succeeds.
     stale_error: Option<String>,
     /// Oldest first, at most [`HISTORY_CAP`].
@@ -66,11 +77,18 @@ pub(super) struct Live {
     pub(super) streams: HashMap<String, Stream>,
 }
 
-/// `/api/report`'s body: the report's fields, flattened, and the dashboard's own.
+/// `/api/report`'s body: the report's fields, flattened (its `videos` the running ones and one
+/// page of the done ones), and the dashboard's own.
 #[derive(Debug, Serialize)]
 pub(super) struct ReportView {
     #[serde(flatten)]
-    report: Option<Arc<Report>>,
+    report: Option<Report>,
+    /// Done videos in all.
+    done_total: usize,
+    /// The page of done videos sent (0: the first [`DONE_PAGE`]).
+    done_page: usize,
+    /// Done videos per page.
+    done_page_size: usize,
     /// Set while refreshes fail: the report shown is the last good one (or none yet).
     stale_error: Option<String>,
     /// Seconds between snapshots.
@@ -78,9 +96,21 @@ pub(super) struct ReportView {
 }
 
 impl Live {
-    pub(super) fn view(&self, s: &Settings) -> ReportView {
+    pub(super) fn view(&self, s: &Settings, done_page: usize) -> ReportView {
+        let page = self
+            .done
+            .iter()
+            .skip(done_page.saturating_mul(DONE_PAGE))
+            .take(DONE_PAGE);
+        let report = self.report.as_ref().map(|r| Report {
+            videos: self.running.iter().chain(page).cloned().collect(),
+            ..(**r).clone()
+        });
         ReportView {
-            report: self.report.clone(),
+            report,
+            done_total: self.done.len(),
+            done_page,
+            done_page_size: DONE_PAGE,
             stale_error: self.stale_error.clone(),
             refresh_s: s.refresh.as_secs_f64(),
         }
@@ -94,11 +124,26 @@ impl Live {
             .collect()
     }
 
-    fn record(&mut self, r: Report, streams: HashMap<String, Stream>) {
+    fn record(&mut self, mut r: Report, streams: HashMap<String, Stream>) {
         if self.history.len() == HISTORY_CAP {
             self.history.pop_front();
         }
         self.history.push_back(Sample::of(&r));
+        let (mut running, mut done) = (Vec::new(), Vec::new());
+        for mut v in std::mem::take(&mut r.videos) {
+            v.ffmpeg_args = None;
+            v.errors = Vec::new();
+            match v.state {
+                VideoState::InProgress => running.push(v),
+                VideoState::Done => done.push(v),
+                _ => {}
+            }
+        }
+        for g in r.failures.iter_mut().chain(r.warnings.iter_mut()) {
+            g.keys.truncate(GROUP_KEYS);
+        }
+        self.running = Arc::new(running);
+        self.done = Arc::new(done);
         self.report = Some(Arc::new(r));
         self.streams = streams;
         self.stale_error = None;
@@ -193,11 +238,11 @@ mod tests {
         let mut live = Live::default();
         live.record(report_at(1, 1), HashMap::new());
         live.stale_error = Some("Scan failed".into());
-        let v = serde_json::to_value(live.view(&s)).unwrap();
+        let v = serde_json::to_value(live.view(&s, 0)).unwrap();
         assert_eq!(v["counts"]["done"], 1);
         assert_eq!(v["stale_error"], "Scan failed");
         live.record(report_at(2, 2), HashMap::new());
-        let v = serde_json::to_value(live.view(&s)).unwrap();
+        let v = serde_json::to_value(live.view(&s, 0)).unwrap();
         assert_eq!(
             (v["counts"]["done"].as_u64(), v["refresh_s"].as_f64()),
             (Some(2), Some(5.0))

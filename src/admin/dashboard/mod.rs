@@ -122,9 +122,19 @@ async fn hls_js() -> impl IntoResponse {
 
 /// The last good report, with `stale_error` set while refreshes fail, and `refresh_s` so the
 /// page polls no faster than the data changes.
-async fn report(State(d): State<Arc<Dashboard>>) -> impl IntoResponse {
-    let view = d.live.read().expect("not poisoned").view(&d.settings);
+async fn report(State(d): State<Arc<Dashboard>>, Query(q): Query<Page>) -> impl IntoResponse {
+    let view = d
+        .live
+        .read()
+        .expect("not poisoned")
+        .view(&d.settings, q.done_page.unwrap_or(0));
     ([(header::CACHE_CONTROL, "no-store")], Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    /// Which page of done videos (0 first).
+    done_page: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -117,7 +117,12 @@ fn quiet_on_closed_pipe() {
 async fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let args = Args::parse();
-    fleet::telemetry::init(fleet::telemetry::LogFormat::Text, "warn");
+    // fleet's own warnings only: the SDK's (retries, IMDS probes) would come before the one
+    // line that says what failed. RUST_LOG still shows them.
+    fleet::telemetry::init(
+        fleet::telemetry::LogFormat::Text,
+        "fleet=warn,fleet_admin=warn",
+    );
     match exec(args).await {
         Ok(code) => code,
         Err(e) => {
