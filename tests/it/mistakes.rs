@@ -207,6 +207,19 @@ async fn typos_match_nothing_loudly_and_a_single_key_seeds_one_video() {
     );
     assert_eq!(err.matches(&nope).count(), 1, "named more than once: {err}");
 
+    // A URI typo is about no place: no region in its line. Other errors put the place last.
+    let err = one_line_error(&admin(&table, &["seed", "s3:/in/week1/", &out_uri]));
+    assert!(!err.contains("region"), "{err}");
+    let err = one_line_error(&admin(
+        &table,
+        &["seed", &format!("s3://{input}/week1/"), &out_uri],
+    ));
+    assert!(
+        err.starts_with("fleet-admin: nothing under")
+            && err.trim_end().ends_with("(region us-east-1)"),
+        "{err}"
+    );
+
     // audit of the same typo: an error, not "clean".
     let err = one_line_error(&admin(&table, &["audit", &format!("s3://{input}/week1/")]));
     assert!(
@@ -491,6 +504,27 @@ async fn waiting_and_listing_say_why_and_what() {
             && l.trim_end().ends_with("s ago")),
         "{said}"
     );
+    // On a 64-column terminal (a pty from util-linux's `script`), the tables fit it.
+    let shell = format!(
+        "stty cols 64 rows 40; {} report --table {table}",
+        env!("CARGO_BIN_EXE_fleet-admin")
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&tty.stdout).replace('\r', "");
+    let drawn: Vec<&str> = shown.lines().filter(|l| l.contains('│')).collect();
+    assert!(
+        drawn.len() >= 5,
+        "no box-drawn table on a terminal: {shown}"
+    );
+    for l in &drawn {
+        assert!(
+            l.chars().count() <= 64,
+            "wider than the terminal: {l:?}\n{shown}"
+        );
+    }
     assert!(admin(&table, &["pause"]).status.success());
     let (_, err) = text(&admin(
         &table,

@@ -35,10 +35,13 @@ async fn sdk_config(a: &Args) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// The account the credentials belong to, if STS answers within two seconds (a local stack
-/// has no STS: then the error names only the region).
+/// The account the credentials belong to, if STS answers within two seconds. Not asked when
+/// any service goes to a custom endpoint (a local stack, MinIO): the table is not in an AWS
+/// account then, and STS would be the real one, or unreachable.
 pub(crate) async fn account(sdk: &aws_config::SdkConfig) -> Option<String> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_some() || sdk.endpoint_url().is_some() {
+    let custom = std::env::vars_os()
+        .any(|(k, v)| k.to_string_lossy().starts_with("AWS_ENDPOINT_URL") && !v.is_empty());
+    if custom || sdk.endpoint_url().is_some() {
         return None;
     }
     let sts = aws_sdk_sts::Client::new(sdk);

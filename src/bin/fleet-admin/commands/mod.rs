@@ -59,7 +59,7 @@ impl Ctx {
         let account = crate::account(&self.sdk)
             .await
             .map(|a| format!("account {a}"))
-            .unwrap_or_else(|| "account not known".into());
+            .unwrap_or_else(|| "account not known (custom endpoint, or STS did not answer)".into());
         let key = match self.sdk.credentials_provider() {
             Some(p) => p
                 .provide_credentials()

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         }
     };
     let plan = retry::plan(&ctx.store, &sel).await?;
-    if plan.targets.is_empty() && plan.unmatched.is_empty() {
+    if plan.targets.is_empty() && !plan.nothing_to_requeue.is_empty() {
         // Prefixes whose videos are all done or still open: say so, and how to redo them.
         let said: Vec<String> = plan
             .nothing_to_requeue
