@@ -68,7 +68,7 @@ pub struct VideoItem {
     /// The last error, readable by an operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The class of the last error (`invalid_input`, `transient`, `local`, `abandoned`).
+    /// The class of the last error (`invalid_input`, `transient`, `abandoned`, `output`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<String>,
     /// The argv of the last ffmpeg run, so an operator can reproduce it by hand.

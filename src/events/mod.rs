@@ -99,7 +99,7 @@ pub struct Facts {
     pub warnings: Vec<String>,
     /// The error, for `failed` and `retrying`.
     pub error: Option<String>,
-    /// Its kind (`invalid_input`, `transient`, `abandoned`).
+    /// Its kind (`invalid_input`, `transient`, `abandoned`, `output`).
     pub error_kind: Option<String>,
 }
 
