@@ -1,6 +1,7 @@
 # What a person running fleet-admin (seed, report, retry, pause/resume, audit) needs, as a
 # managed policy to attach to their role or group. It reads both buckets within the fleet's
-# prefixes and never writes to S3: uploading sources is outside fleet's job.
+# prefixes. Its only S3 write is seed's check that the output takes a write: an empty
+# `.fleet-seed-check-*` object, put and deleted at once. Uploading sources is outside fleet's job.
 locals {
   operator_statements = concat([
     {
@@ -32,6 +33,14 @@ locals {
       Effect   = "Allow"
       Action   = ["s3:GetObject"]
       Resource = [local.output_objects]
+    },
+    {
+      # seed writes and deletes one empty object before it writes any item: a wrong output
+      # bucket is then caught on the laptop, not by every worker of the fleet.
+      Sid      = "SeedCheck"
+      Effect   = "Allow"
+      Action   = ["s3:DeleteObject", "s3:PutObject"]
+      Resource = ["${local.output_bucket_arn}/${local.output_prefix}*.fleet-seed-check-*"]
     },
     {
       Sid      = "Watch"

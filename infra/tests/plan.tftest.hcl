@@ -405,9 +405,10 @@ run "defaults" {
       "ListInput:s3:ListBucket:arn:aws:s3:::lectures-in",
       "ListOutput:s3:ListBucket:arn:aws:s3:::lectures-out",
       "ReadOutput:s3:GetObject:arn:aws:s3:::lectures-out/hls/*",
+      "SeedCheck:s3:DeleteObject,s3:PutObject:arn:aws:s3:::lectures-out/hls/*.fleet-seed-check-*",
       "Watch:autoscaling:DescribeAutoScalingGroups,cloudwatch:GetMetricData:*",
     ] && output.operator_policy_arn == "arn:aws:iam::123456789012:policy/fleet-operator"
-    error_message = "operator policy: table items, list both prefixes, read the streams, watch; no S3 writes"
+    error_message = "operator policy: table items, list both prefixes, read the streams, seed's check object, watch"
   }
   assert {
     condition     = output.seed_command == "fleet-admin --table fleet-videos seed 's3://lectures-in/AI CERTs/Videos/' 's3://lectures-out/hls/'"

@@ -34,7 +34,8 @@ pub async fn of_segment(path: &Path) -> Result<String, TranscodeError> {
 
 /// The CODECS of an MPEG-TS buffer: each H.264 and AAC stream of its program map, in order
 /// (`avc1.PPCCLL` from the SPS's profile_idc, constraint flags and level_idc; `mp4a.40.N` from
-/// the ADTS object type). `None` when no stream's header is found.
+/// the ADTS object type). `None` unless every such stream's header is found: a CODECS that
+/// names the audio and not the video would mislead a player.
 pub fn of_ts(ts: &[u8]) -> Option<String> {
     let mut pmt_pid = None;
     let mut streams: Vec<(u8, u16)> = Vec::new();
@@ -46,9 +47,10 @@ pub fn of_ts(ts: &[u8]) -> Option<String> {
         let pusi = p[1] & 0x40 != 0;
         let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
         let payload_at = match (p[3] >> 4) & 0x3 {
-            2 => continue,
+            1 => 4,
             3 => (5 + usize::from(p[4])).min(TS),
-            _ => 4,
+            // 2: adaptation field only; 0: reserved.
+            _ => continue,
         };
         let payload = &p[payload_at..];
         if pid == 0 && pusi {
@@ -58,14 +60,10 @@ pub fn of_ts(ts: &[u8]) -> Option<String> {
             streams.retain(|(kind, _)| [H264, AAC_ADTS].contains(kind));
             payloads = vec![Vec::new(); streams.len()];
         } else if let Some(i) = streams.iter().position(|s| s.1 == pid) {
+            // The stream's bytes from its first PES start on, header included (it may run past
+            // the first packet); the header is skipped once gathered.
             let buf = &mut payloads[i];
-            // From the first PES start on, past its header.
-            if buf.is_empty() && pusi {
-                let header = payload
-                    .get(8)
-                    .map_or(payload.len(), |h| 9 + usize::from(*h));
-                buf.extend_from_slice(payload.get(header..).unwrap_or_default());
-            } else if !buf.is_empty() && buf.len() < ENOUGH {
+            if (pusi || !buf.is_empty()) && buf.len() < ENOUGH {
                 buf.extend_from_slice(payload);
             }
         }
@@ -73,15 +71,18 @@ pub fn of_ts(ts: &[u8]) -> Option<String> {
             break;
         }
     }
-    let codecs: Vec<String> = streams
+    let codecs: Option<Vec<String>> = streams
         .iter()
         .zip(&payloads)
-        .filter_map(|(&(kind, _), bytes)| match kind {
-            H264 => sps_codec(bytes),
-            _ => adts_codec(bytes),
+        .map(|(&(kind, _), pes)| {
+            let es = pes.get(9 + usize::from(*pes.get(8)?)..)?;
+            match kind {
+                H264 => sps_codec(es),
+                _ => adts_codec(es),
+            }
         })
         .collect();
-    (!codecs.is_empty()).then(|| codecs.join(","))
+    codecs.filter(|c| !c.is_empty()).map(|c| c.join(","))
 }
 
 /// `avc1.PPCCLL` from the first SPS NAL (type 7) after an Annex B start code. The three bytes

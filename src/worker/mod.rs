@@ -204,7 +204,7 @@ pub async fn run(
     if let Some(r) = resend {
         r.abort();
     }
-    let count = health.consecutive.load(Ordering::Relaxed);
+    let count = health.unmendable();
     let mut last = record(&cfg, &health, 0, chrono::Utc::now().timestamp_millis());
     last.gave_up = count >= cfg.max_local_failures;
     last.stopped = !last.gave_up;
@@ -222,12 +222,28 @@ pub async fn run(
 #[derive(Debug, Default)]
 struct Health {
     consecutive: AtomicU32,
+    /// Table calls outside jobs that failed in a row with errors no retry mends; any table
+    /// call that succeeds resets it (a rotation's brief ExpiredToken days apart must not add
+    /// up to a stop).
+    table_errors: AtomicU32,
     last: std::sync::Mutex<String>,
     done: std::sync::atomic::AtomicU64,
     started_at: std::sync::OnceLock<i64>,
 }
 
 impl Health {
+    /// A table call outside a job succeeded.
+    fn table_ok(&self) {
+        self.table_errors.store(0, Ordering::Relaxed);
+    }
+
+    /// Failures in a row that count toward stopping: jobs for local reasons, or table calls.
+    fn unmendable(&self) -> u32 {
+        self.consecutive
+            .load(Ordering::Relaxed)
+            .max(self.table_errors.load(Ordering::Relaxed))
+    }
+
     /// A table call that failed outside a job. One that may pass (throttled, a timeout) is
     /// logged and retried with backoff; one no retry mends (the table deleted, access denied)
     /// counts toward stopping, as a local failure does, so that the worker exits non-zero
@@ -239,7 +255,7 @@ impl Health {
             return;
         }
         error!(error = %line, "{what}: no retry mends this");
-        self.consecutive.fetch_add(1, Ordering::Relaxed);
+        self.table_errors.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut l) = self.last.lock() {
             *l = line;
         }
@@ -329,7 +345,7 @@ async fn slot_loop(
         if shutdown.drain.is_cancelled() {
             return;
         }
-        if health.consecutive.load(Ordering::Relaxed) >= cfg.max_local_failures {
+        if health.unmendable() >= cfg.max_local_failures {
             error!("too many consecutive failures this worker cannot mend: it stops claiming");
             return;
         }
@@ -343,7 +359,7 @@ async fn slot_loop(
                 }
             }
         }
-        let flag = ctx.store.is_paused().await;
+        let flag = ctx.store.is_paused().await.inspect(|_| health.table_ok());
         if let Ok(now) = flag {
             if now != paused {
                 info!(
@@ -360,7 +376,12 @@ async fn slot_loop(
         }
         let wait = match flag {
             Ok(true) => Some(cfg.idle_backoff_max.min(Duration::from_secs(5))),
-            Ok(false) => match ctx.store.claim(&holder).await {
+            Ok(false) => match ctx
+                .store
+                .claim(&holder)
+                .await
+                .inspect(|_| health.table_ok())
+            {
                 Ok(Some(lease)) => {
                     idle = Duration::from_millis(250);
                     busy.send_modify(|b| *b += 1);

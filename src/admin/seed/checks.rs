@@ -53,7 +53,18 @@ pub async fn output_usable(
             .map_err(|e| blob::classify(e, &out.bucket, ""))
     } else {
         match blob::put_bytes(s3, &out.bucket, &key, Vec::new(), "text/plain").await {
-            Ok(()) => blob::delete_keys(s3, &out.bucket, &[key]).await.map(|_| ()),
+            // DeleteObjects answers 200 with per-key errors: one key deleted, or the check
+            // object stays behind and the operator should know.
+            Ok(()) => match blob::delete_keys(s3, &out.bucket, std::slice::from_ref(&key)).await {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(BlobError::Denied {
+                    bucket: out.bucket.clone(),
+                    key,
+                    code: "DeleteObject refused".into(),
+                    source: "the check object was written but not deleted".into(),
+                }),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     };

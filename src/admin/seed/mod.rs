@@ -185,24 +185,35 @@ pub async fn prepare(
         progress(&summary);
     })
     .await?;
-    // `s3://in/week1/intro.mp4`: one object named whole is a one-video seed, mapped as if
-    // its folder had been seeded.
+    // `s3://in/week1/intro.mp4`: one object named whole is a one-video seed, with its caption
+    // files (`intro.en.srt`), mapped as if its folder had been seeded. Listed, not HEAD-ed:
+    // the same right (ListBucket) as a folder, and the sidecars come in the same page.
     if listed.is_empty() && !plan.input.key.is_empty() && !plan.input.key.ends_with('/') {
-        if let Ok(size) = blob::size(s3, &plan.input.bucket, &plan.input.key).await {
-            listed.push(Listed {
-                key: plan.input.key.clone(),
-                size,
-                etag: String::new(),
-            });
-            summary.listed = 1;
-            let folder = plan.input.key.rsplit_once('/').map_or("", |(d, _)| d);
+        let key = plan.input.key.as_str();
+        let (folder, file) = key.rsplit_once('/').map_or(("", key), |(d, f)| (d, f));
+        let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+        let folder = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let beside = S3Uri {
+            bucket: plan.input.bucket.clone(),
+            key: format!("{folder}{stem}"),
+        };
+        let siblings = list(s3, &beside, |_| {}).await?;
+        if siblings.iter().any(|o| o.key == key) {
+            let sidecar_of = format!("{folder}{stem}.");
+            listed = siblings
+                .into_iter()
+                .filter(|o| {
+                    o.key == key || (sidecar::is_caption(&o.key) && o.key.starts_with(&sidecar_of))
+                })
+                .collect();
+            summary.listed = listed.len() as u64;
             input = S3Uri {
                 bucket: plan.input.bucket.clone(),
-                key: if folder.is_empty() {
-                    String::new()
-                } else {
-                    format!("{folder}/")
-                },
+                key: folder,
             };
         }
     }
@@ -301,18 +312,11 @@ pub async fn write(
             } else {
                 None
             };
-            if let Some(update) = moved {
-                if old.captions.clone().unwrap_or_default() == files {
-                    return Ok((Outcome::Output(update), 0));
-                }
-            }
             if old.captions.clone().unwrap_or_default() == files {
-                return Ok((Outcome::Present, 0));
+                return Ok((Outcome::Present(moved, None), 0));
             }
-            Ok((
-                Outcome::Captions(store.update_captions(&old, &files).await?),
-                0,
-            ))
+            let captions = store.update_captions(&old, &files).await?;
+            Ok((Outcome::Present(moved, Some(captions)), 0))
         }
     }))
     .buffer_unordered(PARALLEL_WRITES);
@@ -343,26 +347,24 @@ pub async fn write(
                     }
                 }
             }
-            Outcome::Present => summary.present += 1,
-            Outcome::Output(u) => {
+            Outcome::Skipped => summary.skipped += 1,
+            Outcome::Present(output, captions) => {
                 summary.present += 1;
-                match u {
-                    OutputUpdate::Moved => summary.outputs_moved += 1,
-                    OutputUpdate::Requeued => {
+                match output {
+                    Some(OutputUpdate::Moved) => summary.outputs_moved += 1,
+                    Some(OutputUpdate::Requeued) => {
                         summary.outputs_moved += 1;
                         summary.outputs_requeued += 1;
                     }
-                    OutputUpdate::DoneKept => summary.outputs_done_kept += 1,
-                    OutputUpdate::Busy => summary.outputs_busy += 1,
+                    Some(OutputUpdate::DoneKept) => summary.outputs_done_kept += 1,
+                    Some(OutputUpdate::Busy) => summary.outputs_busy += 1,
+                    None => {}
                 }
-            }
-            Outcome::Skipped => summary.skipped += 1,
-            Outcome::Captions(u) => {
-                summary.present += 1;
-                match u {
-                    CaptionUpdate::Redo => summary.caption_redos += 1,
-                    CaptionUpdate::Updated => summary.captions_updated += 1,
-                    CaptionUpdate::Busy => summary.captions_busy += 1,
+                match captions {
+                    Some(CaptionUpdate::Redo) => summary.caption_redos += 1,
+                    Some(CaptionUpdate::Updated) => summary.captions_updated += 1,
+                    Some(CaptionUpdate::Busy) => summary.captions_busy += 1,
+                    None => {}
                 }
             }
         }
@@ -420,8 +422,7 @@ fn by_extension(listed: &[Listed]) -> Vec<(String, u64)> {
 
 enum Outcome {
     Added,
-    Present,
-    Output(OutputUpdate),
+    /// Already seeded: what `--update-output` and changed caption files did to it.
+    Present(Option<OutputUpdate>, Option<CaptionUpdate>),
     Skipped,
-    Captions(CaptionUpdate),
 }

@@ -131,7 +131,7 @@ impl DynamoStore {
             format!(
                 "SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one, \
                  #{STATE} = :pending, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now \
-                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}"
+                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}, #{REDO}"
             )
         } else {
             format!("SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one")

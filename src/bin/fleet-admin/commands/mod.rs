@@ -54,6 +54,12 @@ impl Ctx {
     /// endpoint) and the credentials' source with the last four characters of the key, as
     /// `aws configure list` shows them.
     pub async fn announce_write(&self) {
+        let line = self.write_line().await;
+        eprintln!("{line}");
+    }
+
+    /// The line [`Ctx::announce_write`] prints.
+    pub async fn write_line(&self) -> String {
         use aws_credential_types::provider::ProvideCredentials;
         let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let account = crate::account(&self.sdk)
@@ -79,11 +85,11 @@ impl Ctx {
                 _ => "the default chain".into(),
             },
         };
-        eprintln!(
+        format!(
             "fleet-admin: writing to table {} in region {region}, {account}, with key {key} \
              from {source}",
             self.table
-        );
+        )
     }
 
     /// An S3 client from the same configuration.

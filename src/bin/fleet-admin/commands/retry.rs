@@ -89,7 +89,6 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     for pk in &out.left_alone {
         eprintln!("left alone (pending already, or held by a worker): {pk}");
     }
-    println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
     if let Some(p) = ctx.events() {
         // One "Video Requeued" per video, keyed by the version the requeue wrote.
         let mut events = Vec::new();
@@ -109,7 +108,12 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         }
         let n = events.len();
         let sent = p.emit(events).await;
+        // Printed after the events went out: a reader that closed the pipe ends fleet-admin
+        // at its next print, and no event may be lost to that.
+        println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
         println!("events: {sent} of {n} sent (the rest are owed; workers send them later)");
+    } else {
+        println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,8 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
     let summary = match seed::prepare(&ctx.s3(), &plan, &mut show).await {
         Ok(prepared) => {
             if !a.dry_run {
-                ctx.announce_write().await;
+                let line = ctx.write_line().await;
+                bar.suspend(|| eprintln!("{line}"));
             }
             seed::write(&ctx.store, &plan, prepared, show).await
         }
