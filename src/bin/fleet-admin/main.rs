@@ -99,7 +99,9 @@ async fn exec(a: Args) -> Result<ExitCode> {
 }
 
 /// A reader that stops reading (`| head`, `| grep -m1`) closes the pipe; `println!` then
-/// panics on EPIPE. Like `cat` or `kubectl`, fleet-admin then just stops, quietly, with 0.
+/// panics on EPIPE. fleet-admin then stops quietly with exit 0 instead of a panic and 101
+/// (`cat` would die of SIGPIPE, 141; a script that pipes a report into `head` wants 0).
+/// Commands print their result after their writes and events, so stopping loses nothing.
 fn quiet_on_closed_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -50,8 +50,8 @@ impl Ctx {
     }
 
     /// Says on stderr, before a command writes, where it writes and as whom: the table, the
-    /// region, the account (when STS answers within two seconds; not through a custom
-    /// endpoint) and the credentials' source with the last four characters of the key, as
+    /// region, the account (when STS answers within two seconds; not asked when any service
+    /// has a custom endpoint) and the credentials' source with the last four characters of the key, as
     /// `aws configure list` shows them.
     pub async fn announce_write(&self) {
         let line = self.write_line().await;
