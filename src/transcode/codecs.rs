@@ -3,7 +3,7 @@
 //! H.264 sequence parameter set's first three bytes, the ADTS header's object type): an ffprobe
 //! per rendition cost CPU and a process start per job for three bytes.
 
-use super::iframes::{pat_pmt_pid, pmt_streams, section, TS};
+use super::iframes::{pat_pmt_pid, pmt_streams, read_segment, section, TS};
 use crate::error::TranscodeError;
 use std::path::Path;
 
@@ -17,13 +17,7 @@ const ENOUGH: usize = 4096;
 
 /// The RFC 6381 CODECS value of a produced segment.
 pub async fn of_segment(path: &Path) -> Result<String, TranscodeError> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|source| TranscodeError::Local {
-            program: "the segment reader",
-            source,
-        })?;
-    of_ts(&bytes).ok_or_else(|| TranscodeError::Local {
+    of_ts(&read_segment(path).await?).ok_or_else(|| TranscodeError::Local {
         program: "the segment reader",
         source: std::io::Error::other(format!(
             "{} holds no H.264 SPS or ADTS header to name its codecs",

@@ -35,13 +35,17 @@ pub struct SegmentKeyframes {
 /// Reads the keyframes of a local MPEG-TS segment. Read in-process from the TS packets: an
 /// ffprobe per segment (35 for a 40 s clip on five rungs) took CPU from the encode.
 pub async fn of_segment(path: &Path) -> Result<SegmentKeyframes, TranscodeError> {
-    let bytes = tokio::fs::read(path)
+    Ok(scan(&read_segment(path).await?))
+}
+
+/// A local segment's bytes; failing to read one is the machine's trouble.
+pub(super) async fn read_segment(path: &Path) -> Result<Vec<u8>, TranscodeError> {
+    tokio::fs::read(path)
         .await
         .map_err(|source| TranscodeError::Local {
             program: "the segment reader",
             source,
-        })?;
-    Ok(scan(&bytes))
+        })
 }
 
 pub(super) const TS: usize = 188;

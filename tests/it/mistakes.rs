@@ -22,6 +22,14 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Every item of the store's table, through the real table.
+async fn all_items(st: &fleet::store::dynamo::DynamoStore) -> Vec<fleet::domain::VideoItem> {
+    fleet::admin::report::scan_all(st.client(), &st.config().table)
+        .await
+        .unwrap()
+        .0
+}
+
 /// An error is one line on stderr, and the exit code says it failed.
 fn one_line_error(o: &Output) -> String {
     let (_, err) = text(o);
@@ -41,6 +49,7 @@ async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repoint
     let table = fresh_table(&cfg, "wrong-out").await;
     let st = store(&cfg, &table);
     let (input, good) = media::buckets(&s3).await;
+    let good_uri = format!("s3://{good}/hls/");
     let dir = tempfile::tempdir().unwrap();
     for i in 0..4 {
         let clip = Clip::new("c.mp4", "320x180", "25", 2.0).make(dir.path());
@@ -62,9 +71,7 @@ async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repoint
         err.contains(&format!("output bucket {missing} does not exist")),
         "{err}"
     );
-    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
-        .await
-        .unwrap();
+    let items = all_items(&st).await;
     assert!(items.is_empty(), "seed wrote {} items", items.len());
 
     // Seeded while the bucket existed, then the bucket went away.
@@ -85,9 +92,7 @@ async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repoint
             String::from_utf8_lossy(&w.stderr)
         );
     }
-    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
-        .await
-        .unwrap();
+    let items = all_items(&st).await;
     assert_eq!(items.len(), 4);
     for v in &items {
         assert_eq!(v.state, VideoState::Failed, "{v:?}");
@@ -102,26 +107,28 @@ async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repoint
         assert!(v.ffmpeg_args.is_none(), "encoded for nothing: {v:?}");
     }
 
-    // Repointed: all four pending again, then done in the good bucket.
-    let out = admin(
-        &table,
-        &[
-            "seed",
-            &src,
-            &format!("s3://{good}/hls/"),
-            "--update-output",
-        ],
-    );
+    // Repointed: all four pending again, then done in the good bucket. One gains a caption
+    // file on the way: its captions write is conditioned on the version the repointing left.
+    blob::put_bytes(
+        &s3,
+        &input,
+        "lessons/l0.en.srt",
+        b"1\n00:00:00,000 --> 00:00:01,000\nhello\n".to_vec(),
+        "text/plain",
+    )
+    .await
+    .unwrap();
+    let repoint = || admin(&table, &["seed", &src, &good_uri, "--update-output"]);
+    let out = repoint();
     let (said, _) = text(&out);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(
         said.contains("output: 4 video(s) now go to")
-            && said.contains("4 of them failed for their output and are pending again"),
+            && said.contains("4 of them failed for their output and are pending again")
+            && said.contains("0 done video(s) queued for a captions-only redo, 1 waiting"),
         "{said}"
     );
-    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
-        .await
-        .unwrap();
+    let items = all_items(&st).await;
     for v in &items {
         assert_eq!(v.state, VideoState::Pending, "{v:?}");
         assert_eq!(v.out_bucket, good);
@@ -129,24 +136,14 @@ async fn a_wrong_output_bucket_fails_its_videos_not_the_fleet_and_can_be_repoint
     }
     let w = run("c").await.unwrap();
     assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
-    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
-        .await
-        .unwrap();
+    let items = all_items(&st).await;
     for v in &items {
         assert_eq!(v.state, VideoState::Done, "{v:?}");
         let master = format!("{}/master.m3u8", v.out_prefix);
         assert!(blob::size(&s3, &good, &master).await.is_ok(), "{master}");
     }
     // A second --update-output to the same place changes nothing.
-    let out = admin(
-        &table,
-        &[
-            "seed",
-            &src,
-            &format!("s3://{good}/hls/"),
-            "--update-output",
-        ],
-    );
+    let out = repoint();
     assert!(
         text(&out).0.contains("output: 0 video(s) now go to"),
         "{:?}",
@@ -239,9 +236,7 @@ async fn typos_match_nothing_loudly_and_a_single_key_seeds_one_video() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.contains("added 1,"), "{:?}", text(&out));
     let st = store(&cfg, &table);
-    let (items, _) = fleet::admin::report::scan_all(st.client(), &table)
-        .await
-        .unwrap();
+    let items = all_items(&st).await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].out_prefix, "hls/intro");
     // With its caption file, so that a later seed of the folder changes nothing.

@@ -13,6 +13,7 @@ use crate::domain::captions::sidecar;
 use crate::domain::keys::{extension, output_prefix, S3Uri};
 use crate::domain::language;
 use crate::domain::video::seeded;
+use crate::domain::VideoState;
 use crate::error::{BlobError, StoreError};
 use crate::store::dynamo::registry::Counter;
 use crate::store::dynamo::CaptionUpdate;
@@ -185,36 +186,11 @@ pub async fn prepare(
         progress(&summary);
     })
     .await?;
-    // `s3://in/week1/intro.mp4`: one object named whole is a one-video seed, with its caption
-    // files (`intro.en.srt`), mapped as if its folder had been seeded. Listed, not HEAD-ed:
-    // the same right (ListBucket) as a folder, and the sidecars come in the same page.
-    if listed.is_empty() && !plan.input.key.is_empty() && !plan.input.key.ends_with('/') {
-        let key = plan.input.key.as_str();
-        let (folder, file) = key.rsplit_once('/').map_or(("", key), |(d, f)| (d, f));
-        let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-        let folder = if folder.is_empty() {
-            String::new()
-        } else {
-            format!("{folder}/")
-        };
-        let beside = S3Uri {
-            bucket: plan.input.bucket.clone(),
-            key: format!("{folder}{stem}"),
-        };
-        let siblings = list(s3, &beside, |_| {}).await?;
-        if siblings.iter().any(|o| o.key == key) {
-            let sidecar_of = format!("{folder}{stem}.");
-            listed = siblings
-                .into_iter()
-                .filter(|o| {
-                    o.key == key || (sidecar::is_caption(&o.key) && o.key.starts_with(&sidecar_of))
-                })
-                .collect();
-            summary.listed = listed.len() as u64;
-            input = S3Uri {
-                bucket: plan.input.bucket.clone(),
-                key: folder,
-            };
+    if listed.is_empty() {
+        if let Some((one, folder)) = one_video(s3, plan.input).await? {
+            summary.listed = one.len() as u64;
+            listed = one;
+            input = folder;
         }
     }
     let is_video = |k: &str| {
@@ -304,9 +280,15 @@ pub async fn write(
                 && (old.out_bucket != output.bucket || old.out_prefix != out)
             {
                 let update = store.update_output(&old, &output.bucket, &out).await?;
+                // What the write did, so that the captions write below, conditioned on the
+                // version, needs no second read.
                 if matches!(update, OutputUpdate::Moved | OutputUpdate::Requeued) {
-                    // Read again: the captions write below is conditioned on the version.
-                    old = store.get(&old.pk).await?.unwrap_or(old);
+                    old.rev += 1;
+                    old.out_bucket.clone_from(&output.bucket);
+                    old.out_prefix.clone_from(&out);
+                }
+                if update == OutputUpdate::Requeued {
+                    old.state = VideoState::Pending;
                 }
                 Some(update)
             } else {
@@ -372,6 +354,43 @@ pub async fn write(
     }
     store.count(Counter::Total, uncounted).await?;
     Ok(summary)
+}
+
+/// `s3://in/week1/intro.mp4`: one object named whole is a one-video seed, with its caption
+/// files (`intro.en.srt`), mapped as if its folder had been seeded. Returns the video and its
+/// sidecars, and the folder to map from; `None` when `input` names no object. Listed, not
+/// HEAD-ed: the same right (ListBucket) as a folder, and the sidecars come in the same page.
+async fn one_video(
+    s3: &aws_sdk_s3::Client,
+    input: &S3Uri,
+) -> Result<Option<(Vec<Listed>, S3Uri)>, SeedError> {
+    let key = input.key.as_str();
+    if key.is_empty() || key.ends_with('/') {
+        return Ok(None);
+    }
+    let (folder, file) = match key.rsplit_once('/') {
+        Some((d, f)) => (format!("{d}/"), f),
+        None => (String::new(), key),
+    };
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    let beside = S3Uri {
+        bucket: input.bucket.clone(),
+        key: format!("{folder}{stem}"),
+    };
+    let siblings = list(s3, &beside, |_| {}).await?;
+    if !siblings.iter().any(|o| o.key == key) {
+        return Ok(None);
+    }
+    let sidecar_of = format!("{folder}{stem}.");
+    let one = siblings
+        .into_iter()
+        .filter(|o| o.key == key || (sidecar::is_caption(&o.key) && o.key.starts_with(&sidecar_of)))
+        .collect();
+    let folder = S3Uri {
+        bucket: input.bucket.clone(),
+        key: folder,
+    };
+    Ok(Some((one, folder)))
 }
 
 /// Lists every object under `input`, reporting the count as pages arrive.

@@ -66,46 +66,23 @@ impl DynamoStore {
                 table: self.table().to_string(),
                 source,
             })?;
-        let redo = old.state == VideoState::Done;
         if old.state == VideoState::InProgress {
             return Ok(CaptionUpdate::Busy);
         }
-        let cond = format!("#{REV} = :rev");
-        let update = if redo {
-            format!(
-                "SET #{CAPTIONS} = :c, #{REV} = #{REV} + :one, #{STATE} = :pending, \
-                 #{REDO} = :redo, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now \
-                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}"
-            )
+        let redo = old.state == VideoState::Done;
+        let reopen = if redo {
+            Reopen::Redo("captions")
         } else {
-            format!("SET #{CAPTIONS} = :c, #{REV} = #{REV} + :one")
+            Reopen::No
         };
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .key(PK, s(&old.pk))
-            .update_expression(&update)
-            .condition_expression(&cond)
-            .set_expression_attribute_names(expr::names(&[&update, &cond]))
-            .expression_attribute_values(":c", list)
-            .expression_attribute_values(":rev", n(old.rev))
-            .expression_attribute_values(":one", n(1));
-        if redo {
-            req = req
-                .expression_attribute_values(":pending", s(VideoState::Pending.as_str()))
-                .expression_attribute_values(":redo", s("captions"))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":shard", s(shard_of(&old.pk, self.shards())))
-                .expression_attribute_values(":now", n(self.clock.now_ms()));
-        }
-        match sdk::conditional(req.send().await, "UpdateItem", self.table())? {
-            Write::Applied(_) if redo => {
+        let set = format!("#{CAPTIONS} = :c");
+        match self.revise(old, &set, vec![(":c", list)], reopen).await? {
+            true if redo => {
                 self.count_quietly(Counter::Done, -1).await;
                 Ok(CaptionUpdate::Redo)
             }
-            Write::Applied(_) => Ok(CaptionUpdate::Updated),
-            Write::Rejected(_) => Ok(CaptionUpdate::Busy),
+            true => Ok(CaptionUpdate::Updated),
+            false => Ok(CaptionUpdate::Busy),
         }
     }
 
@@ -126,15 +103,43 @@ impl DynamoStore {
         }
         let requeue = old.state == VideoState::Failed
             && old.error_kind.as_deref() == Some(FailureKind::Output.as_str());
+        let reopen = if requeue { Reopen::Fresh } else { Reopen::No };
+        let set = format!("#{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p");
+        let values = vec![(":b", s(bucket)), (":p", s(prefix))];
+        match self.revise(old, &set, values, reopen).await? {
+            true if requeue => {
+                self.count_quietly(Counter::Failed, -1).await;
+                Ok(OutputUpdate::Requeued)
+            }
+            true => Ok(OutputUpdate::Moved),
+            false => Ok(OutputUpdate::Busy),
+        }
+    }
+
+    /// One conditional UpdateItem on `old` at the version read: `set` (with `values`), the
+    /// version bumped, and, as `reopen` says, the video back to `pending` (attempts reset, in
+    /// its shard, claimable now, no lease, progress or finish time). Returns whether it was
+    /// applied (not: a worker took it, or someone changed it since).
+    async fn revise(
+        &self,
+        old: &VideoItem,
+        set: &str,
+        values: Vec<(&str, AttributeValue)>,
+        reopen: Reopen<'_>,
+    ) -> Result<bool, StoreError> {
         let cond = format!("#{REV} = :rev");
-        let update = if requeue {
-            format!(
-                "SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one, \
-                 #{STATE} = :pending, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now \
-                 REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}, #{REDO}"
-            )
-        } else {
-            format!("SET #{OUT_BUCKET} = :b, #{OUT_PREFIX} = :p, #{REV} = #{REV} + :one")
+        let pending = format!(
+            "#{STATE} = :pending, #{ATTEMPTS} = :zero, #{SHARD} = :shard, #{READY_AT} = :now"
+        );
+        let gone = format!("REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{FINISHED_AT}");
+        let update = match reopen {
+            Reopen::No => format!("SET {set}, #{REV} = #{REV} + :one"),
+            Reopen::Redo(_) => {
+                format!("SET {set}, #{REV} = #{REV} + :one, {pending}, #{REDO} = :redo {gone}")
+            }
+            Reopen::Fresh => {
+                format!("SET {set}, #{REV} = #{REV} + :one, {pending} {gone}, #{REDO}")
+            }
         };
         let mut req = self
             .client
@@ -144,25 +149,25 @@ impl DynamoStore {
             .update_expression(&update)
             .condition_expression(&cond)
             .set_expression_attribute_names(expr::names(&[&update, &cond]))
-            .expression_attribute_values(":b", s(bucket))
-            .expression_attribute_values(":p", s(prefix))
             .expression_attribute_values(":rev", n(old.rev))
             .expression_attribute_values(":one", n(1));
-        if requeue {
+        for (name, value) in values {
+            req = req.expression_attribute_values(name, value);
+        }
+        if let Reopen::Redo(redo) = reopen {
+            req = req.expression_attribute_values(":redo", s(redo));
+        }
+        if !matches!(reopen, Reopen::No) {
             req = req
                 .expression_attribute_values(":pending", s(VideoState::Pending.as_str()))
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":shard", s(shard_of(&old.pk, self.shards())))
                 .expression_attribute_values(":now", n(self.clock.now_ms()));
         }
-        match sdk::conditional(req.send().await, "UpdateItem", self.table())? {
-            Write::Applied(_) if requeue => {
-                self.count_quietly(Counter::Failed, -1).await;
-                Ok(OutputUpdate::Requeued)
-            }
-            Write::Applied(_) => Ok(OutputUpdate::Moved),
-            Write::Rejected(_) => Ok(OutputUpdate::Busy),
-        }
+        Ok(matches!(
+            sdk::conditional(req.send().await, "UpdateItem", self.table())?,
+            Write::Applied(_)
+        ))
     }
 
     /// Puts a failed (or, with `also_done`, a done) video back to `pending` with its attempts
@@ -279,4 +284,15 @@ pub enum OutputUpdate {
     DoneKept,
     /// A worker holds it (or it changed since it was read): untouched.
     Busy,
+}
+
+/// Whether [`DynamoStore::revise`] puts the video back to `pending`, and how.
+#[derive(Debug, Clone, Copy)]
+enum Reopen<'a> {
+    /// It stays in its state.
+    No,
+    /// Back to `pending` for a narrower redo (`captions`).
+    Redo(&'a str),
+    /// Back to `pending` for a whole new job.
+    Fresh,
 }

@@ -7,6 +7,7 @@ use crate::output;
 use anyhow::{bail, Result};
 use fleet::admin::require_table;
 use fleet::admin::retry::{self, Selector};
+use fleet::domain::VideoState;
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
@@ -28,31 +29,7 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     };
     let plan = retry::plan(&ctx.store, &sel).await?;
     if plan.targets.is_empty() && !plan.nothing_to_requeue.is_empty() {
-        // Prefixes whose videos are all done or still open: say so, and how to redo them.
-        let said: Vec<String> = plan
-            .nothing_to_requeue
-            .iter()
-            .map(|(prefix, states)| {
-                let counts: Vec<String> = states
-                    .iter()
-                    .map(|(s, n)| format!("{n} {}", s.as_str()))
-                    .collect();
-                format!("{prefix} has no failed video ({})", counts.join(", "))
-            })
-            .collect();
-        let done = plan
-            .nothing_to_requeue
-            .iter()
-            .any(|(_, s)| s.iter().any(|(s, _)| *s == fleet::domain::VideoState::Done));
-        bail!(
-            "nothing to requeue: {}{}",
-            said.join("; "),
-            if done {
-                "; pass --done to encode its done videos again"
-            } else {
-                ""
-            }
-        );
+        bail!(nothing_to_requeue(&plan.nothing_to_requeue));
     }
     if !plan.unmatched.is_empty() {
         bail!(
@@ -64,8 +41,8 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
     if a.dry_run {
         let mut would = 0;
         for (pk, state) in &plan.targets {
-            let requeued = *state == fleet::domain::VideoState::Failed
-                || (*state == fleet::domain::VideoState::Done && !a.failed);
+            let requeued =
+                *state == VideoState::Failed || (*state == VideoState::Done && !a.failed);
             would += usize::from(requeued);
             let what = if requeued {
                 ""
@@ -116,4 +93,30 @@ pub async fn run(ctx: &Ctx, a: RetryArgs) -> Result<ExitCode> {
         println!("requeued {} of {}", out.requeued.len(), plan.targets.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prefixes whose videos are all done or still open: say so, and how to redo the done ones.
+fn nothing_to_requeue(prefixes: &[(String, Vec<(VideoState, u64)>)]) -> String {
+    let said: Vec<String> = prefixes
+        .iter()
+        .map(|(prefix, states)| {
+            let counts: Vec<String> = states
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect();
+            format!("{prefix} has no failed video ({})", counts.join(", "))
+        })
+        .collect();
+    let done = prefixes
+        .iter()
+        .any(|(_, s)| s.iter().any(|(s, _)| *s == VideoState::Done));
+    format!(
+        "nothing to requeue: {}{}",
+        said.join("; "),
+        if done {
+            "; pass --done to encode its done videos again"
+        } else {
+            ""
+        }
+    )
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use fleet::admin::{require_table, seed};
 use fleet::domain::keys::S3Uri;
 use fleet::domain::language;
+use std::fmt::Write;
 use std::process::ExitCode;
 
 /// Skipped keys named in the text summary (`--json` has them all).
@@ -22,7 +23,7 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
             a.default_caption_language
         );
     }
-    let exts = extensions(a.include_ext);
+    let exts = extensions(a.include_ext.clone());
     require_table(&ctx.ddb, &ctx.table).await?;
     let bar = output::Progress::new("seeding");
     let plan = seed::SeedPlan {
@@ -60,7 +61,15 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    print!("{}", summary_text(&s, &a, &out));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary as text: the counts, the skipped keys (the first few), captions, outputs.
+fn summary_text(s: &seed::SeedSummary, a: &SeedArgs, out: &S3Uri) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "{}added {}, already present {}, skipped (not video) {}; {} of source added",
         if a.dry_run {
             "dry run: would have "
@@ -80,7 +89,8 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
             .map(String::as_str)
             .collect();
         let more = s.skipped_keys.len().saturating_sub(SHOWN_SKIPPED);
-        println!(
+        let _ = writeln!(
+            o,
             "skipped: {}{}",
             shown.join(", "),
             if more > 0 {
@@ -90,7 +100,8 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
             }
         );
     }
-    println!(
+    let _ = writeln!(
+        o,
         "captions: {} file(s) attached{}",
         s.captions,
         if s.unmatched_captions > 0 {
@@ -103,19 +114,21 @@ pub async fn run(ctx: &Ctx, a: SeedArgs) -> Result<ExitCode> {
         }
     );
     if s.caption_redos + s.captions_updated + s.captions_busy > 0 {
-        println!(
+        let _ = writeln!(
+            o,
             "captions changed: {} done video(s) queued for a captions-only redo, {} waiting \
              video(s) updated, {} being encoded now (re-run seed once they are done)",
             s.caption_redos, s.captions_updated, s.captions_busy
         );
     }
     if a.update_output {
-        println!(
+        let _ = writeln!(
+            o,
             "output: {} video(s) now go to {} ({} of them failed for their output and are \
              pending again); {} done video(s) keep their streams at the old output; {} held by \
              a worker left as they are (re-run once they end)",
             s.outputs_moved, out, s.outputs_requeued, s.outputs_done_kept, s.outputs_busy
         );
     }
-    Ok(ExitCode::SUCCESS)
+    o
 }
