@@ -136,6 +136,7 @@ fn done() -> Completion {
         ffmpeg_args: vec!["ffmpeg".into()],
         duration_s: Some(60.0),
         warnings: vec![],
+        ladder: None,
     }
 }
 

@@ -107,6 +107,13 @@ struct Args {
     /// x264 preset (speed/quality trade-off).
     #[arg(long, env = "FLEET_X264_PRESET", default_value = "veryfast")]
     preset: String,
+    /// Rate control. `adaptive`: a few seconds of each source are encoded at every rung both
+    /// ways and scored; a rung gets capped CRF (under its ladder bitrate as the ceiling) where
+    /// that matches the fixed encode's quality for fewer bytes, and a rung that adds nothing
+    /// visible over the next smaller one is left out. `fixed`: every rung at its bitrate.
+    #[arg(long, env = "FLEET_RATE_CONTROL", default_value = "adaptive",
+          value_parser = ["adaptive", "fixed"])]
+    rate_control: String,
     /// Log format.
     #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -204,6 +211,11 @@ impl TryFrom<Args> for Settings {
                 work_dir: a.work_dir,
                 disk_reserve_bytes: a.disk_reserve_mb.saturating_mul(1 << 20),
                 preset: a.preset,
+                rate_control: if a.rate_control == "fixed" {
+                    fleet::domain::quality::RateControl::Fixed
+                } else {
+                    fleet::domain::quality::RateControl::Adaptive
+                },
                 stall: secs("stall-seconds", a.stall_seconds)?,
                 cache: CacheControl {
                     media: a.cache_control_media,

@@ -8,6 +8,7 @@ pub mod ladder;
 pub mod language;
 pub mod lease;
 pub mod level;
+pub mod quality;
 pub mod scaling;
 pub mod state;
 pub mod stream;

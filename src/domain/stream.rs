@@ -37,6 +37,22 @@ pub struct StreamJson {
     pub warnings: Vec<String>,
     /// The attempt that published it.
     pub attempt: Attempt,
+    /// How this title's ladder was encoded (absent from documents written before fleet chose
+    /// it per title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+/// How a title's ladder was encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encoding {
+    /// `adaptive` (chosen per title and rung from a source analysis) or `fixed`.
+    pub rate_control: super::quality::RateControl,
+    /// The capped CRF of each rendition that has one, by name; the others run at their
+    /// ladder bitrate.
+    pub crf: std::collections::BTreeMap<String, u8>,
+    /// Rungs of the ladder this title does without, and why.
+    pub left_out: Vec<super::quality::Pruned>,
 }
 
 /// The source.

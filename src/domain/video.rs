@@ -95,6 +95,10 @@ pub struct VideoItem {
     /// caption file that cannot be read, a bitmap subtitle track): done, but not everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<String>>,
+    /// How a `done` video's ladder was encoded, in one line: rate control per rung, rungs
+    /// left out and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
     /// Set while a done video waits for a redo narrower than a full encode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redo: Option<Redo>,
@@ -168,6 +172,7 @@ pub fn seeded(
         ffmpeg_args: None,
         progress: None,
         output: None,
+        ladder: None,
         duration_s: None,
         errors: None,
         captions: None,

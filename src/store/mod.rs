@@ -66,6 +66,9 @@ pub struct Completion {
     /// What was left out (an unreadable caption file, a bitmap subtitle track): the video is
     /// done, and these say what it lacks.
     pub warnings: Vec<String>,
+    /// How the ladder was encoded for this title, in one line (rate control per rung, rungs
+    /// left out and why); `None`: the ladder as configured, at fixed bitrates.
+    pub ladder: Option<String>,
 }
 
 /// The claim engine's storage.

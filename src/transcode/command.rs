@@ -78,6 +78,15 @@ pub struct Plan {
     pub audio_kbps: u32,
     /// x264 preset.
     pub preset: String,
+    /// How the rungs are rate-controlled: `Adaptive` once an analysis has chosen [`Self::crfs`]
+    /// and [`Self::pruned`].
+    pub rate_control: crate::domain::quality::RateControl,
+    /// Capped CRF per rendition (same order; `None` or missing: the ladder's fixed bitrate),
+    /// chosen by [`super::analysis`].
+    pub crfs: Vec<Option<u8>>,
+    /// Rungs the ladder has that this title does without, and why (the analysis found they
+    /// add nothing visible).
+    pub pruned: Vec<crate::domain::quality::Pruned>,
     /// The poster and scrubbing thumbnails, made from the same decode; `None` for an
     /// audio-only source or when turned off.
     pub stills: Option<super::stills::Stills>,
@@ -95,6 +104,49 @@ impl Plan {
         } else {
             self.renditions.iter().map(|r| r.name.clone()).collect()
         }
+    }
+
+    /// Rendition `i`'s capped CRF, if it has one.
+    pub fn crf(&self, i: usize) -> Option<u8> {
+        self.crfs.get(i).copied().flatten()
+    }
+
+    /// How the ladder was encoded, in one line for the item and `show`: each rung's rate
+    /// control, then the rungs left out and why. `None` for the configured ladder at fixed
+    /// bitrates, or no video.
+    pub fn ladder_summary(&self) -> Option<String> {
+        use crate::domain::quality::RateControl;
+        if self.rate_control == RateControl::Fixed && self.pruned.is_empty() {
+            return None;
+        }
+        let rungs: Vec<String> = self
+            .renditions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match self.crf(i) {
+                Some(c) => format!("{} CRF {c}", r.name),
+                None => format!("{} fixed {} kb/s", r.name, r.video_kbps),
+            })
+            .collect();
+        let mut s = match self.rate_control {
+            RateControl::Adaptive => format!("adaptive: {}", rungs.join(", ")),
+            RateControl::Fixed => format!("fixed: {}", rungs.join(", ")),
+        };
+        for p in &self.pruned {
+            s.push_str(&format!("; {} left out: {}", p.name, p.reason));
+        }
+        Some(s)
+    }
+
+    /// Leaves rendition `i` out (its level, rate and CRF with it), recording why.
+    pub fn prune(&mut self, i: usize, reason: String) {
+        let r = self.renditions.remove(i);
+        self.fps.remove(i);
+        self.levels.remove(i);
+        if i < self.crfs.len() {
+            self.crfs.remove(i);
+        }
+        self.pruned.push(crate::domain::quality::Pruned { name: r.name, reason });
     }
 
     /// Every source audio stream the plan publishes (mixed or not), in first-use order.
@@ -220,6 +272,9 @@ pub fn plan(probe: &Probe, ladder: &Ladder, preset: &str, cadence: Option<f64>) 
         audio,
         audio_kbps: ladder.audio_kbps,
         preset: preset.to_string(),
+        rate_control: crate::domain::quality::RateControl::Fixed,
+        crfs: Vec::new(),
+        pruned: Vec::new(),
         stills: None,
         warnings,
     }
@@ -487,24 +542,7 @@ fn video_outputs(plan: &Plan, graph: &mut Vec<String>, out: &mut Outputs) {
         if let Some(m) = &muxed {
             a.extend(["-map".into(), m[i].clone()]);
         }
-        let gop = (plan.fps[i] * f64::from(GOP_SECONDS)).round() as u32;
-        let k = r.video_kbps;
-        a.extend([
-            format!("-c:v:{i}"),
-            s("libx264"),
-            format!("-b:v:{i}"),
-            format!("{k}k"),
-            format!("-maxrate:v:{i}"),
-            format!("{}k", k * MAXRATE_PCT / 100),
-            format!("-bufsize:v:{i}"),
-            format!("{}k", k * 3 / 2),
-            format!("-g:v:{i}"),
-            s(gop),
-            format!("-keyint_min:v:{i}"),
-            s(gop),
-            format!("-level:v:{i}"),
-            plan.levels[i].name(),
-        ]);
+        a.extend(rung_video(plan, i, plan.crf(i), &format!(":v:{i}")));
         if muxed.is_some() {
             let kbps = r.audio_kbps.unwrap_or(plan.audio_kbps);
             a.extend([format!("-b:a:{i}"), format!("{kbps}k")]);
@@ -515,6 +553,34 @@ fn video_outputs(plan: &Plan, graph: &mut Vec<String>, out: &mut Outputs) {
             format!("v:{i},name:{}", r.name)
         });
     }
+}
+
+/// Rendition `i`'s encoder, rate control and GOP, each option suffixed with `spec` (a stream
+/// specifier such as `:v:0`, or nothing for a file of one stream). With `crf`, capped CRF:
+/// the quality target under the same maxrate and buffer as the fixed rate, so the rung's
+/// level and BANDWIDTH ceiling do not move; without, the ladder's bitrate.
+pub fn rung_video(plan: &Plan, i: usize, crf: Option<u8>, spec: &str) -> Vec<String> {
+    let gop = (plan.fps[i] * f64::from(GOP_SECONDS)).round() as u32;
+    let k = plan.renditions[i].video_kbps;
+    let rate = match crf {
+        Some(c) => [format!("-crf{spec}"), s(c)],
+        None => [format!("-b{spec}"), format!("{k}k")],
+    };
+    let mut a = vec![format!("-c{spec}"), s("libx264")];
+    a.extend(rate);
+    a.extend([
+        format!("-maxrate{spec}"),
+        format!("{}k", k * MAXRATE_PCT / 100),
+        format!("-bufsize{spec}"),
+        format!("{}k", k * 3 / 2),
+        format!("-g{spec}"),
+        s(gop),
+        format!("-keyint_min{spec}"),
+        s(gop),
+        format!("-level{spec}"),
+        plan.levels[i].name(),
+    ]);
+    a
 }
 
 /// The sound of an audio-only source, or the alternate audio renditions.
@@ -556,30 +622,35 @@ fn filter_graphs(plan: &Plan, graph: Vec<String>, out_dir: &Path) -> Vec<String>
 fn encoder_settings(plan: &Plan) -> Vec<String> {
     let mut a = Vec::new();
     if !plan.renditions.is_empty() {
-        a.extend(
-            [
-                "-preset",
-                &plan.preset,
-                "-profile:v",
-                "high",
-                "-pix_fmt",
-                "yuv420p",
-                "-sc_threshold",
-                "0",
-                // CEA-608 captions in the source's SEI are published as a WebVTT rendition,
-                // and the master says CLOSED-CAPTIONS=NONE: libx264 would carry them through.
-                "-a53cc",
-                "0",
-                "-force_key_frames",
-                &format!("expr:gte(t,n_forced*{GOP_SECONDS})"),
-            ]
-            .map(s),
-        );
+        a.extend(x264_shared(&plan.preset));
     }
     if plan.audio != AudioLayout::None {
         a.extend(["-c:a", "aac", "-ar", "48000", "-ac", "2"].map(s));
     }
     a
+}
+
+/// What every rendition's x264 shares: the preset, High profile, 4:2:0, keyframes at exact
+/// times only.
+pub fn x264_shared(preset: &str) -> Vec<String> {
+    [
+        "-preset",
+        preset,
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
+        "-sc_threshold",
+        "0",
+        // CEA-608 captions in the source's SEI are published as a WebVTT rendition,
+        // and the master says CLOSED-CAPTIONS=NONE: libx264 would carry them through.
+        "-a53cc",
+        "0",
+        "-force_key_frames",
+        &format!("expr:gte(t,n_forced*{GOP_SECONDS})"),
+    ]
+    .map(s)
+    .to_vec()
 }
 
 /// The HLS muxer: 6 s MPEG-TS segments into `out_dir/<variant>/`, progress on stdout.

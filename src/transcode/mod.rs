@@ -1,6 +1,7 @@
 //! The ffmpeg/ffprobe adapter: probing the source, building one ffmpeg command for the whole
 //! ladder, running it with progress and cancellation, and writing an honest master playlist.
 
+pub mod analysis;
 pub mod codecs;
 pub mod command;
 pub mod iframes;

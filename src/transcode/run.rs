@@ -26,7 +26,24 @@ pub async fn run(
     cancel: &CancellationToken,
     stall: Duration,
 ) -> Result<DecodeErrors, TranscodeError> {
-    let mut child = Command::new(&argv[0])
+    run_in(argv, None, duration_s, progress, cancel, stall).await
+}
+
+/// [`run`] in folder `dir`: relative names in `argv` (filter options such as `stats_file`,
+/// which would need escaping as paths) are read and written there.
+pub async fn run_in(
+    argv: &[String],
+    dir: Option<&std::path::Path>,
+    duration_s: Option<f64>,
+    progress: &watch::Sender<Progress>,
+    cancel: &CancellationToken,
+    stall: Duration,
+) -> Result<DecodeErrors, TranscodeError> {
+    let mut command = Command::new(&argv[0]);
+    if let Some(d) = dir {
+        command.current_dir(d);
+    }
+    let mut child = command
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -24,6 +24,8 @@ pub struct Parts<'a> {
     pub stills: &'a stills::Published,
     /// Everything left out.
     pub warnings: &'a [String],
+    /// The plan as published: its rate control, the rungs left out.
+    pub plan: &'a crate::transcode::command::Plan,
 }
 
 /// The document for a full job.
@@ -77,6 +79,21 @@ pub fn describe(job: &Job<'_>, probe: &Probe, parts: Parts<'_>) -> StreamJson {
         thumbnails: parts.stills.thumbnails.clone(),
         warnings: parts.warnings.to_vec(),
         attempt: attempt(job, "full"),
+        encoding: (!parts.plan.renditions.is_empty()).then(|| encoding(parts.plan)),
+    }
+}
+
+/// The ladder as encoded: rate control, each rendition's CRF, what was left out.
+fn encoding(plan: &crate::transcode::command::Plan) -> stream::Encoding {
+    stream::Encoding {
+        rate_control: plan.rate_control,
+        crf: plan
+            .renditions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((r.name.clone(), plan.crf(i)?)))
+            .collect(),
+        left_out: plan.pruned.clone(),
     }
 }
 

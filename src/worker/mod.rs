@@ -56,6 +56,8 @@ pub struct WorkerConfig {
     pub disk_reserve_bytes: u64,
     /// x264 preset.
     pub preset: String,
+    /// Rate control: per title and rung from a source analysis, or the ladder's bitrates.
+    pub rate_control: crate::domain::quality::RateControl,
     /// A job whose ffmpeg makes no progress for this long is killed and retried.
     pub stall: Duration,
     /// Cache-Control of what is published.

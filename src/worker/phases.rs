@@ -14,10 +14,12 @@ use crate::store::Completion;
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
-use crate::transcode::{codecs, run, stills, timeline};
+use crate::domain::quality::{self, RateControl};
+use crate::error::TranscodeError;
+use crate::transcode::{analysis, codecs, run, stills, timeline};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Working room a job needs on local disk beyond its source: the segments on their way up
 /// (a few per rendition) and ffmpeg's temporary files. Segments are deleted once uploaded, so
@@ -118,6 +120,9 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
         _ => None,
     };
     let mut plan = command::plan(&probe, &cfg.ladder, &cfg.preset, cadence);
+    if cfg.rate_control == RateControl::Adaptive {
+        adapt(job, &path, &probe, &mut plan, dir).await?;
+    }
     plan.stills = plan.renditions.first().and_then(|top| {
         stills::plan(
             (top.width, top.height),
@@ -126,6 +131,65 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
         )
     });
     Ok(Source { path, probe, plan })
+}
+
+/// Chooses each rung's rate control from a short analysis of the source and leaves out the
+/// rungs this title does not need ([`analysis`]). An analysis that fails leaves the ladder at
+/// its fixed bitrates with a warning: the encode, not the analysis, decides whether the source
+/// is good.
+async fn adapt(
+    job: &Job<'_>,
+    path: &Path,
+    probe: &Probe,
+    plan: &mut Plan,
+    dir: &Path,
+) -> Result<(), JobError> {
+    let Some(duration) = probe.duration_s.filter(|d| *d > 0.0) else {
+        return Ok(());
+    };
+    if plan.renditions.is_empty() {
+        return Ok(());
+    }
+    let work = dir.join("analysis");
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let started = std::time::Instant::now();
+    let found = match tokio::fs::create_dir_all(&work).await {
+        Ok(()) => {
+            analysis::analyse(
+                plan,
+                &absolute,
+                duration,
+                &work,
+                job.cancel,
+                job.ctx.cfg.stall,
+            )
+            .await
+        }
+        Err(source) => Err(TranscodeError::Local {
+            program: "ffmpeg",
+            source,
+        }),
+    };
+    let _ = tokio::fs::remove_dir_all(&work).await;
+    match found {
+        Ok(a) => {
+            a.apply(plan);
+            plan.rate_control = RateControl::Adaptive;
+            info!(
+                ms = started.elapsed().as_millis() as u64,
+                ladder = plan.ladder_summary().unwrap_or_default(),
+                "rate control chosen"
+            );
+        }
+        Err(TranscodeError::Cancelled) => return Err(TranscodeError::Cancelled.into()),
+        Err(e) => {
+            warn!(error = %e, "source analysis failed; every rung at its fixed bitrate");
+            plan.warnings.push(format!(
+                "the source analysis failed, so every rung is at its fixed bitrate: {e}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The streams whose decoded frames the encode logs, with the stretch each should cover on
@@ -299,7 +363,14 @@ pub async fn publish(
             .map(|r| codecs::of_segment(&r.first_segment)),
     )
     .await?;
-    let (variants, iframes) = variants(plan, encoded, &all_codecs, job.lease.token);
+    let (variants, iframes, inverted) = variants(plan, encoded, &all_codecs, job.lease.token);
+    let mut shown = plan.clone();
+    for p in &inverted {
+        if let Some(i) = shown.renditions.iter().position(|r| r.name == p.name) {
+            shown.prune(i, p.reason.clone());
+        }
+        remove_rendition(job, &p.name).await;
+    }
     let audio = audio_media(plan, job.lease.token);
     let master =
         playlist::with_subtitles(&playlist::master(&variants, &audio, &iframes), &subtitles);
@@ -318,6 +389,7 @@ pub async fn publish(
         iframes: &iframes,
         stills: &stills,
         warnings: &warnings,
+        plan: &shown,
     };
     let doc = super::describe::describe(job, &source.probe, parts);
     super::describe::put(job, &doc, &encoded.argv).await?;
@@ -326,7 +398,27 @@ pub async fn publish(
         ffmpeg_args: encoded.argv.clone(),
         duration_s: source.probe.duration_s.or(encoded.decoded_s),
         warnings,
+        ladder: shown.ladder_summary(),
     })
+}
+
+/// Removes what was uploaded of a rendition the master leaves out. Best effort: a failure
+/// leaves files no master points at, removed with the attempt's others when the video is
+/// next redone.
+async fn remove_rendition(job: &Job<'_>, name: &str) {
+    let v = &job.lease.video;
+    let prefix = format!("{}/t{}/{name}/", v.out_prefix, job.lease.token);
+    let removed = super::leftovers::bounded(async {
+        let keys = blob::list_keys(&job.ctx.s3, &v.out_bucket, &prefix).await?;
+        let keys: Vec<String> = keys.into_iter().map(|k| k.0).collect();
+        blob::delete_keys(&job.ctx.s3, &v.out_bucket, &keys).await
+    })
+    .await;
+    match removed {
+        Some(Ok(n)) => info!(rendition = name, deleted = n, "left-out rendition removed"),
+        Some(Err(e)) => warn!(rendition = name, error = %e, "could not remove a left-out rendition"),
+        None => {}
+    }
 }
 
 /// Whether the video variants carry no sound of their own (it is in an audio group).
@@ -336,12 +428,18 @@ fn grouped(plan: &Plan) -> bool {
 
 /// The master's variants and I-frame variants, from what was measured: each variant's RFC
 /// 8216 peak and mean, its bitstream's CODECS, and then the ladder's declared bandwidths.
+/// A smaller picture that declares as much as a bigger one is left out (returned, with why):
+/// a player would switch "up" to it.
 fn variants(
     plan: &Plan,
     encoded: &Encoded,
     all_codecs: &[String],
     token: u64,
-) -> (Vec<Variant>, Vec<playlist::IFrameVariant>) {
+) -> (
+    Vec<Variant>,
+    Vec<playlist::IFrameVariant>,
+    Vec<quality::Pruned>,
+) {
     let rates: Vec<(u64, u64)> = encoded
         .renditions
         .iter()
@@ -379,7 +477,36 @@ fn variants(
     for (v, bw) in variants.iter_mut().zip(declared) {
         v.bandwidth = bw;
     }
-    (variants, iframes)
+    let mut left_out = Vec::new();
+    if !plan.renditions.is_empty() {
+        let bws: Vec<u64> = variants.iter().map(|v| v.bandwidth).collect();
+        let dropped = quality::inverted(&bws);
+        for &i in &dropped {
+            let above = (0..i)
+                .filter(|k| !dropped.contains(k))
+                .min_by_key(|k| bws[*k])
+                .unwrap_or(0);
+            left_out.push(quality::Pruned {
+                name: plan.renditions[i].name.clone(),
+                reason: format!(
+                    "it measured {} b/s, no less than the bigger {} ({} b/s): a player would \
+                     switch \"up\" to a smaller picture",
+                    bws[i], plan.renditions[above].name, bws[above]
+                ),
+            });
+        }
+        let gone = |uri: &str| {
+            left_out
+                .iter()
+                .any(|p| uri == format!("t{token}/{}/index.m3u8", p.name))
+                || left_out
+                    .iter()
+                    .any(|p| uri == format!("t{token}/{}/iframes.m3u8", p.name))
+        };
+        variants.retain(|v| !gone(&v.uri));
+        iframes.retain(|f| !gone(&f.uri));
+    }
+    (variants, iframes, left_out)
 }
 
 /// One rendition's I-frame variant: its keyframes' sizes give its bandwidths.

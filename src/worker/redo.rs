@@ -117,6 +117,8 @@ pub async fn captions_only(
             ffmpeg_args: argv,
             duration_s: v.duration_s.or(source.probe.duration_s),
             warnings,
+            // The video is not re-encoded: its ladder stays as it was.
+            ladder: v.ladder.clone(),
         },
         Moved {
             bytes_in,

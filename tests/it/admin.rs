@@ -130,6 +130,7 @@ async fn seed_never_resets_a_video_in_progress_done_or_failed() {
             ffmpeg_args: vec![],
             duration_s: None,
             warnings: vec![],
+            ladder: None,
         },
     )
     .await
@@ -163,6 +164,7 @@ async fn report_json_matches_the_table_and_retry_requeues_only_failed_videos() {
             ffmpeg_args: vec!["ffmpeg".into(), "-i".into(), "in.mp4".into()],
             duration_s: Some(12.5),
             warnings: vec![],
+            ladder: None,
         },
     )
     .await
@@ -354,6 +356,7 @@ async fn audit_finds_unseeded_orphaned_and_unpublished_videos_and_fix_repairs_th
             ffmpeg_args: vec![],
             duration_s: None,
             warnings: vec![],
+            ladder: None,
         },
     )
     .await

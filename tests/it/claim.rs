@@ -27,6 +27,7 @@ fn done(lease: &Lease) -> Completion {
         ffmpeg_args: vec!["ffmpeg".into()],
         duration_s: Some(1.0),
         warnings: vec![],
+        ladder: None,
     }
 }
 

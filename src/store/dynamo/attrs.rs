@@ -44,6 +44,8 @@ pub(crate) const ERRORS: &str = "errors";
 pub(crate) const CAPTIONS: &str = "captions";
 /// What a done video's last attempt left out.
 pub(crate) const WARNINGS: &str = "warnings";
+/// How a done video's ladder was encoded.
+pub(crate) const LADDER: &str = "ladder";
 /// A pending narrower redo (`captions`).
 pub(crate) const REDO: &str = "redo";
 /// Where the stream goes: bucket.
@@ -68,7 +70,7 @@ pub(crate) const FAILED: &str = "failed";
 pub(crate) const EVENT: &str = "event";
 
 /// Every video attribute above.
-pub(crate) const VIDEO: [&str; 22] = [
+pub(crate) const VIDEO: [&str; 23] = [
     PK,
     STATE,
     REV,
@@ -88,6 +90,7 @@ pub(crate) const VIDEO: [&str; 22] = [
     ERRORS,
     CAPTIONS,
     WARNINGS,
+    LADDER,
     REDO,
     OUT_BUCKET,
     OUT_PREFIX,

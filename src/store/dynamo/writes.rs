@@ -3,7 +3,8 @@
 
 use super::attrs::{
     ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER,
-    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN, WARNINGS,
+    LADDER, LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN,
+    WARNINGS,
 };
 use super::expr;
 use super::registry::Counter;
@@ -86,12 +87,19 @@ impl DynamoStore {
             update.push_str(&format!(", #{WARNINGS} = :warnings"));
             values.push((":warnings", string_list(&done.warnings)));
         }
+        if let Some(l) = &done.ladder {
+            update.push_str(&format!(", #{LADDER} = :ladder"));
+            values.push((":ladder", s(l)));
+        }
         update.push_str(&format!(
             " REMOVE #{SHARD}, #{READY_AT}, #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR}, \
              #{ERROR_KIND}, #{REDO}"
         ));
         if done.warnings.is_empty() {
             update.push_str(&format!(", #{WARNINGS}"));
+        }
+        if done.ladder.is_none() {
+            update.push_str(&format!(", #{LADDER}"));
         }
         let r = match self.holder_write(lease, &update, values).await? {
             Ok(()) => {

@@ -57,6 +57,9 @@ pub async fn run(ctx: &Ctx, uri: &str, json: bool) -> Result<ExitCode> {
             fleet::domain::stream::FILE
         );
     }
+    if let Some(l) = &v.ladder {
+        let _ = writeln!(o, "  ladder     {l}");
+    }
     if let Some(d) = v.duration_s {
         let _ = writeln!(o, "  content    {}", crate::output::duration(d));
     }
