@@ -9,6 +9,7 @@
 //!
 //! Under `cargo test` it does nothing.
 
+#[allow(dead_code)]
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/corpus.rs"]

@@ -22,13 +22,15 @@ pub enum Title {
     Slides,
     /// A code editor scrolling, with a moving cursor.
     Screen,
-    /// A presenter over a still background, with camera noise.
+    /// A presenter over a still, detailed background (slightly out of focus), with camera
+    /// noise.
     TalkingHead,
     /// A fast pan over a detailed, grainy field.
     FastMotion,
     /// A still fading to black and back, then cross-fading to bars.
     Fade,
-    /// Slides made at a quarter of the size and scaled up (an old lecture re-exported).
+    /// Slides made at a quarter of the width and height and scaled up (an old lecture
+    /// re-exported at today's size).
     Upscaled,
 }
 
@@ -53,11 +55,6 @@ impl Title {
             Title::Fade => "fade",
             Title::Upscaled => "upscaled slides",
         }
-    }
-
-    /// Whether the gate expects bytes to fall.
-    pub fn is_static(self) -> bool {
-        matches!(self, Title::Slides | Title::Screen | Title::Upscaled)
     }
 }
 
@@ -115,7 +112,7 @@ pub fn make(dir: &Path, title: Title, (w, h): (u32, u32), secs: u32) -> PathBuf 
         Title::Upscaled => {
             let g = format!(
                 "{},scale={w}:{h}:flags=bicubic",
-                slides_graph(w / 2, h / 2, secs)
+                slides_graph(w / 4, h / 4, secs)
             );
             c.args(["-f", "lavfi", "-i", &g]);
         }
@@ -142,14 +139,15 @@ pub fn make(dir: &Path, title: Title, (w, h): (u32, u32), secs: u32) -> PathBuf 
         }
         Title::TalkingHead => {
             let (hw, hh) = (w / 4 / 2 * 2, h * 7 / 12 / 2 * 2);
-            c.args(["-f", "lavfi", "-i", &format!(
-                "gradients=s={w}x{h}:r=30:d={d}:c0=0x405060:c1=0x807060:speed=0.002")]);
+            c.args(["-f", "lavfi", "-i", &format!("testsrc2=s={w}x{h}:r=30:d={d}")]);
             c.args(["-f", "lavfi", "-i", &format!("color=c=0xc09070:s={hw}x{hh}:r=30:d=1")]);
             c.args(["-filter_complex", &format!(
-                "[1]trim=end_frame=1,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':\
+                "[0]trim=end_frame=1,loop=loop=-1:size=1,setpts=N/30/TB,trim=duration={d},\
+                 gblur=sigma=2[bg];\
+                 [1]trim=end_frame=1,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':\
                  a='if(lt(pow((X-W/2)/(W/2),2)+pow((Y-H/2)/(H/2),2),1),255,0)',\
                  loop=loop=-1:size=1,setpts=N/30/TB[h];\
-                 [0][h]overlay=x='{}+{}*sin(t*1.3)':y='{}+{}*sin(t*2.1)':shortest=1,\
+                 [bg][h]overlay=x='{}+{}*sin(t*1.3)':y='{}+{}*sin(t*2.1)':shortest=1,\
                  noise=alls=10:allf=t+u",
                 w * 3 / 8, w / 40, h * 2 / 9, h / 70
             )]);
@@ -202,8 +200,6 @@ pub fn children_cpu_s() -> f64 {
 pub struct Measured {
     /// Bytes of its segments.
     pub bytes: u64,
-    /// Its BANDWIDTH (RFC 8216 peak), bits/s.
-    pub peak_bps: u64,
     /// Its quality against the source at its size.
     pub score: Score,
 }
@@ -393,10 +389,8 @@ fn measured(dir: &Path, name: &str, score: Score) -> Measured {
         .iter()
         .map(|(p, d)| (std::fs::metadata(p).unwrap().len(), *d))
         .collect();
-    let target = segs.iter().map(|s| s.1).fold(1.0, f64::max).ceil();
     Measured {
         bytes: segs.iter().map(|s| s.0).sum(),
-        peak_bps: playlist::bitrates(&segs, target).0,
         score,
     }
 }

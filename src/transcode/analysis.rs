@@ -349,11 +349,12 @@ impl Ctx<'_> {
         a.extend(["-f", "null", "-"].map(String::from));
         self.ffmpeg(&a).await?;
         (0..measures.len())
-            .map(|k| self.score(k))
+            .map(|k| self.score(k, measures[k].rung))
             .collect::<Result<Vec<_>, _>>()
     }
 
-    fn score(&self, k: usize) -> Result<Score, TranscodeError> {
+    /// Measurement `k`'s score, read from its stats files; `rung` sets the frame rate.
+    fn score(&self, k: usize, rung: usize) -> Result<Score, TranscodeError> {
         let read = |ext: &str, key: &str| -> Result<Vec<f64>, TranscodeError> {
             let path: PathBuf = self.dir.join(format!("m{k}.{ext}"));
             let text =
@@ -363,13 +364,28 @@ impl Ctx<'_> {
                 })?;
             Ok(per_frame(&text, key))
         };
-        let (psnr, ssim) = (read("psnr", "psnr_y:")?, read("ssim", "Y:")?);
+        let (mut psnr, mut ssim) = (read("psnr", "psnr_y:")?, read("ssim", "Y:")?);
+        // Sampled windows: the first is the encoders' warm-up (x264's ABR starts from a guess
+        // and converges over seconds, which a whole title's encode amortises), so it is
+        // encoded but not scored, for every trial alike.
+        if self.windows.len() > 1 {
+            let skip = warm_up_frames(self.windows[0].1, self.plan.fps[rung]);
+            if psnr.len() > skip && ssim.len() > skip {
+                psnr.drain(..skip);
+                ssim.drain(..skip);
+            }
+        }
         Score::of(&psnr, &ssim).ok_or_else(|| {
             TranscodeError::InvalidInput(format!(
                 "the analysis scored no frame of its sample {k}"
             ))
         })
     }
+}
+
+/// Frames in a `seconds`-long window at `fps`.
+fn warm_up_frames(seconds: f64, fps: f64) -> usize {
+    (seconds * fps).round() as usize
 }
 
 /// The per-frame values of `key` (`psnr_y:` in a psnr stats file, `Y:` in an ssim one).

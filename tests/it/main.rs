@@ -14,6 +14,7 @@ mod mistakes;
 mod operator;
 mod processes;
 mod publish;
+mod quality;
 mod resilience;
 mod sources;
 mod worker;
