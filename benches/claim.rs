@@ -45,6 +45,7 @@ fn done() -> Completion {
         ffmpeg_args: vec!["ffmpeg".into()],
         duration_s: Some(1.0),
         warnings: vec![],
+        ladder: None,
     }
 }
 

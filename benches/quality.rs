@@ -42,7 +42,10 @@ async fn run() {
     let mut failures = Vec::new();
     let mut totals = Vec::new();
     for t in Title::ALL {
-        if only.as_ref().is_some_and(|o| !o.split(',').any(|n| n == t.name())) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|n| n == t.name()))
+        {
             continue;
         }
         let src = corpus::make(&corpus_dir, t, (w, h), secs);
@@ -54,10 +57,16 @@ async fn run() {
             let (a_kbps, bytes) = match &row.adaptive {
                 Some(m) => (
                     format!("{:.0}", kbps(m.bytes)),
-                    format!("{:+.0}%", (m.bytes as f64 / row.fixed.bytes as f64 - 1.0) * 100.0),
+                    format!(
+                        "{:+.0}%",
+                        (m.bytes as f64 / row.fixed.bytes as f64 - 1.0) * 100.0
+                    ),
                 ),
                 None => (
-                    format!("left out ({} plays)", row.served_by.as_deref().unwrap_or("?")),
+                    format!(
+                        "left out ({} plays)",
+                        row.served_by.as_deref().unwrap_or("?")
+                    ),
                     "−100%".into(),
                 ),
             };
@@ -98,8 +107,11 @@ async fn run() {
         );
     }
     if failures.is_empty() {
-        println!("\ngate: every title and rung within {} dB mean PSNR and {} SSIM p1 of fixed",
-            fleet::domain::quality::GATE_PSNR_DB, fleet::domain::quality::GATE_SSIM);
+        println!(
+            "\ngate: every title and rung within {} dB mean PSNR and {} SSIM p1 of fixed",
+            fleet::domain::quality::GATE_PSNR_DB,
+            fleet::domain::quality::GATE_SSIM
+        );
     } else {
         println!("\ngate FAILED:\n{}", failures.join("\n"));
         std::process::exit(1);

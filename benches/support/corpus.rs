@@ -128,54 +128,126 @@ pub fn make(dir: &Path, title: Title, (w, h): (u32, u32), secs: u32) -> PathBuf 
                 .collect();
             std::fs::write(&code, text).unwrap();
             let size = h * 20 / 720;
-            c.args(["-f", "lavfi", "-i", &format!("color=c=0x1e1e1e:s={w}x{h}:r=30:d={d}")]);
-            c.args(["-f", "lavfi", "-i", &format!("color=c=white:s={}x{}:r=30:d={d}", size * 7 / 10, size + 2)]);
-            c.args(["-filter_complex", &format!(
-                "[0]drawtext=fontfile={MONO}:textfile={}:fontsize={size}:fontcolor=0xd4d4d4:\
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("color=c=0x1e1e1e:s={w}x{h}:r=30:d={d}"),
+            ]);
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("color=c=white:s={}x{}:r=30:d={d}", size * 7 / 10, size + 2),
+            ]);
+            c.args([
+                "-filter_complex",
+                &format!(
+                    "[0]drawtext=fontfile={MONO}:textfile={}:fontsize={size}:fontcolor=0xd4d4d4:\
                  x=20:y='20-max(0,t-{})*{}':line_spacing=6[s];\
                  [s][1]overlay=x='{}+{}*sin(t/2)':y='{}+{}*cos(t/3)'",
-                code.display(), secs / 5, h / 18, w / 4, w / 6, h / 2, h / 7
-            )]);
+                    code.display(),
+                    secs / 5,
+                    h / 18,
+                    w / 4,
+                    w / 6,
+                    h / 2,
+                    h / 7
+                ),
+            ]);
         }
         Title::TalkingHead => {
             let (hw, hh) = (w / 4 / 2 * 2, h * 7 / 12 / 2 * 2);
-            c.args(["-f", "lavfi", "-i", &format!("testsrc2=s={w}x{h}:r=30:d={d}")]);
-            c.args(["-f", "lavfi", "-i", &format!("color=c=0xc09070:s={hw}x{hh}:r=30:d=1")]);
-            c.args(["-filter_complex", &format!(
-                "[0]trim=end_frame=1,loop=loop=-1:size=1,setpts=N/30/TB,trim=duration={d},\
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=s={w}x{h}:r=30:d={d}"),
+            ]);
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("color=c=0xc09070:s={hw}x{hh}:r=30:d=1"),
+            ]);
+            c.args([
+                "-filter_complex",
+                &format!(
+                    "[0]trim=end_frame=1,loop=loop=-1:size=1,setpts=N/30/TB,trim=duration={d},\
                  gblur=sigma=2[bg];\
                  [1]trim=end_frame=1,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':\
                  a='if(lt(pow((X-W/2)/(W/2),2)+pow((Y-H/2)/(H/2),2),1),255,0)',\
                  loop=loop=-1:size=1,setpts=N/30/TB[h];\
                  [bg][h]overlay=x='{}+{}*sin(t*1.3)':y='{}+{}*sin(t*2.1)':shortest=1,\
                  noise=alls=10:allf=t+u",
-                w * 3 / 8, w / 40, h * 2 / 9, h / 70
-            )]);
+                    w * 3 / 8,
+                    w / 40,
+                    h * 2 / 9,
+                    h / 70
+                ),
+            ]);
         }
         Title::FastMotion => {
-            c.args(["-f", "lavfi", "-i", &format!("color=c=0x508030:s={}x{}:r=30:d=1", w * 2, h * 2)]);
-            c.args(["-f", "lavfi", "-i", &format!("testsrc2=s={}x{}:r=30:d={d}", w * 2, h * 2)]);
-            c.args(["-filter_complex", &format!(
-                "[0]trim=end_frame=1,noise=alls=60:allf=u,gblur=sigma=1.2,loop=loop=-1:size=1,\
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("color=c=0x508030:s={}x{}:r=30:d=1", w * 2, h * 2),
+            ]);
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=s={}x{}:r=30:d={d}", w * 2, h * 2),
+            ]);
+            c.args([
+                "-filter_complex",
+                &format!(
+                    "[0]trim=end_frame=1,noise=alls=60:allf=u,gblur=sigma=1.2,loop=loop=-1:size=1,\
                  setpts=N/30/TB,trim=duration={d}[g];[1]format=yuv420p[t];\
                  [g][t]blend=all_mode=overlay:all_opacity=0.5,\
                  crop={w}:{h}:x='mod(t*{},{w})':y='{}+{}*sin(t)'",
-                w / 2, h / 2, h / 4
-            )]);
+                    w / 2,
+                    h / 2,
+                    h / 4
+                ),
+            ]);
         }
         Title::Fade => {
             c.args(["-f", "lavfi", "-i", &format!("testsrc2=s={w}x{h}:r=30:d=1")]);
-            c.args(["-f", "lavfi", "-i", &format!("smptehdbars=s={w}x{h}:r=30:d={d}")]);
+            c.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("smptehdbars=s={w}x{h}:r=30:d={d}"),
+            ]);
             let third = f64::from(secs) / 3.0;
-            c.args(["-filter_complex", &format!(
-                "[0]trim=end_frame=1,loop=loop=-1:size=1,setpts=N/30/TB,trim=duration={d},\
+            c.args([
+                "-filter_complex",
+                &format!(
+                    "[0]trim=end_frame=1,loop=loop=-1:size=1,setpts=N/30/TB,trim=duration={d},\
                  fade=t=out:st={:.2}:d={:.2},fade=t=in:st={:.2}:d={:.2}[a];\
                  [1]fade=t=in:st=0:d=1[b];[a][b]xfade=transition=fade:duration={:.2}:offset={:.2}",
-                third * 0.2, third * 0.6, third * 1.0, third * 0.6, third * 0.6, third * 2.0
-            )]);
+                    third * 0.2,
+                    third * 0.6,
+                    third * 1.0,
+                    third * 0.6,
+                    third * 0.6,
+                    third * 2.0
+                ),
+            ]);
         }
     }
-    c.args(["-t", &d.to_string(), "-c:v", "libx264", "-preset", "veryfast", "-crf", "12"]);
+    c.args([
+        "-t",
+        &d.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "12",
+    ]);
     c.args(["-pix_fmt", "yuv420p", "-g", "60"]).arg(&out);
     let st = c.status().expect("ffmpeg runs");
     assert!(st.success(), "making {}", title.name());
@@ -257,7 +329,12 @@ impl Report {
     /// Bytes of the whole ladder, fixed and adaptive.
     pub fn ladder_bytes(&self) -> (u64, u64) {
         let f = self.rows.iter().map(|r| r.fixed.bytes).sum();
-        let a = self.rows.iter().filter_map(|r| r.adaptive.as_ref()).map(|m| m.bytes).sum();
+        let a = self
+            .rows
+            .iter()
+            .filter_map(|r| r.adaptive.as_ref())
+            .map(|m| m.bytes)
+            .sum();
         (f, a)
     }
 

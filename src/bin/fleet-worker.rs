@@ -111,7 +111,8 @@ struct Args {
     /// ways and scored; a rung gets capped CRF (under its ladder bitrate as the ceiling) where
     /// that matches the fixed encode's quality for fewer bytes, and a rung that adds nothing
     /// visible over the next smaller one is left out. `fixed`: every rung at its bitrate.
-    #[arg(long, env = "FLEET_RATE_CONTROL", default_value = "adaptive",
+    /// Fixed by default until the quality bench's gate has held on its whole corpus.
+    #[arg(long, env = "FLEET_RATE_CONTROL", default_value = "fixed",
           value_parser = ["adaptive", "fixed"])]
     rate_control: String,
     /// Log format.

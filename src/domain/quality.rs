@@ -87,7 +87,11 @@ impl Score {
         let mut s = ssim.to_vec();
         s.sort_by(f64::total_cmp);
         Some(Self {
-            psnr: psnr.iter().map(|p| finite(*p).min(PSNR_CEILING)).sum::<f64>() / n,
+            psnr: psnr
+                .iter()
+                .map(|p| finite(*p).min(PSNR_CEILING))
+                .sum::<f64>()
+                / n,
             psnr_raw: psnr.iter().map(|p| finite(*p)).sum::<f64>() / n,
             ssim_p1: percentile(&s, 0.01),
         })
@@ -141,7 +145,10 @@ pub fn refine(fixed: &Trial, first: &[Trial]) -> Vec<u8> {
         None => {
             // A lower CRF costs more: if the lowest tried already saves too little (the
             // picture is at the rung's cap: fast motion, grain), none can be chosen.
-            let lowest = first.iter().filter(|t| t.crf.is_some()).min_by_key(|t| t.crf);
+            let lowest = first
+                .iter()
+                .filter(|t| t.crf.is_some())
+                .min_by_key(|t| t.crf);
             if lowest.is_none_or(|t| t.bytes as f64 > fixed.bytes as f64 * (1.0 - MIN_SAVING)) {
                 return Vec::new();
             }

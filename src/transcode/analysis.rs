@@ -298,7 +298,12 @@ impl Ctx<'_> {
         // A rendition no trial uses still has its branch: it goes nowhere.
         for (i, u) in used.iter().enumerate() {
             if *u == 0 {
-                a.extend(["-map".into(), format!("[e{i}_0]"), "-f".into(), "null".into()]);
+                a.extend([
+                    "-map".into(),
+                    format!("[e{i}_0]"),
+                    "-f".into(),
+                    "null".into(),
+                ]);
                 a.push("-".into());
             }
         }
@@ -357,11 +362,10 @@ impl Ctx<'_> {
     fn score(&self, k: usize, rung: usize) -> Result<Score, TranscodeError> {
         let read = |ext: &str, key: &str| -> Result<Vec<f64>, TranscodeError> {
             let path: PathBuf = self.dir.join(format!("m{k}.{ext}"));
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| TranscodeError::Local {
-                    program: "ffmpeg",
-                    source,
-                })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| TranscodeError::Local {
+                program: "ffmpeg",
+                source,
+            })?;
             Ok(per_frame(&text, key))
         };
         let (mut psnr, mut ssim) = (read("psnr", "psnr_y:")?, read("ssim", "Y:")?);
@@ -376,9 +380,7 @@ impl Ctx<'_> {
             }
         }
         Score::of(&psnr, &ssim).ok_or_else(|| {
-            TranscodeError::InvalidInput(format!(
-                "the analysis scored no frame of its sample {k}"
-            ))
+            TranscodeError::InvalidInput(format!("the analysis scored no frame of its sample {k}"))
         })
     }
 }

@@ -146,7 +146,10 @@ impl Plan {
         if i < self.crfs.len() {
             self.crfs.remove(i);
         }
-        self.pruned.push(crate::domain::quality::Pruned { name: r.name, reason });
+        self.pruned.push(crate::domain::quality::Pruned {
+            name: r.name,
+            reason,
+        });
     }
 
     /// Every source audio stream the plan publishes (mixed or not), in first-use order.

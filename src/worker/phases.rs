@@ -8,14 +8,14 @@ use super::upload::Uploader;
 use super::WorkerConfig;
 use crate::blob;
 use crate::domain::damage::Verdict;
+use crate::domain::quality::{self, RateControl};
 use crate::domain::video::FailureKind;
 use crate::error::JobError;
+use crate::error::TranscodeError;
 use crate::store::Completion;
 use crate::transcode::command::{self, AudioLayout, Plan};
 use crate::transcode::playlist::{self, AudioMedia, Variant};
 use crate::transcode::probe::{self, Probe};
-use crate::domain::quality::{self, RateControl};
-use crate::error::TranscodeError;
 use crate::transcode::{analysis, codecs, run, stills, timeline};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -416,7 +416,9 @@ async fn remove_rendition(job: &Job<'_>, name: &str) {
     .await;
     match removed {
         Some(Ok(n)) => info!(rendition = name, deleted = n, "left-out rendition removed"),
-        Some(Err(e)) => warn!(rendition = name, error = %e, "could not remove a left-out rendition"),
+        Some(Err(e)) => {
+            warn!(rendition = name, error = %e, "could not remove a left-out rendition")
+        }
         None => {}
     }
 }

@@ -93,7 +93,10 @@ async fn the_worker_publishes_the_adaptive_ladder_and_says_so() {
 
     let item = st.state("soft.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    let ladder = item.ladder.clone().expect("the item says how it was encoded");
+    let ladder = item
+        .ladder
+        .clone()
+        .expect("the item says how it was encoded");
     assert!(
         ladder.starts_with("adaptive: 240p ")
             && ladder.contains("; 360p left out: adds nothing visible over 240p"),
@@ -101,7 +104,11 @@ async fn the_worker_publishes_the_adaptive_ladder_and_says_so() {
     );
     let stream = st.fetch("soft.mp4").await;
     let vs = media::check_stream(&stream, 12.0, Some((640, 360)), false);
-    let heights: Vec<u32> = vs.iter().filter_map(|v| v.resolution).map(|r| r.1).collect();
+    let heights: Vec<u32> = vs
+        .iter()
+        .filter_map(|v| v.resolution)
+        .map(|r| r.1)
+        .collect();
     assert!(!heights.contains(&360) && heights.contains(&240), "{vs:?}");
     let doc = published::check_description(&stream).unwrap();
     assert_eq!(doc["encoding"]["rate_control"], "adaptive");
@@ -109,7 +116,10 @@ async fn the_worker_publishes_the_adaptive_ladder_and_says_so() {
     // The left-out rung was never encoded: nothing of it is in the bucket.
     let folder = stream.join(format!("t{}", item.token)).join("360p");
     assert!(!folder.exists(), "{}", folder.display());
-    assert!(stream.join(format!("t{}", item.token)).join("240p").exists());
+    assert!(stream
+        .join(format!("t{}", item.token))
+        .join("240p")
+        .exists());
 
     let item = st.state("slides.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
@@ -160,5 +170,8 @@ async fn rate_control_fixed_keeps_the_ladder_as_configured() {
         assert_eq!(item.ladder, None);
     }
     let argv = item.ffmpeg_args.unwrap().join(" ");
-    assert!(argv.contains("-b:v:0 800k") && !argv.contains("-crf"), "{argv}");
+    assert!(
+        argv.contains("-b:v:0 800k") && !argv.contains("-crf"),
+        "{argv}"
+    );
 }

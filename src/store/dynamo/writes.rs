@@ -2,9 +2,8 @@
 //! `holder` + `token` + `in_progress`, so a stale holder's write is always rejected.
 
 use super::attrs::{
-    ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER,
-    LADDER, LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN,
-    WARNINGS,
+    ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER, LADDER,
+    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN, WARNINGS,
 };
 use super::expr;
 use super::registry::Counter;
