@@ -125,6 +125,7 @@ mod tests {
         v.errors = Some(vec!["attempt 1: e".into()]);
         v.captions = Some(vec![]);
         v.warnings = Some(vec!["w".into()]);
+        v.ladder = Some("adaptive: 720p CRF 17".into());
         v.redo = Some(crate::domain::video::Redo::Captions);
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&v).unwrap();
