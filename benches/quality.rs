@@ -85,7 +85,11 @@ async fn run() {
                 row.adaptive_score.ssim_p1,
                 row.noise().0,
                 row.noise().1,
-                if verdict.is_some() { "FAIL" } else { "ok" }
+                match (&verdict, row.unchanged()) {
+                    (Some(_), _) => "FAIL",
+                    (None, true) => "same options",
+                    (None, false) => "ok",
+                }
             );
             if let Some(v) = verdict {
                 failures.push(format!("{}: {v}", t.name()));

@@ -819,6 +819,41 @@ mod tests {
     }
 
     #[test]
+    fn a_rung_with_a_crf_is_capped_and_a_left_out_one_goes_with_its_level() {
+        let mut p = plan(
+            &probe(1280, 720, 30.0, true),
+            &Ladder::default(),
+            "veryfast",
+            None,
+        );
+        assert_eq!(
+            p.ladder_summary(),
+            None,
+            "the configured ladder says nothing"
+        );
+        p.crfs = vec![None, Some(17), Some(15), None, None];
+        p.prune(0, "adds nothing visible over 540p".into());
+        p.rate_control = crate::domain::quality::RateControl::Adaptive;
+        assert_eq!(p.renditions.len(), 4);
+        assert_eq!((p.fps.len(), p.levels.len()), (4, 4));
+        assert_eq!(p.crf(0), Some(17));
+        let a = argv(&p, Path::new("/in.mp4"), Path::new("/out"));
+        // Capped CRF: the quality target under the rung's own ceiling, no target bitrate.
+        assert_eq!(arg(&a, "-crf:v:0"), "17");
+        assert_eq!(arg(&a, "-maxrate:v:0"), "1926k");
+        assert_eq!(arg(&a, "-bufsize:v:0"), "2700k");
+        assert!(!a.contains(&"-b:v:0".to_string()));
+        assert_eq!(arg(&a, "-b:v:2"), "800k");
+        assert!(!a.iter().any(|x| x == "-crf:v:2"));
+        assert!(!arg(&a, "-var_stream_map").contains("720p"));
+        assert_eq!(
+            p.ladder_summary().unwrap(),
+            "adaptive: 540p CRF 17, 360p CRF 15, 240p fixed 400 kb/s, 144p fixed 160 kb/s; \
+             720p left out: adds nothing visible over 540p"
+        );
+    }
+
+    #[test]
     fn audio_only_and_video_only() {
         let mut p = probe(640, 360, 30.0, false);
         let v = plan(&p, &Ladder::default(), "veryfast", None);

@@ -17,8 +17,6 @@ use std::time::Duration;
 /// the smaller rung a player shows instead, scaled up); bytes fall on the static titles; fast
 /// motion stays at the fixed bitrates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "failed 1 run in 5 (x264's threaded VBV is not deterministic and the failing row was \
-            not yet captured): run by hand with --ignored until it is settled (issue 19)"]
 async fn adaptive_rate_control_saves_bytes_on_static_titles_within_the_quality_gate() {
     let dir = tempfile::tempdir().unwrap();
     let mut saved = Vec::new();
