@@ -843,7 +843,7 @@ mod tests {
         assert_eq!(arg(&a, "-maxrate:v:0"), "1926k");
         assert_eq!(arg(&a, "-bufsize:v:0"), "2700k");
         assert!(!a.contains(&"-b:v:0".to_string()));
-        assert_eq!(arg(&a, "-b:v:2"), "800k");
+        assert_eq!(arg(&a, "-b:v:2"), "400k");
         assert!(!a.iter().any(|x| x == "-crf:v:2"));
         assert!(!arg(&a, "-var_stream_map").contains("720p"));
         assert_eq!(

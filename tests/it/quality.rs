@@ -174,3 +174,52 @@ async fn rate_control_fixed_keeps_the_ladder_as_configured() {
         "{argv}"
     );
 }
+
+/// The inverted ladder, through a worker: a 20 s still fading to black and back, then
+/// to bars, at the fixed bitrates with x264 veryfast, measures its 540p above its 720p (the
+/// bench: 226 kb/s against 126). The master leaves the 540p out, BANDWIDTH falls with size,
+/// the 540p's uploaded files are deleted, and the item and `stream.json` say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smaller_picture_that_costs_more_than_a_bigger_one_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let fade = corpus::make(&dir.path().join("clips"), Title::Fade, (1280, 720), 20);
+    let st = stage_files("quality-inverted", dir, &[("fade.mp4".into(), fade)]).await;
+    let mut w = media::worker(
+        &st.table,
+        &st.work("a"),
+        &[
+            "--exit-when-idle",
+            "--rate-control",
+            "fixed",
+            "--preset",
+            "veryfast",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(300), w.wait())
+        .await
+        .expect("worker exits when idle")
+        .unwrap();
+    assert!(status.success());
+    let item = st.state("fade.mp4").await;
+    assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
+    let ladder = item.ladder.clone().expect("a rung was left out");
+    assert!(ladder.contains("540p left out: it measured"), "{ladder}");
+    let stream = st.fetch("fade.mp4").await;
+    let mut vs = media::check_stream(&stream, 20.0, Some((1280, 720)), true);
+    vs.sort_by_key(|v| std::cmp::Reverse(v.resolution.map(|r| r.1)));
+    let heights: Vec<u32> = vs
+        .iter()
+        .filter_map(|v| v.resolution)
+        .map(|r| r.1)
+        .collect();
+    assert!(!heights.contains(&540) && heights[0] == 720, "{vs:?}");
+    let bw: Vec<u64> = vs.iter().map(|v| v.bandwidth).collect();
+    assert!(bw.windows(2).all(|p| p[0] > p[1]), "{bw:?}");
+    let doc = published::check_description(&stream).unwrap();
+    assert_eq!(doc["encoding"]["rate_control"], "fixed");
+    assert_eq!(doc["encoding"]["left_out"][0]["name"], "540p");
+    let t = stream.join(format!("t{}", item.token));
+    assert!(!t.join("540p").exists() && t.join("720p").exists());
+}
