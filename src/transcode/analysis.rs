@@ -40,11 +40,17 @@ impl Analysis {
     /// smaller one (never the smallest).
     pub fn apply(&self, plan: &mut Plan) {
         plan.crfs = self.rungs.iter().map(|r| r.crf).collect();
+        // Smallest first; a rung is only compared with a smaller one that stays, so that
+        // pruning never chains (1080p against 720p, 720p against 540p: 540p was never
+        // compared with 1080p).
+        let mut pruned_below = false;
         for i in (0..self.rungs.len()).rev() {
             let (r, Some(up)) = (&self.rungs[i], self.rungs[i].smaller_upscaled) else {
+                pruned_below = false;
                 continue;
             };
-            if quality::adds_nothing(&r.fixed.score, &up) {
+            if !pruned_below && quality::adds_nothing(&r.fixed.score, &up) {
+                pruned_below = true;
                 let smaller = &self.rungs[i + 1].name;
                 plan.prune(
                     i,
@@ -55,10 +61,17 @@ impl Analysis {
                         up.psnr, up.ssim_p1, r.fixed.score.psnr, r.fixed.score.ssim_p1
                     ),
                 );
+            } else {
+                pruned_below = false;
             }
         }
     }
 }
+
+/// Timestamps from the frame index, on the reference and on every decoded trial alike: psnr
+/// and ssim pair frames by timestamp, and a 29.97 fps trial's 90 kHz timestamps fall a tick
+/// early against the reference's about half the time (frame n would be scored against n-1).
+const FRAME_INDEX: &str = ",settb=1/1000,setpts=N*10";
 
 /// One encode of the samples: rendition, CRF (`None`: fixed), file.
 struct Encode {
@@ -93,7 +106,12 @@ pub async fn analyse(
         .collect();
     first.splice(0..0, fixed);
     let mut measures: Vec<Measure> = first.iter().map(Measure::of).collect();
-    measures.extend((0..n.saturating_sub(1)).map(|i| Measure {
+    // A smaller rung at another frame rate (540p30 under 720p60) is never a stand-in: the
+    // frames would not pair, and the title would lose its motion.
+    let pairs: Vec<usize> = (0..n.saturating_sub(1))
+        .filter(|i| plan.fps[*i] == plan.fps[i + 1])
+        .collect();
+    measures.extend(pairs.iter().map(|&i| Measure {
         rung: i,
         file: encode(i + 1, None).file,
         upscale: true,
@@ -128,7 +146,10 @@ pub async fn analyse(
                 trials.push(trial(e, scores[k])?);
             }
         }
-        let smaller_upscaled = (i + 1 < n).then(|| scores[first.len() + i]);
+        let smaller_upscaled = pairs
+            .iter()
+            .position(|p| *p == i)
+            .map(|k| scores[first.len() + k]);
         rungs.push(RungResult {
             name: plan.renditions[i].name.clone(),
             fixed,
@@ -320,7 +341,7 @@ impl Ctx<'_> {
         for m in measures {
             a.extend(["-i".into(), m.file.clone()]);
         }
-        let mut g = vec![self.reference("r", &counts, ",setpts=PTS-STARTPTS")];
+        let mut g = vec![self.reference("r", &counts, FRAME_INDEX)];
         let mut used = vec![0; n];
         let w = self.windows.len();
         for (k, m) in measures.iter().enumerate() {
@@ -334,10 +355,11 @@ impl Ctx<'_> {
             used[m.rung] += 2;
             let i = m.rung;
             g.push(format!(
-                "[{}:v:0]{up}setpts=PTS-STARTPTS[d{k}];\
+                "[{}:v:0]{up}{}[d{k}];\
                  [d{k}][r{i}_{a1}]psnr=stats_file=m{k}.psnr[p{k}];\
                  [p{k}][r{i}_{a2}]ssim=stats_file=m{k}.ssim[o{k}]",
-                w + k
+                w + k,
+                &FRAME_INDEX[1..]
             ));
         }
         let mut outs = Vec::new();

@@ -253,11 +253,12 @@ async fn pipeline(job: &Job<'_>) -> Result<(Completion, Moved), JobError> {
         }
         info!("the published master is gone: a full job instead of a captions-only redo");
     }
-    let source = phases::fetch_source(job, dir.path()).await?;
+    let mut source = phases::fetch_source(job, dir.path()).await?;
     info!(
         ms = started.elapsed().as_millis() as u64,
         "source downloaded"
     );
+    phases::choose_rates(job, &mut source, dir.path()).await?;
     // Captions are read while ffmpeg encodes: the 608 extraction decodes the video itself.
     let (encoded, texts) = tokio::join!(
         phases::encode_and_upload(job, &source, dir.path()),

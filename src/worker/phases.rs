@@ -120,17 +120,33 @@ pub async fn fetch_source(job: &Job<'_>, dir: &Path) -> Result<Source, JobError>
         _ => None,
     };
     let mut plan = command::plan(&probe, &cfg.ladder, &cfg.preset, cadence);
-    if cfg.rate_control == RateControl::Adaptive {
-        adapt(job, &path, &probe, &mut plan, dir).await?;
-    }
-    plan.stills = plan.renditions.first().and_then(|top| {
+    plan.stills = stills_for(&plan, &probe, cfg);
+    Ok(Source { path, probe, plan })
+}
+
+/// The poster and thumbnails, sized from the plan's top rendition.
+fn stills_for(plan: &Plan, probe: &Probe, cfg: &WorkerConfig) -> Option<stills::Stills> {
+    plan.renditions.first().and_then(|top| {
         stills::plan(
             (top.width, top.height),
             probe.duration_s,
             cfg.thumbnail_interval_s,
         )
-    });
-    Ok(Source { path, probe, plan })
+    })
+}
+
+/// Phase 1b, for a full encode only (a captions-only redo encodes nothing): with adaptive
+/// rate control, each rung's from an analysis of the source, and the rungs it does not need
+/// left out (then the stills follow the new top rung).
+pub async fn choose_rates(job: &Job<'_>, source: &mut Source, dir: &Path) -> Result<(), JobError> {
+    let cfg = &job.ctx.cfg;
+    if cfg.rate_control == RateControl::Adaptive {
+        job.phase("analyse", None);
+        adapt(job, &source.path, &source.probe, &mut source.plan, dir).await?;
+        job.phase("encode", Some(0.0));
+        source.plan.stills = stills_for(&source.plan, &source.probe, cfg);
+    }
+    Ok(())
 }
 
 /// Chooses each rung's rate control from a short analysis of the source and leaves out the
@@ -181,7 +197,9 @@ async fn adapt(
                 "rate control chosen"
             );
         }
+        // A shutdown can kill ffmpeg a moment before the token fires: still a cancellation.
         Err(TranscodeError::Cancelled) => return Err(TranscodeError::Cancelled.into()),
+        Err(_) if job.cancel.is_cancelled() => return Err(TranscodeError::Cancelled.into()),
         Err(e) => {
             warn!(error = %e, "source analysis failed; every rung at its fixed bitrate");
             plan.warnings.push(format!(

@@ -257,7 +257,8 @@ async fn wait_encoding(st: &Stage, name: &str) -> fleet::domain::VideoItem {
 async fn a_killed_workers_video_is_finished_by_another_after_expiry() {
     let c = long_clip();
     let st = stage("kill9", std::slice::from_ref(&c), &[]).await;
-    let mut a = media::worker(&st.table, &st.work("a"), &[])
+    // Fixed rate control: the kill lands in the encode, not in the source analysis before it.
+    let mut a = media::worker(&st.table, &st.work("a"), &["--rate-control", "fixed"])
         .env("FLEET_X264_PRESET", "fast")
         .spawn()
         .unwrap();
@@ -410,10 +411,15 @@ async fn a_hung_ffmpeg_is_killed_and_its_video_retried_with_the_reason() {
 async fn a_stalled_worker_resumed_after_takeover_publishes_nothing() {
     let c = long_clip();
     let st = stage("sigstop", std::slice::from_ref(&c), &[]).await;
-    let mut a = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
-        .env("FLEET_X264_PRESET", "fast")
-        .spawn()
-        .unwrap();
+    // Fixed rate control: the stop lands in the encode, not in the source analysis before it.
+    let mut a = media::worker(
+        &st.table,
+        &st.work("a"),
+        &["--exit-when-idle", "--rate-control", "fixed"],
+    )
+    .env("FLEET_X264_PRESET", "fast")
+    .spawn()
+    .unwrap();
     let held = wait_encoding(&st, c.name).await;
     signal(&a, "-STOP");
     let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
