@@ -35,14 +35,16 @@ locals {
     table            = aws_dynamodb_table.videos.name
     concurrency      = var.slots_per_instance
     drain_seconds    = var.drain_seconds
-    stop_timeout     = var.drain_seconds + 60
-    worker_log       = local.worker_log
-    asg_name         = local.asg_name
-    hook_name        = local.hook_name
-    namespace        = local.namespace
-    metrics_group    = local.metrics_group
-    emf_endpoint     = local.emf_endpoint
-    event_bus        = local.events_enabled ? local.event_bus : ""
+    # The worker's own way down, a little after the scaler's (which normally acts first).
+    idle_remove_minutes = var.scale_in_idle_minutes + 5
+    stop_timeout        = var.drain_seconds + 60
+    worker_log          = local.worker_log
+    asg_name            = local.asg_name
+    hook_name           = local.hook_name
+    namespace           = local.namespace
+    metrics_group       = local.metrics_group
+    emf_endpoint        = local.emf_endpoint
+    event_bus           = local.events_enabled ? local.event_bus : ""
   })
 }
 
@@ -84,11 +86,20 @@ resource "aws_launch_template" "worker" {
 }
 
 resource "aws_autoscaling_group" "workers" {
-  name                      = local.asg_name
-  vpc_zone_identifier       = var.subnet_ids
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  capacity_rebalance        = var.use_spot
+  name                = local.asg_name
+  vpc_zone_identifier = var.subnet_ids
+  min_size            = var.min_size
+  max_size            = var.max_size
+  # Capacity rebalancing (spot) and instance refresh end instances through the drain hook,
+  # whose worker finishes the jobs in hand first (a termination is not an interruption).
+  capacity_rebalance = var.use_spot
+  # Every instance starts protected from scale-in; its worker lifts the protection once it is
+  # up and idle and sets it again while it holds a lease. A shrink takes only idle instances,
+  # never one still booting (fleet-scaler also never asks for fewer than the protected).
+  protect_from_scale_in = true
+  # AZ rebalancing would terminate busy instances to even out zones; nothing here needs even
+  # zones, and a two-hour lecture must not restart for it.
+  suspended_processes       = ["AZRebalance"]
   health_check_type         = "EC2"
   health_check_grace_period = var.health_check_grace_seconds
   # desired_capacity belongs to the scaler (fleet-scaler): never set here. Created at
@@ -131,7 +142,8 @@ resource "aws_autoscaling_group" "workers" {
 
   # A new artifact_version changes the launch template (user data) and the tag: running
   # instances are replaced, new ones launched first; busy (scale-in protected) ones too, each
-  # through the drain hook, so versions never mix for longer than a refresh.
+  # through the drain hook, whose worker stops claiming and finishes the jobs in hand before
+  # it lets the termination go on: versions mix for as long as the longest job in hand.
   instance_refresh {
     strategy = "Rolling"
     triggers = ["tag"]
@@ -149,8 +161,11 @@ resource "aws_autoscaling_group" "workers" {
 }
 
 # Its own resource (not initial_lifecycle_hook), so a new drain_seconds updates the hook in
-# place instead of replacing the group. The worker watches target-lifecycle-state, drains,
-# records heartbeats and completes this action itself (FLEET_LIFECYCLE_HOOK).
+# place instead of replacing the group. The worker watches target-lifecycle-state, stops
+# claiming, finishes the jobs in hand while it records a heartbeat on this action every
+# minute (the action lasts at most 100 heartbeat timeouts: 5.8 hours at the default), and
+# completes it itself (FLEET_LIFECYCLE_HOOK). A worker that stops heartbeating (crashed) lets
+# the timeout end the instance.
 resource "aws_autoscaling_lifecycle_hook" "drain" {
   name                   = local.hook_name
   autoscaling_group_name = aws_autoscaling_group.workers.name

@@ -3,7 +3,7 @@ locals {
   output_bucket_arn = "${local.arn_prefix}:s3:::${var.output_bucket}"
   input_objects     = "${local.input_bucket_arn}/${local.input_prefix}*"
   output_objects    = "${local.output_bucket_arn}/${local.output_prefix}*"
-  table_arns        = [aws_dynamodb_table.videos.arn, "${aws_dynamodb_table.videos.arn}/index/*"]
+  table_arns        = [aws_dynamodb_table.videos.arn, "${aws_dynamodb_table.videos.arn}/index/${local.ready_index}"]
 
   # Least privilege: read the input prefix, write (and prune earlier attempts in) the output
   # prefix, item-level actions on this table, its two log groups, its own artifact, the
@@ -63,14 +63,17 @@ locals {
       Resource = ["${aws_cloudwatch_log_group.worker.arn}:*", "${aws_cloudwatch_log_group.metrics.arn}:*"]
     },
     {
-      # The worker drains on the termination hook and completes it, holds scale-in protection
-      # while it has leases, and reports itself unhealthy when it gives up. All four actions
-      # take the group as their resource (Service Authorization Reference: autoScalingGroup*).
+      # The worker drains on the termination hook, heartbeats and completes it, holds
+      # scale-in protection while it has leases, reports itself unhealthy when it gives up,
+      # and removes its own instance when idle past the idle period (the way down that does
+      # not need the scaler). All five take the group as their resource (Service
+      # Authorization Reference: autoScalingGroup*).
       Sid    = "OwnInstanceLifecycle"
       Effect = "Allow"
       Action = [
         "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat",
         "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
       ]
       Resource = [aws_autoscaling_group.workers.arn]
     },

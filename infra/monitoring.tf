@@ -27,8 +27,87 @@ resource "aws_cloudwatch_log_metric_filter" "unhealthy" {
   }
 }
 
+# Where alarms go: a topic of the fleet's own unless alarm_topic_arn names one. Alarms that
+# notify nobody are decoration; alarm_email subscribes an address (AWS mails a confirmation
+# link first).
+resource "aws_sns_topic" "alarms" {
+  count = var.alarm_topic_arn == "" ? 1 : 0
+  name  = "${var.name}-alarms"
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count     = var.alarm_email == "" ? 0 : 1
+  topic_arn = local.alarm_topic
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+# EventBridge may publish the group's launch failures to the fleet's topic (CloudWatch alarms
+# publish as the account and need no statement). A topic given in alarm_topic_arn needs the
+# same statement from its owner.
+resource "aws_sns_topic_policy" "alarms" {
+  count = var.alarm_topic_arn == "" ? 1 : 0
+  arn   = aws_sns_topic.alarms[0].arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "Account"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root" }
+        Action    = ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:ListSubscriptionsByTopic"]
+        Resource  = aws_sns_topic.alarms[0].arn
+      },
+      {
+        Sid       = "LaunchFailures"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms[0].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.launch_failed.arn } }
+      },
+    ]
+  })
+}
+
 locals {
-  alarm_actions = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+  alarm_topic   = var.alarm_topic_arn == "" ? aws_sns_topic.alarms[0].arn : var.alarm_topic_arn
+  alarm_actions = [local.alarm_topic]
+}
+
+# A launch the group could not make (a vCPU quota, no capacity in any pool, a bad AMI) goes
+# straight to the topic: the group retries quietly otherwise, and the fleet stays small.
+resource "aws_cloudwatch_event_rule" "launch_failed" {
+  name        = "${var.name}-launch-failed"
+  description = "The worker group could not launch an instance"
+  event_pattern = jsonencode({
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Instance Launch Unsuccessful"]
+    detail        = { AutoScalingGroupName = [local.asg_name] }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "launch_failed" {
+  rule = aws_cloudwatch_event_rule.launch_failed.name
+  arn  = local.alarm_topic
+}
+
+# The scaler erring (it cannot read the table or resize the group) is an outage of scaling in
+# both directions; three failed ticks in five minutes is not a blip.
+resource "aws_cloudwatch_metric_alarm" "scaler_errors" {
+  alarm_name          = "${var.name}-scaler-errors"
+  alarm_description   = "fleet-scaler failed 3 or more of its runs in 5 minutes: nothing scales. See /aws/lambda/${local.scaler_name}."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = local.scaler_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "videos_failed" {

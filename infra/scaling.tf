@@ -1,8 +1,11 @@
 # fleet-scaler: every minute, also while no instance runs, it counts the backlog through the
 # table's ready index, publishes it (EMF on stdout: Backlog, Claimable, Running,
-# OldestClaimableAgeSeconds, DesiredInstances) and sets the group's desired capacity to
-# min(max_size, ceil(backlog / slots_per_instance)); zero only after the backlog has been empty
-# for scale_in_idle_minutes (it keeps "idle since" in the table's "#scaler" item).
+# OldestClaimableAgeSeconds, DesiredInstances) and sets the group's desired capacity towards
+# min(max_size, ceil(backlog / slots_per_instance)): out by at most max(scale_out_step,
+# instances running) a minute, in after the need held low for scale_in_settle_minutes and
+# never below the protected (busy or booting) instances, to zero only after the backlog has
+# been empty for scale_in_idle_minutes (src/domain/scaling.rs; it remembers its windows in
+# the table's "#scaler" item).
 locals {
   ready_index        = one([for i in local.schema.global_secondary_indexes : i.name if i.name == "ready"])
   scaler_control_key = "#scaler"  # src/store/schema.rs SCALER_PK
@@ -94,6 +97,8 @@ resource "aws_lambda_function" "scaler" {
       FLEET_ASG_NAME           = aws_autoscaling_group.workers.name
       FLEET_SLOTS_PER_INSTANCE = tostring(var.slots_per_instance)
       FLEET_IDLE_MINUTES       = tostring(var.scale_in_idle_minutes)
+      FLEET_SETTLE_MINUTES     = tostring(var.scale_in_settle_minutes)
+      FLEET_SCALE_OUT_STEP     = tostring(var.scale_out_step)
       FLEET_METRIC_NAMESPACE   = local.namespace
     }
   }

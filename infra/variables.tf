@@ -34,9 +34,13 @@ variable "input_bucket" {
 }
 
 variable "input_prefix" {
-  description = "Prefix of the source videos inside input_bucket (may be empty)."
+  description = "Prefix of the source videos inside input_bucket: empty, or ending in '/'."
   type        = string
   default     = ""
+  validation {
+    condition     = var.input_prefix == "" || endswith(var.input_prefix, "/")
+    error_message = "input_prefix must be empty or end in '/' (\"videos\" would also match \"videos-old/\")."
+  }
 }
 
 variable "output_bucket" {
@@ -45,9 +49,13 @@ variable "output_bucket" {
 }
 
 variable "output_prefix" {
-  description = "Prefix of the streams inside output_bucket (may be empty)."
+  description = "Prefix of the streams inside output_bucket: empty, or ending in '/'."
   type        = string
   default     = "hls/"
+  validation {
+    condition     = var.output_prefix == "" || endswith(var.output_prefix, "/")
+    error_message = "output_prefix must be empty or end in '/' (the workers' grant is <prefix>*)."
+  }
 }
 
 variable "create_buckets" {
@@ -163,6 +171,10 @@ variable "min_size" {
   description = "Instances kept even with nothing to do (0: the fleet scales to zero)."
   type        = number
   default     = 0
+  validation {
+    condition     = var.min_size >= 0 && var.min_size <= var.max_size
+    error_message = "min_size must be between 0 and max_size."
+  }
 }
 
 variable "max_size" {
@@ -192,6 +204,26 @@ variable "scale_in_idle_minutes" {
   validation {
     condition     = var.scale_in_idle_minutes >= 1
     error_message = "scale_in_idle_minutes must be at least 1."
+  }
+}
+
+variable "scale_in_settle_minutes" {
+  description = "Minutes a smaller backlog must hold before the scaler shrinks the group above zero (to the largest need of that window): a trickle of uploads does not flap N <-> N+1."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.scale_in_settle_minutes >= 0
+    error_message = "scale_in_settle_minutes cannot be negative."
+  }
+}
+
+variable "scale_out_step" {
+  description = "Instances one scaler tick may add beyond those running, at least (it may also double them). Keeps a young account under its vCPU quota from jumping to max_size."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.scale_out_step >= 1 && floor(var.scale_out_step) == var.scale_out_step
+    error_message = "scale_out_step must be a whole number of at least 1."
   }
 }
 
@@ -258,9 +290,19 @@ variable "log_retention_days" {
 }
 
 variable "alarm_topic_arn" {
-  description = "SNS topic the alarms notify (empty: alarms only show in the console)."
+  description = "SNS topic the alarms and launch failures notify. Empty: fleet creates \"<name>-alarms\". A topic given here must let events.amazonaws.com publish (launch failures)."
   type        = string
   default     = ""
+}
+
+variable "alarm_email" {
+  description = "An e-mail address subscribed to the alarm topic (AWS sends a confirmation link first). Empty: none."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be empty or an e-mail address."
+  }
 }
 
 variable "failed_videos_alarm_threshold" {

@@ -3,7 +3,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0, < 7.0"
+      version = "~> 5.100.0" # the release scripts/terraform-test and the moto apply run
     }
   }
 }

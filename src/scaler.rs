@@ -36,6 +36,10 @@ pub struct Tick {
     pub paused: bool,
     /// Desired capacity before.
     pub before: u32,
+    /// Instances booting or in service.
+    pub existing: u32,
+    /// Of those, protected from scale-in (busy or booting).
+    pub protected: u32,
     /// Instances the backlog asks for.
     pub wanted: u32,
     /// Desired capacity after.
@@ -56,7 +60,7 @@ pub async fn tick(
 ) -> Result<Tick, ScalerError> {
     let b: Backlog = store.backlog().await?;
     let paused = store.is_paused().await?;
-    let idle_since = store.idle_since().await?;
+    let memory = store.scaler_memory().await?;
     let size = asg.size().await?;
     let d: Decision = scaling::decide(
         policy,
@@ -66,12 +70,14 @@ pub async fn tick(
             current: size.desired,
             min: size.min,
             max: size.max,
-            idle_since,
+            existing: size.existing,
+            protected: size.protected,
+            memory,
             now,
         },
     );
-    if d.idle_since != idle_since {
-        store.set_idle_since(d.idle_since).await?;
+    if d.memory != memory {
+        store.set_scaler_memory(d.memory).await?;
     }
     if d.desired != size.desired {
         asg.set_desired(d.desired).await?;
@@ -93,6 +99,8 @@ pub async fn tick(
         oldest_claimable_age_s: age,
         paused,
         before: size.desired,
+        existing: size.existing,
+        protected: size.protected,
         wanted: d.wanted,
         desired: d.desired,
         queries: b.cost.requests,

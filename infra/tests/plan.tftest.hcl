@@ -95,6 +95,14 @@ mock_provider "aws" {
     values = { id = "E3OACEXAMPLE" }
   }
   override_resource {
+    target = aws_sns_topic.alarms
+    values = { arn = "arn:aws:sns:us-east-1:123456789012:fleet-alarms" }
+  }
+  override_resource {
+    target = aws_cloudwatch_event_rule.launch_failed
+    values = { arn = "arn:aws:events:us-east-1:123456789012:rule/fleet-launch-failed" }
+  }
+  override_resource {
     target = aws_cloudfront_response_headers_policy.cors
     values = { id = "rhp-cors-example" }
   }
@@ -158,7 +166,7 @@ run "defaults" {
     condition = jsonencode(one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s if s.Sid == "Table"])) == jsonencode({
       Sid      = "Table", Effect = "Allow"
       Action   = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-      Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos", "arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos/index/*"]
+      Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos", "arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos/index/ready"]
     })
     error_message = "Table: item reads, the claim (PutItem), heartbeats and outcomes (UpdateItem) on this table; no Scan, no DeleteItem"
   }
@@ -172,10 +180,10 @@ run "defaults" {
   assert {
     condition = jsonencode(one([for s in jsondecode(aws_iam_role_policy.worker.policy).Statement : s if s.Sid == "OwnInstanceLifecycle"])) == jsonencode({
       Sid      = "OwnInstanceLifecycle", Effect = "Allow"
-      Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection"]
+      Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"]
       Resource = [aws_autoscaling_group.workers.arn]
     })
-    error_message = "OwnInstanceLifecycle: the four lifecycle actions, on this group's ARN"
+    error_message = "OwnInstanceLifecycle: the five lifecycle actions, on this group's ARN"
   }
   # Redundant with the exact statements, but says what matters in words.
   assert {
@@ -236,9 +244,9 @@ run "defaults" {
   assert {
     condition = aws_lambda_function.scaler.environment[0].variables == tomap({
       FLEET_TABLE        = "fleet-videos", FLEET_ASG_NAME = "fleet-workers", FLEET_SLOTS_PER_INSTANCE = "2",
-      FLEET_IDLE_MINUTES = "15", FLEET_METRIC_NAMESPACE = "fleet",
+      FLEET_IDLE_MINUTES = "15", FLEET_METRIC_NAMESPACE = "fleet", FLEET_SETTLE_MINUTES = "5", FLEET_SCALE_OUT_STEP = "10",
     })
-    error_message = "scaler environment"
+    error_message = "scaler environment, with its brakes: settle 5 minutes, steps of 10, zero after 15 idle minutes"
   }
   assert {
     condition     = aws_cloudwatch_event_rule.scaler.schedule_expression == "rate(1 minute)" && aws_cloudwatch_event_target.scaler.arn == aws_lambda_function.scaler.arn && aws_cloudwatch_event_target.scaler.rule == aws_cloudwatch_event_rule.scaler.name
@@ -272,8 +280,7 @@ run "defaults" {
       "set -Eeuo pipefail\n",
       "trap '/usr/local/bin/fleet-mark-unhealthy ",
       "--no-should-respect-grace-period",
-      "aws s3 cp \"s3://fleet-artifacts/$1\" \"$3\"",
-      "sha256sum --check --strict",
+      "fetch() { # s3 key, sha256, destination\n  aws s3 cp \"s3://fleet-artifacts/$1\" \"$3\"\n  echo \"$2  $3\" | sha256sum --check --strict -\n}\n",
       "fetch \"fleet/v1.2.3/fleet-worker\" \"0000000000000000000000000000000000000000000000000000000000000001\" /tmp/fleet-worker\n",
       "apt-get install -y -q ffmpeg awscli curl ca-certificates\n",
       "ffmpeg -version\n", "/usr/local/bin/fleet-worker --version\n",
@@ -287,8 +294,15 @@ run "defaults" {
       "Environment=FLEET_CONCURRENCY=2\n", "Environment=FLEET_DRAIN_SECONDS=90\n", "Environment=FLEET_LOG_FORMAT=json\n",
       "Environment=FLEET_TABLE=fleet-videos\n", "Environment=FLEET_METRIC_NAMESPACE=fleet\n",
       "Environment=AWS_EMF_LOG_GROUP_NAME=/fleet/metrics\n", "Environment=AWS_EMF_AGENT_ENDPOINT=udp://127.0.0.1:25888\n",
+      "Environment=FLEET_IDLE_REMOVE_MINUTES=20\n",
+      "ProtectSystem=strict\nReadWritePaths=/var/lib/fleet /var/log/fleet\n", "PrivateTmp=yes\n", "NoNewPrivileges=yes\n",
+      "Environment=TMPDIR=/var/lib/fleet/work\n",
     ] : strcontains(base64decode(aws_launch_template.worker.user_data), s)])
-    error_message = "the fleet-worker unit: restart on failure within a start limit, then mark unhealthy; log to the collected file; the contract's environment"
+    error_message = "the fleet-worker unit: restart on failure within a start limit, then mark unhealthy; log to the collected file; the contract's environment; sandboxed to its work dir and log"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.worker.user_data), "/Amazon EC2 NVMe Instance Storage/") && strcontains(base64decode(aws_launch_template.worker.user_data), "mount -o noatime \"$nvme\" /var/lib/fleet/work\n")
+    error_message = "instance storage, when the type has it, holds the work dir"
   }
   assert {
     condition = !anytrue([for s in ["|| true", "Restart=always", "fleet-lifecycle", "journald"] :
@@ -338,8 +352,29 @@ run "defaults" {
     error_message = "no-progress alarm: backlog above zero for 30 minutes and no video done"
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.scaler_silent.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.videos_failed.alarm_actions == null || length(aws_cloudwatch_metric_alarm.videos_failed.alarm_actions) == 0
-    error_message = "a silent scaler alarms; no alarm actions without a topic"
+    condition = (aws_cloudwatch_metric_alarm.scaler_silent.metric_name == "Backlog" && aws_cloudwatch_metric_alarm.scaler_silent.statistic == "SampleCount"
+      && aws_cloudwatch_metric_alarm.scaler_silent.comparison_operator == "LessThanThreshold" && aws_cloudwatch_metric_alarm.scaler_silent.threshold == 1
+    && aws_cloudwatch_metric_alarm.scaler_silent.treat_missing_data == "breaching")
+    error_message = "a silent scaler (no Backlog sample in 5 minutes, or none at all) alarms"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.scaler_errors.namespace == "AWS/Lambda" && aws_cloudwatch_metric_alarm.scaler_errors.metric_name == "Errors" && aws_cloudwatch_metric_alarm.scaler_errors.dimensions == tomap({ FunctionName = "fleet-scaler" }) && aws_cloudwatch_metric_alarm.scaler_errors.threshold == 3
+    error_message = "a scaler that errs alarms"
+  }
+  assert {
+    condition = (length(aws_sns_topic.alarms) == 1 && length(aws_sns_topic_subscription.alarm_email) == 0 && alltrue([for a in [
+      aws_cloudwatch_metric_alarm.videos_failed, aws_cloudwatch_metric_alarm.oldest_claimable, aws_cloudwatch_metric_alarm.no_progress,
+      aws_cloudwatch_metric_alarm.scaler_silent, aws_cloudwatch_metric_alarm.scaler_errors, aws_cloudwatch_metric_alarm.replacement_loop,
+    ] : a.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:fleet-alarms"]) && a.ok_actions == toset(["arn:aws:sns:us-east-1:123456789012:fleet-alarms"])]))
+    error_message = "by default every alarm notifies a topic of the fleet's own, in and out of alarm"
+  }
+  assert {
+    condition = (jsondecode(aws_cloudwatch_event_rule.launch_failed.event_pattern) == {
+      source = ["aws.autoscaling"], "detail-type" = ["EC2 Instance Launch Unsuccessful"], detail = { AutoScalingGroupName = ["fleet-workers"] }
+      } && aws_cloudwatch_event_target.launch_failed.arn == "arn:aws:sns:us-east-1:123456789012:fleet-alarms"
+      && one([for st in jsondecode(aws_sns_topic_policy.alarms[0].policy).Statement : st if st.Sid == "LaunchFailures"]).Principal == { Service = "events.amazonaws.com" }
+    )
+    error_message = "launch failures of this group go to the topic, which lets EventBridge publish"
   }
   assert {
     condition     = length(jsondecode(aws_cloudwatch_dashboard.fleet.dashboard_body).widgets) == 6
@@ -376,6 +411,24 @@ run "defaults" {
     error_message = "without use_spot everything is on-demand"
   }
   assert {
+    condition     = aws_autoscaling_group.workers.protect_from_scale_in && aws_autoscaling_group.workers.suspended_processes == toset(["AZRebalance"])
+    error_message = "instances start protected (a shrink never takes a booting one) and AZ rebalancing never terminates a busy one"
+  }
+  assert {
+    condition = (aws_autoscaling_group.workers.instance_refresh[0].preferences[0].min_healthy_percentage == 100
+      && aws_autoscaling_group.workers.instance_refresh[0].preferences[0].max_healthy_percentage == 200
+    && aws_autoscaling_group.workers.instance_refresh[0].preferences[0].scale_in_protected_instances == "Refresh")
+    error_message = "a refresh launches replacements first (100% healthy kept) and ends busy instances only through the drain hook"
+  }
+  assert {
+    condition     = aws_autoscaling_lifecycle_hook.drain.heartbeat_timeout == 210 && aws_autoscaling_lifecycle_hook.drain.default_result == "CONTINUE"
+    error_message = "the drain hook: the worker heartbeats it every minute while it finishes its jobs"
+  }
+  assert {
+    condition     = length(aws_security_group.worker.ingress) == 0
+    error_message = "the workers' security group has no inbound rule"
+  }
+  assert {
     condition     = length(aws_cloudfront_distribution.streams) == 0 && output.playback_url_template == null
     error_message = "no CloudFront unless asked"
   }
@@ -401,7 +454,7 @@ run "defaults" {
   # --- the operator policy ----------------------------------------------------------------
   assert {
     condition = [for s in jsondecode(aws_iam_policy.operator.policy).Statement : "${s.Sid}:${join(",", s.Action)}:${join(",", s.Resource)}"] == [
-      "Table:dynamodb:BatchGetItem,dynamodb:DeleteItem,dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:Scan,dynamodb:UpdateItem:arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos,arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos/index/*",
+      "Table:dynamodb:BatchGetItem,dynamodb:DeleteItem,dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:Scan,dynamodb:UpdateItem:arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos,arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos/index/ready",
       "ListInput:s3:ListBucket:arn:aws:s3:::lectures-in",
       "ListOutput:s3:ListBucket:arn:aws:s3:::lectures-out",
       "ReadOutput:s3:GetObject:arn:aws:s3:::lectures-out/hls/*",
@@ -745,4 +798,53 @@ run "tiny_root_volume_is_refused" {
     root_volume_gb = 8
   }
   expect_failures = [var.root_volume_gb]
+}
+
+run "alarm_email_and_own_topic" {
+  command = plan
+  variables {
+    alarm_email     = "ops@example.com"
+    alarm_topic_arn = "arn:aws:sns:us-east-1:123456789012:ops"
+  }
+  assert {
+    condition     = length(aws_sns_topic.alarms) == 0 && aws_sns_topic_subscription.alarm_email[0].endpoint == "ops@example.com" && aws_sns_topic_subscription.alarm_email[0].topic_arn == "arn:aws:sns:us-east-1:123456789012:ops"
+    error_message = "a given topic is used, not created, and the address subscribed to it"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.videos_failed.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"]) && aws_cloudwatch_event_target.launch_failed.arn == "arn:aws:sns:us-east-1:123456789012:ops"
+    error_message = "alarms and launch failures go to the given topic"
+  }
+}
+
+run "prefix_without_slash_is_refused" {
+  command = plan
+  variables {
+    input_prefix = "videos"
+  }
+  expect_failures = [var.input_prefix]
+}
+
+run "output_prefix_without_slash_is_refused" {
+  command = plan
+  variables {
+    output_prefix = "hls"
+  }
+  expect_failures = [var.output_prefix]
+}
+
+run "min_above_max_is_refused" {
+  command = plan
+  variables {
+    min_size = 5
+    max_size = 2
+  }
+  expect_failures = [var.min_size]
+}
+
+run "bad_alarm_email_is_refused" {
+  command = plan
+  variables {
+    alarm_email = "not an address"
+  }
+  expect_failures = [var.alarm_email]
 }

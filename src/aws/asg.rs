@@ -1,6 +1,7 @@
 //! The autoscaling group, as fleet uses it: the scaler reads and sets its desired capacity; a
-//! worker protects its own instance from scale-in while it holds a lease, completes its own
-//! termination hook once drained, and marks its own instance unhealthy when it gives up.
+//! worker protects its own instance from scale-in while it holds a lease, heartbeats and
+//! completes its own termination hook while it finishes its jobs, removes its own instance
+//! when idle too long, and marks it unhealthy when it gives up.
 //!
 //! The client follows the SDK's conventions like every other (`AWS_ENDPOINT_URL` or
 //! `AWS_ENDPOINT_URL_AUTO_SCALING` reach a stand-in in tests).
@@ -31,6 +32,10 @@ pub struct GroupSize {
     pub max: u32,
     /// Instances in the group (any lifecycle state).
     pub instances: u32,
+    /// Instances booting or in service (not leaving, not on standby).
+    pub existing: u32,
+    /// Of those, protected from scale-in.
+    pub protected: u32,
 }
 
 /// One autoscaling group.
@@ -87,11 +92,27 @@ impl Asg {
             .auto_scaling_groups()
             .first()
             .ok_or_else(|| self.err("DescribeAutoScalingGroups")("no such group".into()))?;
+        let staying: Vec<_> = g
+            .instances()
+            .iter()
+            .filter(|i| {
+                i.lifecycle_state()
+                    .is_some_and(|s| s.as_str().starts_with("Pending") || s.as_str() == "InService")
+            })
+            .collect();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(GroupSize {
             desired: n(g.desired_capacity()),
             min: n(g.min_size()),
             max: n(g.max_size()),
-            instances: u32::try_from(g.instances().len()).unwrap_or(u32::MAX),
+            instances: count(g.instances().len()),
+            existing: count(staying.len()),
+            protected: count(
+                staying
+                    .iter()
+                    .filter(|i| i.protected_from_scale_in() == Some(true))
+                    .count(),
+            ),
         })
     }
 
@@ -133,6 +154,34 @@ impl Asg {
             .await
             .map(|_| ())
             .map_err(|e| self.err("CompleteLifecycleAction")(e.into()))
+    }
+
+    /// Keeps the group's termination action on `instance` open for another heartbeat
+    /// timeout (the worker is finishing the jobs in hand).
+    pub async fn record_heartbeat(&self, hook: &str, instance: &str) -> Result<(), AsgError> {
+        self.client
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(&self.name)
+            .lifecycle_hook_name(hook)
+            .instance_id(instance)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("RecordLifecycleActionHeartbeat")(e.into()))
+    }
+
+    /// Has the group terminate `instance` and lower its desired capacity by one, so that no
+    /// replacement is launched (an idle instance's own way down). Refused by the group when
+    /// that would go below its minimum size.
+    pub async fn remove(&self, instance: &str) -> Result<(), AsgError> {
+        self.client
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("TerminateInstanceInAutoScalingGroup")(e.into()))
     }
 
     /// Asks the group to replace `instance`.

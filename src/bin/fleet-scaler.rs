@@ -2,6 +2,7 @@
 //!
 //! Settings come from the function's environment: `FLEET_TABLE`, `FLEET_ASG_NAME`,
 //! `FLEET_SLOTS_PER_INSTANCE` (default 2), `FLEET_IDLE_MINUTES` (default 15),
+//! `FLEET_SETTLE_MINUTES` (default 5), `FLEET_SCALE_OUT_STEP` (default 10),
 //! `FLEET_METRIC_NAMESPACE` (default `fleet`). With `--once` it runs one tick outside Lambda
 //! (a laptop, a test) and prints it as JSON.
 
@@ -42,6 +43,11 @@ impl Scaler {
         anyhow::ensure!(slots >= 1, "FLEET_SLOTS_PER_INSTANCE must be at least 1");
         let idle = Duration::try_from_secs_f64(idle * 60.0)
             .context("FLEET_IDLE_MINUTES must be a non-negative number")?;
+        let settle: f64 = env_or("FLEET_SETTLE_MINUTES", 5.0)?;
+        let settle = Duration::try_from_secs_f64(settle * 60.0)
+            .context("FLEET_SETTLE_MINUTES must be a non-negative number")?;
+        let step: u32 = env_or("FLEET_SCALE_OUT_STEP", 10)?;
+        anyhow::ensure!(step >= 1, "FLEET_SCALE_OUT_STEP must be at least 1");
         let namespace = std::env::var("FLEET_METRIC_NAMESPACE").unwrap_or_else(|_| "fleet".into());
         let sdk = fleet::aws::sdk_config().await;
         Ok(Self {
@@ -52,8 +58,9 @@ impl Scaler {
             ),
             asg: Asg::from_conf(&sdk, group),
             policy: ScalePolicy {
-                slots_per_instance: slots,
-                idle,
+                settle,
+                step,
+                ..ScalePolicy::new(slots, idle)
             },
             metrics: Metrics::stdout(namespace),
         })

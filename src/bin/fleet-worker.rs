@@ -125,9 +125,24 @@ struct Args {
     /// group to replace the instance when it gives up.
     #[arg(long, env = "FLEET_ASG_NAME")]
     asg_name: Option<String>,
-    /// The group's termination lifecycle hook, completed once the worker has drained.
+    /// The group's termination lifecycle hook: the worker keeps it open with heartbeats while
+    /// it finishes the jobs in hand, then completes it.
     #[arg(long, env = "FLEET_LIFECYCLE_HOOK", requires = "asg_name")]
     lifecycle_hook: Option<String>,
+    /// How often the termination hook is heartbeated while the jobs in hand finish, seconds
+    /// (keep well under the hook's heartbeat timeout).
+    #[arg(
+        long,
+        env = "FLEET_LIFECYCLE_HEARTBEAT_SECONDS",
+        default_value_t = 60.0,
+        hide = true
+    )]
+    lifecycle_heartbeat_seconds: f64,
+    /// In a group: once no slot has held a lease for this many minutes, the instance removes
+    /// itself from the group (terminated, desired capacity lowered by one), so the fleet gets
+    /// back down even when its scaler fails. Unset: never.
+    #[arg(long, env = "FLEET_IDLE_REMOVE_MINUTES", requires = "asg_name")]
+    idle_remove_minutes: Option<f64>,
     /// How often the worker refreshes its item in the registry `fleet-admin report` lists,
     /// seconds.
     #[arg(long, env = "FLEET_REGISTRY_SECONDS", default_value_t = 30.0)]
@@ -146,11 +161,20 @@ fn secs(what: &str, s: f64) -> Result<Duration> {
         .with_context(|| format!("--{what} must be a non-negative number of seconds"))
 }
 
+/// The autoscaling group settings.
+struct Group {
+    name: String,
+    hook: Option<String>,
+    poll: Duration,
+    heartbeat: Duration,
+    idle_remove: Option<Duration>,
+}
+
 /// Validated settings, before any I/O.
 struct Settings {
     worker: WorkerConfig,
     store: StoreConfig,
-    group: Option<(String, Option<String>, Duration)>,
+    group: Option<Group>,
     /// The EventBridge bus, if events are wanted.
     event_bus: Option<String>,
 }
@@ -197,9 +221,22 @@ impl TryFrom<Args> for Settings {
         store.retry.base = secs("retry-base-seconds", a.retry_base_seconds)?;
         store.owe_abandoned_events = a.event_bus.as_deref().is_some_and(|b| !b.is_empty());
         let poll = secs("imds-poll-seconds", a.imds_poll_seconds)?.max(Duration::from_millis(100));
+        let heartbeat = secs("lifecycle-heartbeat-seconds", a.lifecycle_heartbeat_seconds)?
+            .max(Duration::from_millis(100));
+        let idle_remove = match a.idle_remove_minutes {
+            Some(m) if m.is_finite() && m > 0.0 => Some(m * 60.0),
+            Some(m) => anyhow::bail!("--idle-remove-minutes must be above 0, not {m}"),
+            None => None,
+        };
         Ok(Self {
             event_bus: a.event_bus.clone(),
-            group: a.asg_name.map(|g| (g, a.lifecycle_hook, poll)),
+            group: a.asg_name.map(|g| Group {
+                name: g,
+                hook: a.lifecycle_hook,
+                poll,
+                heartbeat,
+                idle_remove: idle_remove.map(Duration::from_secs_f64),
+            }),
             worker: WorkerConfig {
                 worker_id,
                 instance: None,
@@ -316,23 +353,39 @@ async fn run(args: Args) -> Result<()> {
         }),
         ..Default::default()
     };
-    let member = match s.group {
-        Some((group, hook, poll)) => Some(
-            Member::join(Imds::new(), Asg::from_conf(&sdk, group), hook, poll)
-                .await
-                .context("FLEET_ASG_NAME is set but the instance metadata is unreadable")?,
+    let group = s.group;
+    let member = match &group {
+        Some(g) => Some(
+            Member::join(
+                Imds::new(),
+                Asg::from_conf(&sdk, g.name.clone()),
+                g.hook.clone(),
+                g.poll,
+            )
+            .await
+            .context("FLEET_ASG_NAME is set but the instance metadata is unreadable")?,
         ),
         None => None,
     };
     let mut cfg = s.worker;
     cfg.instance = member.as_ref().map(|m| m.instance().to_string());
     let stop = CancellationToken::new();
-    let watchers = member.clone().map(|m| {
+    let watchers = member.clone().zip(group).map(|(m, g)| {
         let (shutdown, stop, busy) = (shutdown.clone(), stop.clone(), reporting.busy.subscribe());
+        let idle_busy = reporting.busy.subscribe();
         let (metrics, slots) = (reporting.metrics.clone(), cfg.concurrency);
         tokio::spawn(async move {
             let protect = m.protect_while_busy(busy, slots, &metrics, stop.clone());
-            let (why, ()) = tokio::join!(m.watch(shutdown, stop.clone()), protect);
+            let remove = async {
+                if let Some(idle) = g.idle_remove {
+                    m.remove_when_idle(idle_busy, idle, stop.clone()).await;
+                }
+            };
+            let (why, (), ()) = tokio::join!(
+                m.watch(shutdown, g.heartbeat, stop.clone()),
+                protect,
+                remove
+            );
             why
         })
     });

@@ -1,11 +1,21 @@
 //! How many instances the fleet should run, from its backlog: the scaler Lambda's one decision.
 //!
 //! The rule is "enough instances for every open video to have a slot", capped by the group's
-//! size limits. Scaling out is immediate (a `seed` should not wait); scaling in to a smaller
-//! non-zero size is immediate too, because busy workers protect themselves from scale-in and the
-//! group can only take idle ones. Going to zero waits for the backlog to have stayed empty for
-//! the idle period the user chose, so that a trickle of uploads does not cold-start the fleet
-//! every few minutes.
+//! size limits, with four brakes that a bill notices when they are missing:
+//!
+//! - **Bounded steps out.** The desired capacity never exceeds the instances that exist
+//!   (booting or in service) plus `max(step, existing)`: the fleet at most doubles a minute.
+//!   A young account's vCPU quota makes launches fail; the group then holds fewer instances
+//!   than it was asked for, and the ask stays near what actually runs instead of jumping to
+//!   `max_size` and failing there.
+//! - **Hysteresis in.** A smaller need must hold for `settle` before the group shrinks, and
+//!   then it shrinks to the largest need seen over that window, so a trickle of uploads does
+//!   not flap N ↔ N+1.
+//! - **Never below the protected.** Busy workers protect their instance from scale-in, and so
+//!   does every new instance until its worker is up and idle (the group launches instances
+//!   protected): shrinking below the protected count would make the group terminate a booting
+//!   instance, whose boot was paid for, or fail to shrink at all.
+//! - **Zero waits** for the backlog to have stayed empty for the idle period the user chose.
 
 use crate::clock::EpochMs;
 use std::time::Duration;
@@ -17,6 +27,32 @@ pub struct ScalePolicy {
     pub slots_per_instance: u32,
     /// How long the backlog must stay empty before the fleet goes to zero.
     pub idle: Duration,
+    /// How long a smaller need must hold before the fleet shrinks above zero.
+    pub settle: Duration,
+    /// Instances one tick may add beyond those that exist, at least (doubling goes further).
+    pub step: u32,
+}
+
+impl ScalePolicy {
+    /// The defaults the Lambda runs with: 5 minutes of settling, steps of 10.
+    pub fn new(slots_per_instance: u32, idle: Duration) -> Self {
+        Self {
+            slots_per_instance,
+            idle,
+            settle: Duration::from_secs(5 * 60),
+            step: 10,
+        }
+    }
+}
+
+/// What the scaler remembers between ticks (in the table's `#scaler` item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// Since when the backlog has been empty.
+    pub idle_since: Option<EpochMs>,
+    /// Since when the need has been below the desired capacity, and the largest need seen
+    /// since then.
+    pub low: Option<(EpochMs, u32)>,
 }
 
 /// What the scaler read this minute.
@@ -32,8 +68,12 @@ pub struct Observed {
     pub min: u32,
     /// The group's size limits.
     pub max: u32,
-    /// Since when the backlog has been empty (from the previous minutes), if it has.
-    pub idle_since: Option<EpochMs>,
+    /// Instances in the group that are booting or in service (not leaving).
+    pub existing: u32,
+    /// Of those, protected from scale-in (busy, or not yet up).
+    pub protected: u32,
+    /// The previous ticks.
+    pub memory: Memory,
     /// Now.
     pub now: EpochMs,
 }
@@ -43,10 +83,14 @@ pub struct Observed {
 pub struct Decision {
     /// The desired capacity to set (equal to `current` when nothing changes).
     pub desired: u32,
-    /// Instances the backlog asks for, before the limits and the idle period.
+    /// Instances the backlog asks for, before the limits, brakes and the idle period.
     pub wanted: u32,
-    /// Since when the backlog has been empty, to remember for the next minute.
-    pub idle_since: Option<EpochMs>,
+    /// What to remember for the next tick.
+    pub memory: Memory,
+}
+
+fn held(since: EpochMs, now: EpochMs, d: Duration) -> bool {
+    u128::try_from(now.saturating_sub(since)).unwrap_or(0) >= d.as_millis()
 }
 
 /// The decision for one minute.
@@ -57,102 +101,62 @@ pub fn decide(policy: ScalePolicy, o: Observed) -> Decision {
     } else {
         u32::try_from(o.open.div_ceil(slots)).unwrap_or(u32::MAX)
     };
-    let idle_since = (wanted == 0).then(|| o.idle_since.unwrap_or(o.now));
     let clamp = |n: u32| n.clamp(o.min, o.max.max(o.min));
-    let desired = if wanted > 0 {
-        clamp(wanted)
-    } else {
-        let idle_for = o.now.saturating_sub(idle_since.unwrap_or(o.now));
-        if u128::try_from(idle_for).unwrap_or(0) >= policy.idle.as_millis() {
-            clamp(0)
+    let idle_since = (wanted == 0).then(|| o.memory.idle_since.unwrap_or(o.now));
+    let memory = |low| Memory { idle_since, low };
+    let floor = o.protected;
+
+    if wanted > o.current {
+        let ceiling = o
+            .existing
+            .saturating_add(policy.step.max(o.existing))
+            .max(floor);
+        let desired = clamp(wanted.min(ceiling));
+        return Decision {
+            desired,
+            wanted,
+            memory: memory(None),
+        };
+    }
+    if wanted == o.current {
+        return Decision {
+            desired: clamp(o.current),
+            wanted,
+            memory: memory(None),
+        };
+    }
+    // Below the current size. To zero (nothing open): after the idle period. Above zero:
+    // after the need held low for the settling window, to the largest need of the window.
+    // Never below the protected.
+    if let Some(since) = idle_since {
+        let desired = if held(since, o.now, policy.idle) {
+            clamp(floor).min(o.current.max(o.min))
         } else {
             o.current
-        }
+        };
+        return Decision {
+            desired,
+            wanted,
+            memory: memory(None),
+        };
+    }
+    let (since, peak) = match o.memory.low {
+        Some((since, peak)) => (since, peak.max(wanted)),
+        None => (o.now, wanted),
     };
+    if !held(since, o.now, policy.settle) {
+        return Decision {
+            desired: o.current,
+            wanted,
+            memory: memory(Some((since, peak))),
+        };
+    }
     Decision {
-        desired,
+        desired: clamp(peak.max(floor)).min(o.current.max(o.min)),
         wanted,
-        idle_since,
+        memory: memory(None),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: i64 = 60_000;
-
-    fn policy() -> ScalePolicy {
-        ScalePolicy {
-            slots_per_instance: 2,
-            idle: Duration::from_secs(15 * 60),
-        }
-    }
-
-    fn seen(open: u64, current: u32) -> Observed {
-        Observed {
-            open,
-            paused: false,
-            current,
-            min: 0,
-            max: 20,
-            idle_since: None,
-            now: 1_000 * MIN,
-        }
-    }
-
-    #[test]
-    fn a_seed_scales_out_from_zero_at_once_to_a_slot_per_video() {
-        assert_eq!(decide(policy(), seen(1, 0)).desired, 1);
-        assert_eq!(decide(policy(), seen(7, 0)).desired, 4);
-        assert_eq!(decide(policy(), seen(8, 2)).desired, 4);
-    }
-
-    #[test]
-    fn the_group_maximum_caps_a_large_backlog() {
-        let d = decide(policy(), seen(50_000, 2));
-        assert_eq!((d.desired, d.wanted), (20, 25_000));
-    }
-
-    #[test]
-    fn a_shrinking_backlog_scales_in_to_what_it_still_needs() {
-        assert_eq!(decide(policy(), seen(3, 10)).desired, 2);
-    }
-
-    #[test]
-    fn an_empty_backlog_waits_out_the_idle_period_before_zero() {
-        let first = decide(policy(), seen(0, 3));
-        assert_eq!((first.desired, first.idle_since), (3, Some(1_000 * MIN)));
-        let mut later = seen(0, 3);
-        later.idle_since = first.idle_since;
-        later.now += 14 * MIN;
-        assert_eq!(decide(policy(), later).desired, 3, "14 of 15 minutes");
-        later.now += MIN;
-        assert_eq!(decide(policy(), later).desired, 0, "15 minutes idle");
-    }
-
-    #[test]
-    fn work_arriving_resets_the_idle_clock() {
-        let mut o = seen(2, 3);
-        o.idle_since = Some(o.now - 60 * MIN);
-        let d = decide(policy(), o);
-        assert_eq!((d.desired, d.idle_since), (1, None));
-    }
-
-    #[test]
-    fn the_group_minimum_is_respected_even_when_idle() {
-        let mut o = seen(0, 3);
-        o.min = 1;
-        o.idle_since = Some(o.now - 60 * MIN);
-        assert_eq!(decide(policy(), o).desired, 1);
-    }
-
-    #[test]
-    fn a_paused_fleet_needs_no_instances_after_the_idle_period() {
-        let mut o = seen(500, 4);
-        o.paused = true;
-        assert_eq!(decide(policy(), o).desired, 4, "not at once");
-        o.idle_since = Some(o.now - 15 * MIN);
-        assert_eq!(decide(policy(), o).desired, 0);
-    }
-}
+mod tests;

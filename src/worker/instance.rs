@@ -1,9 +1,16 @@
 //! The worker as a member of an autoscaling group, on an instance that may go away.
 //!
-//! - A spot interruption notice or the group's decision to terminate the instance drains the
-//!   worker exactly like SIGTERM: no video waits out its lease on a vanished machine.
+//! - A spot interruption notice drains the worker exactly like SIGTERM: no video waits out its
+//!   lease on a vanished machine.
+//! - The group's decision to terminate the instance (an instance refresh, a capacity
+//!   rebalance, the instance's own removal) stops claims and lets the jobs in hand finish,
+//!   however long they take, with the termination held open by heartbeats: a two-hour lecture
+//!   is not encoded twice because the fleet moved itself. A spot interruption during that
+//!   still drains.
 //! - A rebalance recommendation only stops claiming: the instance is at risk, not yet going,
 //!   so the jobs in hand run on.
+//! - An instance whose slots have been idle for the idle period removes itself from the group
+//!   (lowering its desired capacity): the fleet gets back down even when its scaler fails.
 //! - While any slot holds a lease the instance is protected from scale-in, so shrinking the
 //!   group takes idle instances, not half-encoded videos.
 //! - Once drained after a termination, the worker completes the group's termination hook
@@ -84,11 +91,20 @@ impl Member {
         &self.instance
     }
 
-    /// Polls the notices until `stop`: drains `shutdown` on an interruption or termination,
-    /// quiesces it on a rebalance recommendation. Returns why the instance is leaving, if it is.
-    pub async fn watch(&self, shutdown: Shutdown, stop: CancellationToken) -> Option<Leaving> {
+    /// Polls the notices until `stop`. A spot interruption drains `shutdown` (bounded by the
+    /// reclaim time); the group's termination (a refresh, a capacity rebalance, an idle
+    /// instance's own removal) finishes it: no new claims, the jobs in hand run to their end
+    /// while the termination action is kept open with a heartbeat every `heartbeat`. A
+    /// rebalance recommendation quiesces it. Returns why the instance is leaving, if it is.
+    pub async fn watch(
+        &self,
+        shutdown: Shutdown,
+        heartbeat: Duration,
+        stop: CancellationToken,
+    ) -> Option<Leaving> {
         let mut leaving = None;
         let mut failing = false;
+        let mut beat: Option<tokio::time::Instant> = None;
         loop {
             match self.imds.notices().await {
                 Ok(n) => {
@@ -97,25 +113,20 @@ impl Member {
                         warn!("spot rebalance recommendation: no new claims");
                         shutdown.quiesce.cancel();
                     }
-                    let now = if n.terminating() {
-                        Some(Leaving::Terminating)
-                    } else if n.interruption.is_some() {
-                        Some(Leaving::Interrupted)
-                    } else {
-                        None
-                    };
-                    if let (Some(why), None) = (now, leaving) {
-                        warn!(?why, notice = ?n.interruption, "instance leaving: draining");
-                        leaving = Some(why);
+                    if n.interruption.is_some() && !shutdown.drain.is_cancelled() {
+                        warn!(notice = ?n.interruption, "spot interruption: draining");
                         shutdown.drain.cancel();
                         if let Some(at) = n.interruption.as_deref().and_then(reclaim_time) {
                             abort_before(at, shutdown.abort.clone());
                         }
+                        leaving = leaving.or(Some(Leaving::Interrupted));
                     }
-                    // An interruption is followed by the group's termination: remember the
-                    // stronger reason, which is the one that owes a lifecycle completion.
-                    if now == Some(Leaving::Terminating) {
-                        leaving = now;
+                    // The stronger reason: the one that owes a lifecycle completion.
+                    if n.terminating() && leaving != Some(Leaving::Terminating) {
+                        warn!("the group is terminating this instance: no new claims, finishing the jobs in hand");
+                        shutdown.finish.cancel();
+                        leaving = Some(Leaving::Terminating);
+                        beat = Some(tokio::time::Instant::now());
                     }
                 }
                 Err(e) if !failing => {
@@ -124,9 +135,64 @@ impl Member {
                 }
                 Err(_) => {}
             }
+            if let (Some(hook), Some(last)) = (&self.hook, beat) {
+                if last.elapsed() >= heartbeat {
+                    beat = Some(tokio::time::Instant::now());
+                    match self.asg.record_heartbeat(hook, &self.instance).await {
+                        Ok(()) => info!(%hook, "termination held while the jobs in hand finish"),
+                        Err(e) => {
+                            warn!(error = %crate::error::chain(&e), "lifecycle heartbeat not recorded")
+                        }
+                    }
+                }
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = stop.cancelled() => return leaving,
+            }
+        }
+    }
+
+    /// The instance's own way down, which needs no scaler: once no slot has held a lease for
+    /// `idle` (nothing was claimable, or the fleet is paused), asks the group to terminate
+    /// this instance and lower its desired capacity. The group then terminates it through
+    /// the drain hook like any other. Refused at the group's minimum size: the clock starts
+    /// again.
+    pub async fn remove_when_idle(
+        &self,
+        mut busy: watch::Receiver<usize>,
+        idle: Duration,
+        stop: CancellationToken,
+    ) {
+        loop {
+            // Wait for the slots to be empty, then for `idle` without a claim.
+            while *busy.borrow_and_update() > 0 {
+                tokio::select! {
+                    r = busy.changed() => if r.is_err() { return },
+                    _ = stop.cancelled() => return,
+                }
+            }
+            tokio::select! {
+                r = busy.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(idle) => {}
+            }
+            match self.asg.remove(&self.instance).await {
+                Ok(()) => {
+                    info!(
+                        idle_s = idle.as_secs_f64(),
+                        "idle: this instance leaves the group"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %crate::error::chain(&e), "idle, but the group kept this instance")
+                }
             }
         }
     }

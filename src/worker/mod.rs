@@ -105,6 +105,10 @@ pub struct Shutdown {
     /// Stop claiming but finish the jobs in hand, however long they take (a spot rebalance
     /// recommendation: the instance is at risk, not yet going).
     pub quiesce: CancellationToken,
+    /// Stop claiming for good, finish the jobs in hand however long they take, then stop (the
+    /// group is terminating the instance: a refresh, a rebalance, its own removal; not a
+    /// spot interruption, which drains).
+    pub finish: CancellationToken,
 }
 
 /// What the worker tells the rest of the process and the outside.
@@ -344,7 +348,7 @@ async fn slot_loop(
     let mut paused = false;
     let mut resumed = false;
     loop {
-        if shutdown.drain.is_cancelled() {
+        if shutdown.drain.is_cancelled() || shutdown.finish.is_cancelled() {
             return;
         }
         if health.unmendable() >= cfg.max_local_failures {
@@ -355,6 +359,7 @@ async fn slot_loop(
             info!("not claiming: waiting for the instance's termination");
             tokio::select! {
                 _ = shutdown.drain.cancelled() => return,
+                _ = shutdown.finish.cancelled() => return,
                 _ = tokio::time::sleep(cfg.quiesce_max) => {
                     warn!("no termination followed the rebalance recommendation: claiming again");
                     resumed = true;
@@ -427,6 +432,7 @@ async fn slot_loop(
             tokio::select! {
                 _ = tokio::time::sleep(w) => {}
                 _ = shutdown.drain.cancelled() => return,
+                _ = shutdown.finish.cancelled() => return,
                 _ = shutdown.quiesce.cancelled(), if !resumed => {}
             }
             idle = (idle * 2).min(cfg.idle_backoff_max);

@@ -116,7 +116,11 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
         1,
         "no change asked"
     );
-    let since = store(&cfg, &empty).idle_since().await.unwrap();
+    let since = store(&cfg, &empty)
+        .scaler_memory()
+        .await
+        .unwrap()
+        .idle_since;
     assert!(since.is_some(), "idle since not remembered");
     // ... and the item it remembers it in is not a video to the operator's report.
     let report = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-admin"))
@@ -132,7 +136,14 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     // Past the idle period (0 minutes here), the group goes to zero.
     scaler_once(&empty, &ec2, "0").await;
     assert_eq!(ec2.desired(), 0);
-    assert_eq!(store(&cfg, &empty).idle_since().await.unwrap(), since);
+    assert_eq!(
+        store(&cfg, &empty)
+            .scaler_memory()
+            .await
+            .unwrap()
+            .idle_since,
+        since
+    );
 }
 
 async fn stage(name: &str, clips: &[Clip]) -> Stage {

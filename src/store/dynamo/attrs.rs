@@ -59,6 +59,10 @@ pub(crate) const PAUSED: &str = "paused";
 pub(crate) const UPDATED_AT: &str = "updated_at";
 /// The scaler item's "backlog empty since" (epoch ms).
 pub(crate) const IDLE_SINCE: &str = "idle_since";
+/// The scaler item's "need below the desired capacity since" (epoch ms).
+pub(crate) const LOW_SINCE: &str = "low_since";
+/// The scaler item's largest need seen since [`LOW_SINCE`].
+pub(crate) const LOW_PEAK: &str = "low_peak";
 /// The `#stats` item's counters: videos seeded, done, failed for good.
 pub(crate) const TOTAL: &str = "total";
 /// See [`TOTAL`].
@@ -99,7 +103,10 @@ pub(crate) const VIDEO: [&str; 23] = [
 /// Every attribute an expression may name.
 pub(crate) fn is_known(name: &str) -> bool {
     VIDEO.contains(&name)
-        || [PAUSED, UPDATED_AT, IDLE_SINCE, TOTAL, DONE, FAILED, EVENT].contains(&name)
+        || [
+            PAUSED, UPDATED_AT, IDLE_SINCE, LOW_SINCE, LOW_PEAK, TOTAL, DONE, FAILED, EVENT,
+        ]
+        .contains(&name)
 }
 
 #[cfg(test)]

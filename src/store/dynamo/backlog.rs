@@ -1,12 +1,13 @@
 //! The backlog, counted through the sparse `ready` index (never a Scan: the index holds only
 //! open videos, as keys, so a count costs what the open videos weigh, not the whole table),
-//! and the scaler's one remembered value.
+//! and what the scaler remembers between ticks.
 
-use super::attrs::{IDLE_SINCE, PK, READY_AT, UPDATED_AT};
+use super::attrs::{IDLE_SINCE, LOW_PEAK, LOW_SINCE, PK, READY_AT, UPDATED_AT};
 use super::registry::ReadCost;
 use super::{sdk, DynamoStore};
 use crate::clock::EpochMs;
 use crate::domain::keys::shard_name;
+use crate::domain::scaling::Memory;
 use crate::error::StoreError;
 use crate::store::schema::SCALER_PK;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
@@ -97,8 +98,8 @@ impl DynamoStore {
             .and_then(|n| n.parse().ok()))
     }
 
-    /// Since when the scaler has seen an empty backlog, as it last wrote.
-    pub async fn idle_since(&self) -> Result<Option<EpochMs>, StoreError> {
+    /// What the scaler remembered at its last tick.
+    pub async fn scaler_memory(&self) -> Result<Memory, StoreError> {
         let out = self
             .client
             .get_item()
@@ -108,24 +109,35 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get(IDLE_SINCE))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok()))
+        let num = |name: &str| -> Option<i64> {
+            out.item()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+        };
+        let low = num(LOW_SINCE).zip(num(LOW_PEAK).and_then(|p| u32::try_from(p).ok()));
+        Ok(Memory {
+            idle_since: num(IDLE_SINCE),
+            low,
+        })
     }
 
-    /// Remembers (or forgets, with `None`) since when the backlog has been empty. One scaler
-    /// runs at a time (one schedule), so a plain write is enough.
-    pub async fn set_idle_since(&self, since: Option<EpochMs>) -> Result<(), StoreError> {
+    /// Remembers the scaler's state for the next tick. One scaler runs at a time (one
+    /// schedule), so a plain write is enough.
+    pub async fn set_scaler_memory(&self, m: Memory) -> Result<(), StoreError> {
         let mut put = self
             .client
             .put_item()
             .table_name(self.table())
             .item(PK, sdk::s(SCALER_PK))
             .item(UPDATED_AT, sdk::n(self.clock.now_ms()));
-        if let Some(t) = since {
+        if let Some(t) = m.idle_since {
             put = put.item(IDLE_SINCE, sdk::n(t));
+        }
+        if let Some((since, peak)) = m.low {
+            put = put
+                .item(LOW_SINCE, sdk::n(since))
+                .item(LOW_PEAK, sdk::n(i64::from(peak)));
         }
         put.send()
             .await
