@@ -111,13 +111,15 @@ async fn arm64_scaler_under_qemu_sizes_the_group_from_the_backlog() {
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "arm64-scaler").await;
     common::seed(&store(&cfg, &table), 3, "arm64").await;
-    let ec2 = crate::common::ec2::Ec2::start("i-none", 0, 10, 0).await;
+    let group =
+        crate::common::group::Group::create(&crate::common::moto::shared_url(), "arm64", 0, 10)
+            .await;
     let qemu = [
         "qemu-aarch64-static",
         "-L",
         "/usr/aarch64-linux-gnu",
         bootstrap,
     ];
-    crate::aws::scaler_once_via(&qemu, &table, &ec2, "15").await;
-    assert_eq!(ec2.desired(), 2, "3 videos, 2 slots per instance");
+    crate::aws::scaler_once_via(&qemu, &table, &group, "15").await;
+    assert_eq!(group.desired().await, 2, "3 videos, 2 slots per instance");
 }

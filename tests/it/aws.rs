@@ -1,9 +1,13 @@
-//! Running in an autoscaling group: the scaler Lambda's handler against DynamoDB Local, and a
-//! worker reacting to what EC2 tells its instance (spot notices, termination, rebalance),
-//! through stand-ins for the instance metadata service and the Auto Scaling API.
+//! Running in an autoscaling group: the scaler Lambda's handler against DynamoDB Local and a
+//! group in moto, and a worker reacting to what EC2 tells its instance (spot notices,
+//! termination, rebalance) through a stand-in for the instance metadata service, calling
+//! either moto's Auto Scaling (protection, self-removal) or, for the termination hook's calls
+//! moto lacks, the stand-in's.
 
 use crate::common::ec2::Ec2;
+use crate::common::group::Group;
 use crate::common::media::{self, Clip};
+use crate::common::moto;
 use crate::common::stage::{stage_files, Stage};
 use crate::common::{eventually, fresh_table, sdk, seed, store};
 use fleet::domain::VideoState;
@@ -11,12 +15,13 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Runs `fleet-scaler --once` (the Lambda's handler, outside Lambda); returns its stdout lines.
-async fn scaler_once(table: &str, ec2: &Ec2, idle_minutes: &str) -> Vec<Value> {
+/// Runs `fleet-scaler --once` (the Lambda's handler, outside Lambda) on `group`; returns its
+/// stdout lines.
+async fn scaler_once(table: &str, group: &Group, idle_minutes: &str) -> Vec<Value> {
     scaler_once_via(
         &[env!("CARGO_BIN_EXE_fleet-scaler")],
         table,
-        ec2,
+        group,
         idle_minutes,
     )
     .await
@@ -27,18 +32,18 @@ async fn scaler_once(table: &str, ec2: &Ec2, idle_minutes: &str) -> Vec<Value> {
 pub async fn scaler_once_via(
     program: &[&str],
     table: &str,
-    ec2: &Ec2,
+    group: &Group,
     idle_minutes: &str,
 ) -> Vec<Value> {
     let out = tokio::process::Command::new(program[0])
         .args(&program[1..])
         .arg("--once")
         .env("FLEET_TABLE", table)
-        .env("FLEET_ASG_NAME", "fleet-workers")
+        .env("FLEET_ASG_NAME", &group.name)
         .env("FLEET_SLOTS_PER_INSTANCE", "2")
         .env("FLEET_IDLE_MINUTES", idle_minutes)
         .env("FLEET_METRIC_NAMESPACE", "fleet-test")
-        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &ec2.endpoint)
+        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &group.url)
         .output()
         .await
         .unwrap();
@@ -86,14 +91,16 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
         "two counts and one oldest per shard, no Scan"
     );
 
-    // From zero: a seed scales out at once, one instance per two open videos.
-    let ec2 = Ec2::start("i-none", 0, 10, 0).await;
-    let lines = scaler_once(&table, &ec2, "15").await;
-    assert_eq!(ec2.desired(), 3);
-    let set = ec2.calls_of("SetDesiredCapacity");
-    assert_eq!(set.len(), 1);
-    assert_eq!(set[0].params["AutoScalingGroupName"], "fleet-workers");
-    assert_eq!(set[0].params["DesiredCapacity"], "3");
+    // From zero (a group in moto): a seed scales out at once, one instance per two open
+    // videos; the group launches them protected from scale-in.
+    let group = Group::create(&moto::shared_url(), "scaler", 0, 10).await;
+    let lines = scaler_once(&table, &group, "15").await;
+    assert_eq!(group.desired().await, 3);
+    let members = group.members().await;
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members
+        .iter()
+        .all(|m| m.protected && m.state == "InService"));
     let m = emf(&lines);
     assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "fleet-test");
     assert_eq!(
@@ -109,13 +116,9 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
 
     // An empty backlog keeps the group through the idle period, remembering since when...
     let empty = fresh_table(&cfg, "scaler-empty").await;
-    let lines = scaler_once(&empty, &ec2, "60").await;
+    let lines = scaler_once(&empty, &group, "60").await;
     assert_eq!(tick(&lines)["desired"].as_u64(), Some(3));
-    assert_eq!(
-        ec2.calls_of("SetDesiredCapacity").len(),
-        1,
-        "no change asked"
-    );
+    assert_eq!(group.desired().await, 3);
     let since = store(&cfg, &empty)
         .scaler_memory()
         .await
@@ -133,9 +136,22 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
         "{}",
         String::from_utf8_lossy(&report.stderr)
     );
-    // Past the idle period (0 minutes here), the group goes to zero.
-    scaler_once(&empty, &ec2, "0").await;
-    assert_eq!(ec2.desired(), 0);
+    // Past the idle period (0 minutes here), the group shrinks, but never below its protected
+    // instances (busy, or still booting): asked below them, the group would have to take a
+    // booting one, or could not shrink at all.
+    let lines = scaler_once(&empty, &group, "0").await;
+    assert_eq!(tick(&lines)["protected"].as_u64(), Some(3));
+    assert_eq!(group.desired().await, 3, "three protected");
+    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+    group.protect(&ids[..2], false).await;
+    scaler_once(&empty, &group, "0").await;
+    assert_eq!(group.desired().await, 1, "one still protected");
+    let left = group.members().await;
+    assert_eq!(left.len(), 1, "the group took the two idle ones: {left:?}");
+    assert_eq!(left[0].id, ids[2]);
+    group.protect(&ids[2..], false).await;
+    scaler_once(&empty, &group, "0").await;
+    assert_eq!(group.desired().await, 0);
     assert_eq!(
         store(&cfg, &empty)
             .scaler_memory()
@@ -184,7 +200,7 @@ fn protections(ec2: &Ec2) -> Vec<(String, String)> {
 async fn a_spot_notice_drains_the_worker_and_hands_the_video_over() {
     let c = Clip::new("spot lecture.mp4", "1280x720", "30", 20.0);
     let st = stage("spot", std::slice::from_ref(&c)).await;
-    let ec2 = Ec2::start("i-0spot", 0, 4, 1).await;
+    let ec2 = Ec2::start("i-0spot").await;
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     // A drain window longer than the notice: the reclaim time, not the window, must decide.
@@ -249,7 +265,7 @@ async fn a_spot_notice_drains_the_worker_and_hands_the_video_over() {
     );
 
     // Worker b takes the video over; its per-video metrics reach the agent's UDP port.
-    let ec2b = Ec2::start("i-0b", 0, 4, 1).await;
+    let ec2b = Ec2::start("i-0b").await;
     let mut b = member(&st, &ec2b, "b", &["--exit-when-idle"])
         .env(
             "AWS_EMF_AGENT_ENDPOINT",
@@ -308,7 +324,7 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
         Clip::new("second.mp4", "640x360", "30", 6.0),
     ];
     let st = stage("rebalance", &clips).await;
-    let ec2 = Ec2::start("i-0rebal", 0, 4, 1).await;
+    let ec2 = Ec2::start("i-0rebal").await;
     let mut a = member(&st, &ec2, "a", &["--rebalance-wait-seconds", "10"])
         .spawn()
         .unwrap();
@@ -364,7 +380,7 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_gives_up_asks_the_group_to_replace_its_instance() {
     let st = stage("give-up", &[Clip::new("fine.mp4", "320x240", "15", 2.0)]).await;
-    let ec2 = Ec2::start("i-0sick", 0, 4, 1).await;
+    let ec2 = Ec2::start("i-0sick").await;
     // An ffmpeg built without a filter fleet needs (it passes the start check, then every
     // encode fails "No such filter"): the machine's trouble, three times in a row. (A missing
     // ffmpeg stops the worker at start, before it claims anything: systemd's restart limit
@@ -405,4 +421,119 @@ exit 1
         VideoState::Pending,
         "the video is not blamed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_termination_lets_the_job_in_hand_finish() {
+    // An instance refresh, a capacity rebalance or its own removal: the group terminates the
+    // instance through the drain hook. The job in hand finishes, however long past the drain
+    // window, with the termination held open by heartbeats; nothing new is claimed.
+    let clips = [
+        Clip::new("long lesson.mp4", "1280x720", "30", 16.0),
+        Clip::new("next lesson.mp4", "1280x720", "30", 16.0),
+    ];
+    let st = stage("finish", &clips).await;
+    let ec2 = Ec2::start("i-0refresh").await;
+    let mut a = member(
+        &st,
+        &ec2,
+        "a",
+        &["--drain-seconds", "1", "--rate-control", "fixed"],
+    )
+    .env("FLEET_X264_PRESET", "fast")
+    .env("FLEET_LIFECYCLE_HEARTBEAT_SECONDS", "1")
+    .spawn()
+    .unwrap();
+    let (taken, other) = eventually(Duration::from_secs(60), "encoding to start", || async {
+        for (c, o) in [(&clips[0], &clips[1]), (&clips[1], &clips[0])] {
+            let item = st.state(c.name).await;
+            if item.progress.as_ref().is_some_and(|p| p.phase == "encode") {
+                return Some((c.name, o.name));
+            }
+        }
+        None
+    })
+    .await;
+    ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
+    let t0 = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(240), a.wait())
+        .await
+        .expect("worker did not leave")
+        .unwrap();
+    assert!(status.success(), "worker exited with {status}");
+    let done = st.state(taken).await;
+    assert_eq!(
+        (done.state, done.attempts),
+        (VideoState::Done, 1),
+        "finished, not released: {done:?}"
+    );
+    assert_eq!(
+        st.state(other).await.state,
+        VideoState::Pending,
+        "nothing claimed after the termination began"
+    );
+    let calls = ec2.calls();
+    let beats: Vec<_> = calls
+        .iter()
+        .filter(|c| c.action == "RecordLifecycleActionHeartbeat")
+        .collect();
+    let waited = t0.elapsed().as_secs();
+    assert!(
+        waited >= 3 && beats.len() as u64 + 2 >= waited.min(10),
+        "{} heartbeats over {waited} s",
+        beats.len()
+    );
+    assert_eq!(beats[0].params["LifecycleHookName"], "fleet-drain");
+    assert_eq!(beats[0].params["InstanceId"], "i-0refresh");
+    let last = calls.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.params["InstanceId"].as_str()),
+        ("CompleteLifecycleAction", "i-0refresh"),
+        "the hook completed last, once: {calls:?}"
+    );
+    assert_eq!(ec2.calls_of("CompleteLifecycleAction").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_removes_itself_from_the_group() {
+    // The fleet's second way down, which needs no scaler: a group in moto with one instance,
+    // launched protected; its worker lifts the protection once up and idle, and after the idle
+    // period terminates its instance with a decrement.
+    let cfg = crate::common::sdk().await;
+    let table = fresh_table(&cfg, "idle-remove").await;
+    let work = tempfile::tempdir().unwrap();
+    let group = Group::create(&moto::shared_url(), "idle", 1, 4).await;
+    let me = group.members().await.remove(0);
+    assert!(me.protected, "launched protected");
+    let ec2 = Ec2::start(&me.id).await;
+    let mut a = media::worker(&table, work.path(), &[])
+        .env("FLEET_ASG_NAME", &group.name)
+        .env("FLEET_IMDS_POLL_SECONDS", "0.2")
+        .env("FLEET_IDLE_REMOVE_MINUTES", "0.05")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &ec2.endpoint)
+        .env("AWS_ENDPOINT_URL_AUTO_SCALING", &group.url)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(30), "protection lifted", || async {
+        (!group.members().await.iter().any(|m| m.protected)).then_some(())
+    })
+    .await;
+    let t0 = std::time::Instant::now();
+    eventually(Duration::from_secs(30), "the instance gone", || async {
+        group.members().await.is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "not before the idle period"
+    );
+    assert_eq!(group.desired().await, 0, "desired capacity lowered with it");
+    // The group's termination reaches the instance; the worker leaves (moto lacks the hook
+    // calls: its completion is tested against the stand-in above).
+    ec2.set("autoscaling/target-lifecycle-state", Some("Terminated"));
+    let status = tokio::time::timeout(Duration::from_secs(30), a.wait())
+        .await
+        .expect("worker did not leave")
+        .unwrap();
+    assert!(status.success(), "worker exited with {status}");
 }

@@ -1,9 +1,10 @@
-//! Stand-ins for the two EC2-side services a worker in an autoscaling group talks to, on one
+//! Stand-ins for what a worker in an autoscaling group talks to and moto cannot serve, on one
 //! HTTP port of 127.0.0.1: the instance metadata service (IMDSv2: a PUT for a token, then GETs
-//! carrying it) and the Auto Scaling query API (form-encoded POSTs, XML answers). They answer
-//! the way AWS does for the calls fleet makes and record every Auto Scaling call, so a test
-//! can script a spot notice or a termination and see what the worker and the scaler did.
-//! DynamoDB and S3 stay real; these replace only what cannot run outside EC2.
+//! carrying it), and the Auto Scaling query API's termination hook calls
+//! (`CompleteLifecycleAction`, `RecordLifecycleActionHeartbeat`: moto 5.2.5 answers them 500).
+//! Every Auto Scaling call is recorded and answered with an empty result, so a test can script
+//! a spot notice or a termination and see what the worker did. Everything moto covers (the
+//! group's size, protection, health, self-removal) is tested against moto (`group.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,9 +25,6 @@ pub struct Call {
 struct State {
     metadata: HashMap<String, String>,
     calls: Vec<Call>,
-    desired: u32,
-    min: u32,
-    max: u32,
     untokened: u32,
 }
 
@@ -38,16 +36,11 @@ pub struct Ec2 {
 }
 
 impl Ec2 {
-    /// Instance `instance` in a group of `min..=max` instances, `desired` now.
-    pub async fn start(instance: &str, min: u32, max: u32, desired: u32) -> Self {
+    /// Instance `instance`.
+    pub async fn start(instance: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            desired,
-            min,
-            max,
-            ..Default::default()
-        }));
+        let state = Arc::new(Mutex::new(State::default()));
         let ec2 = Self { endpoint, state };
         ec2.set("instance-id", Some(instance));
         ec2.set("autoscaling/target-lifecycle-state", Some("InService"));
@@ -87,11 +80,6 @@ impl Ec2 {
             .into_iter()
             .filter(|c| c.action == action)
             .collect()
-    }
-
-    /// The group's desired capacity.
-    pub fn desired(&self) -> u32 {
-        self.state.lock().unwrap().desired
     }
 
     /// Metadata reads that came without a token (IMDSv1), which EC2 refuses with
@@ -179,30 +167,7 @@ fn answer(
             .map(|(k, v)| (decode(k), decode(v)))
             .collect();
         let action = params.get("Action").cloned().unwrap_or_default();
-        let result = match action.as_str() {
-            "DescribeAutoScalingGroups" => {
-                let name = params
-                    .get("AutoScalingGroupNames.member.1")
-                    .cloned()
-                    .unwrap_or_default();
-                format!(
-                    "<AutoScalingGroups><member><AutoScalingGroupName>{name}</AutoScalingGroupName>\
-                     <MinSize>{}</MinSize><MaxSize>{}</MaxSize><DesiredCapacity>{}</DesiredCapacity>\
-                     <DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType>\
-                     <CreatedTime>2026-01-01T00:00:00Z</CreatedTime><Instances/>\
-                     <AvailabilityZones><member>us-east-1a</member></AvailabilityZones>\
-                     </member></AutoScalingGroups>",
-                    s.min, s.max, s.desired
-                )
-            }
-            "SetDesiredCapacity" => {
-                if let Some(d) = params.get("DesiredCapacity").and_then(|d| d.parse().ok()) {
-                    s.desired = d;
-                }
-                String::new()
-            }
-            _ => String::new(),
-        };
+        let result = String::new();
         s.calls.push(Call {
             action: action.clone(),
             params,
