@@ -87,7 +87,7 @@ locals {
 }
 
 resource "aws_iam_role" "worker" {
-  name = "${var.name}-worker"
+  name = local.iam_worker_name
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -111,6 +111,6 @@ resource "aws_iam_role_policy_attachment" "ssm" {
 }
 
 resource "aws_iam_instance_profile" "worker" {
-  name = "${var.name}-worker"
+  name = local.iam_worker_name
   role = aws_iam_role.worker.name
 }

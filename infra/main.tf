@@ -6,9 +6,12 @@ locals {
   output_prefix = var.output_prefix
 
   # Names that more than one file (and the instances) must agree on.
-  asg_name        = "${var.name}-workers"
-  hook_name       = "${var.name}-drain"
-  scaler_name     = "${var.name}-scaler"
+  asg_name    = "${var.name}-workers"
+  hook_name   = "${var.name}-drain"
+  scaler_name = "${var.name}-scaler"
+  # IAM names are global to the account: a second fleet of the same name in another region
+  # must not collide with (or take over) this one's roles.
+  iam_worker_name = "${var.name}-worker-${data.aws_region.current.name}"
   log_group       = "/${var.name}/worker"
   metrics_group   = "/${var.name}/metrics"
   namespace       = var.name

@@ -58,7 +58,7 @@ locals {
 }
 
 resource "aws_iam_policy" "operator" {
-  name        = "${var.name}-operator"
+  name        = "${var.name}-operator-${local.region}"
   description = "fleet-admin on ${var.table_name}: seed, report, retry, pause/resume, audit"
   policy      = jsonencode({ Version = "2012-10-17", Statement = local.operator_statements })
 }

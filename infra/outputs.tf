@@ -64,11 +64,11 @@ output "output_bucket_policy_json" {
 }
 
 output "seed_command" {
-  value = "fleet-admin --table ${aws_dynamodb_table.videos.name} seed 's3://${var.input_bucket}/${var.input_prefix}' 's3://${var.output_bucket}/${var.output_prefix}'"
+  value = "AWS_REGION=${local.region} fleet-admin --table ${aws_dynamodb_table.videos.name} seed 's3://${var.input_bucket}/${var.input_prefix}' 's3://${var.output_bucket}/${var.output_prefix}'"
 }
 
 output "report_command" {
-  value = "fleet-admin --table ${aws_dynamodb_table.videos.name} report --watch 30"
+  value = "AWS_REGION=${local.region} fleet-admin --table ${aws_dynamodb_table.videos.name} report --watch 30"
 }
 
 output "event_bus_name" {

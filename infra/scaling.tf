@@ -60,7 +60,7 @@ resource "aws_cloudwatch_log_group" "scaler" {
 }
 
 resource "aws_iam_role" "scaler" {
-  name = local.scaler_name
+  name = "${local.scaler_name}-${local.region}" # IAM names are global: one fleet per region
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

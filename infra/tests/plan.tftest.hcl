@@ -425,6 +425,14 @@ run "defaults" {
     error_message = "the drain hook: the worker heartbeats it every minute while it finishes its jobs"
   }
   assert {
+    condition     = [aws_iam_role.worker.name, aws_iam_instance_profile.worker.name, aws_iam_role.scaler.name, aws_iam_policy.operator.name] == ["fleet-worker-us-east-1", "fleet-worker-us-east-1", "fleet-scaler-us-east-1", "fleet-operator-us-east-1"]
+    error_message = "IAM names are global: they carry the region, so a fleet of the same name in another region does not collide"
+  }
+  assert {
+    condition     = output.report_command == "AWS_REGION=us-east-1 fleet-admin --table fleet-videos report --watch 30"
+    error_message = "the printed commands name the region they must run against"
+  }
+  assert {
     condition     = length(aws_security_group.worker.ingress) == 0
     error_message = "the workers' security group has no inbound rule"
   }
@@ -464,7 +472,7 @@ run "defaults" {
     error_message = "operator policy: table items, list both prefixes, read the streams, seed's check object, watch"
   }
   assert {
-    condition     = output.seed_command == "fleet-admin --table fleet-videos seed 's3://lectures-in/AI CERTs/Videos/' 's3://lectures-out/hls/'"
+    condition     = output.seed_command == "AWS_REGION=us-east-1 fleet-admin --table fleet-videos seed 's3://lectures-in/AI CERTs/Videos/' 's3://lectures-out/hls/'"
     error_message = "seed command output"
   }
 
