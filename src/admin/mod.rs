@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod dashboard;
+pub mod estimate;
 pub mod report;
 pub mod retry;
 pub mod seed;

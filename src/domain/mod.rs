@@ -3,6 +3,7 @@
 
 pub mod captions;
 pub mod damage;
+pub mod estimate;
 pub mod keys;
 pub mod ladder;
 pub mod language;

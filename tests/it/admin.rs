@@ -513,3 +513,88 @@ async fn bad_input_is_a_clear_error_and_writes_nothing() {
         "a failed command created the table"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimate_prices_the_open_videos_of_a_seeded_table() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "estimate").await;
+    let st = store(&cfg, &table);
+    let now = chrono::Utc::now().timestamp_millis();
+    let item = |name: &str, bytes: u64| {
+        fleet::domain::video::seeded(
+            &fleet::domain::keys::S3Uri {
+                bucket: "in".into(),
+                key: format!("course/{name}"),
+            },
+            "out",
+            &format!("hls/{name}"),
+            bytes,
+            now,
+            fleet::store::schema::schema().ready_shards,
+        )
+    };
+    // One probed video sets the bitrate: 450 MB for 600 s is 6 Mb/s.
+    let mut done = item("done.mp4", 450_000_000);
+    done.state = VideoState::Done;
+    done.duration_s = Some(600.0);
+    done.ready_at = None;
+    done.shard = None;
+    assert!(st.insert_new(&done).await.unwrap());
+    // Two open ones: 2.7 GB (an hour at 6 Mb/s) and 1.35 GB (half an hour).
+    for (n, b) in [
+        ("one hour.mp4", 2_700_000_000),
+        ("half an hour.mp4", 1_350_000_000),
+    ] {
+        assert!(st.insert_new(&item(n, b)).await.unwrap());
+    }
+
+    let json = |extra: &[&str]| -> Value {
+        let mut args = vec!["--table", &table, "estimate", "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&admin(&args, &[]))).unwrap()
+    };
+    let e = json(&["--instances", "2", "--rate-control", "fixed"]);
+    let found = &e["found"];
+    assert_eq!(found["batch"]["videos"], 2);
+    assert_eq!(found["probed"], 0);
+    assert_eq!(found["bitrate_measured"], true);
+    let content = found["batch"]["content_s"].as_f64().unwrap();
+    assert!((content - 5_400.0).abs() < 1e-6, "{content}");
+    // Busy 5,400 × 1.23 / 4 = 1,660.5 instance-s; boot and idle tail 2 × 1,080; the uneven
+    // end 2 × (1,660.5 / 2) / 2.
+    let hours = e["estimate"]["instance_hours"].as_f64().unwrap();
+    let want = (1_660.5 + 2.0 * 1_080.0 + 830.25) / 3600.0;
+    assert!((hours - want).abs() < 1e-9, "{hours} vs {want}");
+    let lines = e["estimate"]["lines"].as_array().unwrap();
+    let usd = |item: &str| {
+        lines
+            .iter()
+            .find(|l| l["item"] == item)
+            .unwrap_or_else(|| panic!("no {item} in {lines:?}"))["usd"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((usd("compute") - want * 0.136).abs() < 1e-9);
+    assert!(usd("NAT gateway") > 0.0, "NAT by default");
+    let total = e["estimate"]["total_usd"].as_f64().unwrap();
+    let per_hour = e["estimate"]["per_content_hour_usd"].as_f64().unwrap();
+    assert!((per_hour - total / 1.5).abs() < 1e-9);
+
+    // Endpoints take the NAT line to zero; the analysis adds CPU.
+    let e2 = json(&["--instances", "2", "--network", "endpoints"]);
+    let lines2 = e2["estimate"]["lines"].as_array().unwrap();
+    assert!(lines2.iter().all(|l| l["item"] != "NAT gateway"));
+    assert!(e2["estimate"]["instance_hours"].as_f64().unwrap() > hours);
+
+    // For people: the bill, the total per content-hour and MediaConvert's list price beside.
+    let text = ok(&admin(&["--table", &table, "estimate"], &[]));
+    for want in [
+        "open videos: 2",
+        "compute",
+        "total",
+        "per content-hour",
+        "MediaConvert",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+}

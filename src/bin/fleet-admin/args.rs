@@ -56,6 +56,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Progress across the fleet: states, failures grouped, workers, throughput, ETA, cost.
     Report(ReportArgs),
+    /// What the open videos will cost and how long they take, before they run: compute
+    /// (busy, boot, idle tail), NAT or endpoints, S3, DynamoDB, CloudWatch, all in.
+    Estimate(EstimateArgs),
     /// Put failed (or the named) videos back to pending with their attempts reset.
     Retry(RetryArgs),
     /// Reconcile a source prefix, the table and the outputs: videos never seeded, items whose
@@ -163,6 +166,50 @@ pub struct ReportArgs {
     /// Videos one instance works on at once (the workers' concurrency).
     #[arg(long, env = "FLEET_SLOTS_PER_INSTANCE", default_value_t = 2)]
     pub slots_per_instance: u32,
+}
+
+/// `estimate`'s arguments. Prices default to us-east-1 list prices (README, "What a batch
+/// costs").
+#[derive(Debug, clap::Args)]
+pub struct EstimateArgs {
+    /// Instances running at once (infra/'s max_size).
+    #[arg(long, default_value_t = 10)]
+    pub instances: u32,
+    /// vCPUs of one instance (c6g.xlarge: 4).
+    #[arg(long, default_value_t = 4)]
+    pub vcpus: u32,
+    /// Videos one instance works on at once.
+    #[arg(long, env = "FLEET_SLOTS_PER_INSTANCE", default_value_t = 2)]
+    pub slots_per_instance: u32,
+    /// Price of one instance-hour, USD (default: c6g.xlarge on demand in us-east-1; give the
+    /// spot price you pay if you run spot).
+    #[arg(long, env = "FLEET_PRICE_PER_HOUR", default_value_t = 0.136)]
+    pub price_per_hour: f64,
+    /// CPU-seconds the encode takes per content second (measured: 1.23 for a 720p30 source
+    /// and its renditions; more for 1080p).
+    #[arg(long, default_value_t = 1.23)]
+    pub cpu_per_content_second: f64,
+    /// The workers' rate control: `adaptive` adds its analysis (at most 18% of the encode's
+    /// CPU, derived from the quality bench).
+    #[arg(long, default_value = "adaptive", value_parser = ["adaptive", "fixed"])]
+    pub rate_control: String,
+    /// Seconds from launch to the first claim.
+    #[arg(long, default_value_t = 180.0)]
+    pub boot_seconds: f64,
+    /// Minutes the fleet stays up once the backlog is empty (infra/'s scale_in_idle_minutes).
+    #[arg(long, default_value_t = 15.0)]
+    pub idle_minutes: f64,
+    /// How the workers reach S3: `nat` (every byte pays the NAT gateway's processing) or
+    /// `endpoints` (gateway endpoints, free; infra/'s vpc_endpoint_route_table_ids).
+    #[arg(long, default_value = "nat", value_parser = ["nat", "endpoints"])]
+    pub network: String,
+    /// Source bitrate, Mb/s, to derive durations from bytes while no video of the table has
+    /// been probed yet.
+    #[arg(long, default_value_t = 5.0)]
+    pub source_mbps: f64,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `retry`'s arguments.

@@ -476,6 +476,97 @@ pub fn audit_text(r: &fleet::admin::audit::AuditReport, fix: bool) -> String {
     o
 }
 
+/// MediaConvert's on-demand price of one normalized minute, first volume tier, us-east-1, USD:
+/// Basic and Professional (third-party copies of the AWS price list, 2026; README).
+const MEDIACONVERT_PER_NORMALIZED_MINUTE: [(&str, f64); 2] =
+    [("Basic", 0.0075), ("Professional", 0.012)];
+
+/// `estimate`, for people.
+pub fn estimate_text(
+    found: &fleet::admin::estimate::Found,
+    fleet: &fleet::domain::estimate::Fleet,
+    e: &fleet::domain::estimate::Estimate,
+) -> String {
+    use std::fmt::Write;
+    let b = &found.batch;
+    let mut s = String::new();
+    let hours = b.content_s / 3600.0;
+    let _ = writeln!(
+        s,
+        "open videos: {}, {} of sources, {:.1} content-hours ({} probed; the rest derived from \
+         their bytes at {:.2} Mb/s, {})",
+        b.videos,
+        bytes(b.source_bytes),
+        hours,
+        found.probed,
+        found.derived_at_mbps,
+        if found.bitrate_measured {
+            "the probed videos' bitrate"
+        } else {
+            "--source-mbps, as no video is probed yet"
+        }
+    );
+    if b.videos == 0 {
+        let _ = writeln!(s, "nothing to encode: the scaler launches nothing.");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "fleet: {} instances of {} vCPUs, {} slots each, ${}/instance-hour, {}",
+        fleet.instances,
+        fleet.vcpus,
+        fleet.slots,
+        fleet.price_per_hour,
+        if fleet.nat {
+            "through a NAT gateway"
+        } else {
+            "through gateway endpoints"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "wall time: {} ({:.1} instance-hours billed)\n",
+        duration(e.wall_s),
+        e.instance_hours
+    );
+    let mut t = table(&["item", "USD", "basis"]);
+    for l in &e.lines {
+        t.add_row(vec![
+            Cell::new(l.item),
+            Cell::new(format!("{:.2}", l.usd)).set_alignment(CellAlignment::Right),
+            Cell::new(&l.basis),
+        ]);
+    }
+    t.add_row(vec![
+        Cell::new("total"),
+        Cell::new(format!("{:.2}", e.total_usd)).set_alignment(CellAlignment::Right),
+        Cell::new(format!("${:.3} per content-hour", e.per_content_hour_usd)),
+    ]);
+    let _ = writeln!(s, "{t}");
+    let ladder = fleet::domain::ladder::Ladder::default();
+    let normalized: f64 = ladder
+        .rungs
+        .iter()
+        .map(|r| if r.height >= 720 { 2.0 } else { 1.0 })
+        .sum::<f64>()
+        * 60.0;
+    let _ = writeln!(
+        s,
+        "\nMediaConvert on demand, same ladder ({normalized:.0} normalized minutes per \
+         content-hour): {}",
+        MEDIACONVERT_PER_NORMALIZED_MINUTE
+            .iter()
+            .map(|(tier, p)| format!(
+                "{tier} ${:.2}/content-hour, ${:.2} for this batch",
+                normalized * p,
+                normalized * p * hours
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod dev_upload;
+pub mod estimate;
 pub mod events;
 pub mod init;
 pub mod pause;
@@ -105,6 +106,7 @@ pub async fn run(ctx: &Ctx, cmd: Command) -> Result<ExitCode> {
         Command::Events(c) => events::run(ctx, c).await,
         Command::Seed(a) => seed::run(ctx, a).await,
         Command::Report(a) => report::run(ctx, a).await,
+        Command::Estimate(a) => estimate::run(ctx, a).await,
         Command::Retry(a) => retry::run(ctx, a).await,
         Command::Dashboard {
             port,
