@@ -380,7 +380,11 @@ async fn a_rebalance_recommendation_stops_claims_but_finishes_the_job_in_hand() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_gives_up_asks_the_group_to_replace_its_instance() {
     let st = stage("give-up", &[Clip::new("fine.mp4", "320x240", "15", 2.0)]).await;
-    let ec2 = Ec2::start("i-0sick").await;
+    // The group in moto (SetInstanceHealth is a call moto covers); the metadata from the
+    // stand-in.
+    let group = Group::create(&moto::shared_url(), "give-up", 1, 4).await;
+    let me = group.members().await.remove(0);
+    let ec2 = Ec2::start(&me.id).await;
     // An ffmpeg built without a filter fleet needs (it passes the start check, then every
     // encode fails "No such filter"): the machine's trouble, three times in a row. (A missing
     // ffmpeg stops the worker at start, before it claims anything: systemd's restart limit
@@ -406,16 +410,22 @@ exit 1
     );
     let status = tokio::time::timeout(
         Duration::from_secs(120),
-        member(&st, &ec2, "a", &[]).env("PATH", path).status(),
+        member(&st, &ec2, "a", &[])
+            .env("PATH", path)
+            .env("FLEET_ASG_NAME", &group.name)
+            .env("AWS_ENDPOINT_URL_AUTO_SCALING", &group.url)
+            .status(),
     )
     .await
     .expect("worker did not give up")
     .unwrap();
     assert!(!status.success(), "a worker that gives up exits non-zero");
-    let health = ec2.calls_of("SetInstanceHealth");
-    assert_eq!(health.len(), 1, "{:?}", ec2.calls());
-    assert_eq!(health[0].params["InstanceId"], "i-0sick");
-    assert_eq!(health[0].params["HealthStatus"], "Unhealthy");
+    let sick = group.members().await;
+    assert!(
+        sick.iter()
+            .any(|m| m.id == me.id && m.health == "Unhealthy"),
+        "the group sees its instance unhealthy: {sick:?}"
+    );
     assert_eq!(
         st.state("fine.mp4").await.state,
         VideoState::Pending,

@@ -3,8 +3,10 @@
 //! carrying it), and the Auto Scaling query API's termination hook calls
 //! (`CompleteLifecycleAction`, `RecordLifecycleActionHeartbeat`: moto 5.2.5 answers them 500).
 //! Every Auto Scaling call is recorded and answered with an empty result, so a test can script
-//! a spot notice or a termination and see what the worker did. Everything moto covers (the
-//! group's size, protection, health, self-removal) is tested against moto (`group.rs`).
+//! a spot notice or a termination and see what the worker did. The group's size, health and
+//! self-removal are tested against moto (`group.rs`); the spot and rebalance tests still read
+//! the worker's protection calls here, for their order (set, lifted), which a group's state
+//! at one moment cannot show.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
