@@ -31,6 +31,16 @@ locals {
     Resource  = [local.event_bus_arn]
     Condition = { StringEquals = { "events:source" = [local.event_source] } }
   }] : []
+
+  # Events a bus refused are owed in the table (`#event#<id>` items); a worker that sends one
+  # later deletes its item. Only those items: the workers delete no video.
+  worker_outbox_statements = local.events_enabled ? [{
+    Sid       = "SettleOwedEvents"
+    Effect    = "Allow"
+    Action    = ["dynamodb:DeleteItem"]
+    Resource  = [aws_dynamodb_table.videos.arn]
+    Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["#event#*"] } }
+  }] : []
 }
 
 resource "aws_cloudwatch_event_bus" "events" {

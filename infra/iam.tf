@@ -28,18 +28,22 @@ locals {
       Resource = [local.input_bucket_arn]
     },
     {
-      # DeleteObject: the renditions of earlier attempts (t<N>/) are removed after a win.
-      Sid      = "WriteOutput"
+      # GetObject: the published master and thumbnails are read back, to know which earlier
+      # attempts (t<N>/) players still fetch before any is deleted, and by a captions-only
+      # redo. DeleteObject: those attempts are removed after a win. Every upload is a single
+      # PUT (no multipart to abort).
+      Sid      = "Output"
       Effect   = "Allow"
-      Action   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
       Resource = [local.output_objects]
     },
     {
-      Sid       = "ListOutput"
-      Effect    = "Allow"
-      Action    = ["s3:ListBucket"]
-      Resource  = [local.output_bucket_arn]
-      Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
+      # Unconditioned, as ListInput: reading back a master that is not there yet must be a
+      # 404 ("nothing published"), not a 403 that stops the clean-up of earlier attempts.
+      Sid      = "ListOutput"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = [local.output_bucket_arn]
     },
     {
       Sid      = "Artifacts"
@@ -83,7 +87,7 @@ locals {
       Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
       Resource  = var.kms_key_arns
       Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
-  }], local.worker_event_statements) # events:PutEvents on the bus, only with one (events.tf)
+  }], local.worker_event_statements, local.worker_outbox_statements) # with a bus only (events.tf)
 }
 
 resource "aws_iam_role" "worker" {

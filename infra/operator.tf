@@ -14,18 +14,19 @@ locals {
       Resource = local.table_arns
     },
     {
-      Sid       = "ListInput"
-      Effect    = "Allow"
-      Action    = ["s3:ListBucket"]
-      Resource  = [local.input_bucket_arn]
-      Condition = { StringLike = { "s3:prefix" = ["${local.input_prefix}*"] } }
+      # Unconditioned: seed checks the bucket (HeadBucket, no prefix), suggests the nearest
+      # folder when a prefix matches nothing (it lists above the prefix), and audit's HEAD of
+      # a missing master must be a 404, not a 403; none of those requests carries s3:prefix.
+      Sid      = "ListInput"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = [local.input_bucket_arn]
     },
     {
-      Sid       = "ListOutput"
-      Effect    = "Allow"
-      Action    = ["s3:ListBucket"]
-      Resource  = [local.output_bucket_arn]
-      Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
+      Sid      = "ListOutput"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = [local.output_bucket_arn]
     },
     {
       # audit checks that each done video's master.m3u8 exists (HEAD needs GetObject).
@@ -42,16 +43,10 @@ locals {
       Action   = ["s3:DeleteObject", "s3:PutObject"]
       Resource = ["${local.output_bucket_arn}/${local.output_prefix}*.fleet-seed-check-*"]
     },
-    {
-      Sid      = "Watch"
-      Effect   = "Allow"
-      Action   = ["autoscaling:DescribeAutoScalingGroups", "cloudwatch:GetMetricData"]
-      Resource = ["*"] # neither action has resource-level permissions
-    },
     ], length(var.kms_key_arns) == 0 ? [] : [{
       Sid       = "KmsThroughS3"
       Effect    = "Allow"
-      Action    = ["kms:Decrypt"]
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"] # seed's check object is a write
       Resource  = var.kms_key_arns
       Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
   }], local.worker_event_statements) # `retry` and `events replay` put events on the bus too
