@@ -204,6 +204,13 @@ mod tests {
         ) -> Result<(), crate::error::StoreError> {
             unimplemented!()
         }
+        async fn release_stalled(
+            &self,
+            _: &crate::store::Lease,
+            _: &str,
+        ) -> Result<(), crate::error::StoreError> {
+            unimplemented!()
+        }
         async fn has_open_work(&self) -> Result<bool, crate::error::StoreError> {
             unimplemented!()
         }

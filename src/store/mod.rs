@@ -95,6 +95,12 @@ pub trait VideoStore: Send + Sync + std::fmt::Debug {
     /// Gives the video back at once (shutdown, local trouble), returning the attempt.
     async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
 
+    /// Gives the video back at once after the holder fenced itself (its lease could not be
+    /// renewed in time: the worker stalled). The attempt counts, as a lapsed one: a video
+    /// that starves every worker it runs on (one that swaps the machine to a halt) is then
+    /// failed after the attempts allowed, instead of going round for ever.
+    async fn release_stalled(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
     /// Whether any video is still pending or in progress anywhere (claimable now or later).
     async fn has_open_work(&self) -> Result<bool, StoreError>;
 

@@ -206,6 +206,9 @@ mod tests {
         async fn release(&self, _: &Lease, _: &str) -> Result<(), StoreError> {
             unimplemented!()
         }
+        async fn release_stalled(&self, _: &Lease, _: &str) -> Result<(), StoreError> {
+            unimplemented!()
+        }
         async fn has_open_work(&self) -> Result<bool, StoreError> {
             unimplemented!()
         }

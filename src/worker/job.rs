@@ -116,7 +116,7 @@ pub async fn run(
             // the video on now instead of after lease + skew.
             let _ = ctx
                 .store
-                .release(&lease, "the lease could not be renewed in time")
+                .release_stalled(&lease, "the lease could not be renewed in time")
                 .await;
         }
         return JobEnd::LeaseLost;

@@ -295,6 +295,54 @@ async fn a_taker_within_the_skew_budget_never_takes_a_live_lease() {
 }
 
 #[tokio::test]
+async fn a_late_heartbeat_never_shortens_the_lease() {
+    // A heartbeat computed 20 s earlier (held in the network and delivered late, or sent
+    // from a clock stepped back) lands after a newer one: the lease keeps the newer expiry,
+    // and the holder is told it still holds the video.
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "late-beat").await;
+    let t = fast_timings();
+    let holder = store(&cfg, &table);
+    let late = store_with(
+        &cfg,
+        &table,
+        t,
+        3,
+        Arc::new(OffsetClock { offset_ms: -20_000 }),
+        None,
+    );
+    seed(&holder, 1, "late-beat").await;
+    let l = holder.claim("H").await.unwrap().unwrap();
+    let newer = holder.heartbeat(&l, None).await.unwrap();
+    let stored = |store: &fleet::store::dynamo::DynamoStore| {
+        let store = store.clone();
+        let id = l.id().to_string();
+        async move {
+            store
+                .get(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .lease_expires
+                .unwrap()
+        }
+    };
+    assert_eq!(stored(&holder).await, newer.expires);
+    let old = late.heartbeat(&l, None).await.expect("still the holder's");
+    assert_eq!(
+        stored(&holder).await,
+        newer.expires,
+        "the late heartbeat shortened the lease"
+    );
+    assert_eq!(old.expires, newer.expires, "told the expiry that holds");
+    // A newer one still extends it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let later = holder.heartbeat(&l, None).await.unwrap();
+    assert!(later.expires > newer.expires);
+    assert_eq!(stored(&holder).await, later.expires);
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_and_failed_videos_are_not_claimed_again() {
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "attempts").await;
@@ -399,6 +447,38 @@ async fn release_returns_the_video_and_the_attempt_at_once() {
         s.heartbeat(&l, None).await,
         Err(StoreError::LeaseLost { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_video_that_stalls_every_holder_is_given_up_after_its_attempts() {
+    // A holder that fenced itself (its lease could not be renewed in time) hands the video
+    // back at once, but keeps the attempt, counted as lapsed: a video that starves every
+    // worker it runs on stops after the attempts allowed (3 here) instead of going round for
+    // ever, as it did when that release returned the attempt like a shutdown's.
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "stalls").await;
+    let s = store(&cfg, &table);
+    let v = seed(&s, 1, "stall").await;
+    for i in 1..=3u32 {
+        let l = s
+            .claim(&format!("W{i}"))
+            .await
+            .unwrap()
+            .expect("claimable at once after a stalled holder's release");
+        s.release_stalled(&l, "the lease could not be renewed in time")
+            .await
+            .unwrap();
+        let item = s.get(&v[0]).await.unwrap().unwrap();
+        assert_eq!(
+            (item.state, item.attempts, item.lapsed),
+            (VideoState::Pending, i, i)
+        );
+    }
+    assert!(s.claim("W4").await.unwrap().is_none(), "attempts used up");
+    let item = s.get(&v[0]).await.unwrap().unwrap();
+    assert_eq!(item.state, VideoState::Failed);
+    let why = item.error.unwrap_or_default();
+    assert!(why.contains("3 ended with a lapsed lease"), "{why}");
 }
 
 fn faulty(cfg: &aws_config::SdkConfig) -> (Arc<Faults>, aws_sdk_dynamodb::Client) {

@@ -370,7 +370,8 @@ async fn a_master_upload_that_hangs_ends_its_attempt_at_the_deadline() {
 
 /// A holder whose heartbeats hang (the proxy holds every heartbeat UpdateItem, nothing else)
 /// stops itself at its deadline and, since nobody took over, hands the video on at once with
-/// a fenced release, instead of leaving it held until lease + skew and counting a lapse.
+/// a fenced release, instead of leaving it held until lease + skew. The stalled attempt counts
+/// once, as lapsed, by that release (a video that stalls every holder is bounded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_cannot_heartbeat_self_fences_and_hands_the_video_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,14 +406,17 @@ async fn a_holder_that_cannot_heartbeat_self_fences_and_hands_the_video_on() {
     })
     .await;
     assert!(ddb.faults.stalled.load(Ordering::Relaxed) > 0);
-    assert_eq!(
-        item.lapsed, 0,
-        "handed on by a release, not a lapse: {item:?}"
-    );
+    // Handed on at once by the release (the worker may already have claimed it again), the
+    // stalled attempt counted as lapsed by it.
+    assert_eq!(item.lapsed, 1, "{item:?}");
     *ddb.faults.stall_matching.lock().unwrap() = None;
     wait_ok(&mut w, "worker").await;
     let item = st.state(&name).await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
-    assert_eq!(item.lapsed, 0, "{item:?}");
+    assert_eq!(
+        (item.attempts, item.lapsed),
+        (2, 1),
+        "no takeover lapse on top: {item:?}"
+    );
     media::check_stream(&st.fetch(&name).await, 60.0, Some((640, 360)), false);
 }

@@ -16,6 +16,8 @@ pub(crate) const REV: &str = "rev";
 pub(crate) const TOKEN: &str = "token";
 /// Claims so far.
 pub(crate) const ATTEMPTS: &str = "attempts";
+/// Attempts that ended with a lapsed lease (see `VideoItem::lapsed`).
+pub(crate) const LAPSED: &str = "lapsed";
 /// The slot holding the video.
 pub(crate) const HOLDER: &str = "holder";
 /// Wall time at which the lease ends unless heartbeated.
@@ -74,12 +76,13 @@ pub(crate) const FAILED: &str = "failed";
 pub(crate) const EVENT: &str = "event";
 
 /// Every video attribute above.
-pub(crate) const VIDEO: [&str; 23] = [
+pub(crate) const VIDEO: [&str; 24] = [
     PK,
     STATE,
     REV,
     TOKEN,
     ATTEMPTS,
+    LAPSED,
     HOLDER,
     LEASE_EXPIRES,
     READY_AT,

@@ -240,7 +240,11 @@ impl VideoStore for DynamoStore {
     }
 
     async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        DynamoStore::release(self, lease, reason).await
+        DynamoStore::release_with(self, lease, reason, true).await
+    }
+
+    async fn release_stalled(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        DynamoStore::release_with(self, lease, reason, false).await
     }
 
     async fn has_open_work(&self) -> Result<bool, StoreError> {

@@ -3,7 +3,8 @@
 
 use super::attrs::{
     ATTEMPTS, DURATION_S, ERROR, ERRORS, ERROR_KIND, FFMPEG_ARGS, FINISHED_AT, HOLDER, LADDER,
-    LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN, WARNINGS,
+    LAPSED, LEASE_EXPIRES, OUTPUT, PK, PROGRESS, READY_AT, REDO, REV, SHARD, STATE, TOKEN,
+    WARNINGS,
 };
 use super::expr;
 use super::registry::Counter;
@@ -53,11 +54,30 @@ impl DynamoStore {
             }
             None => format!("SET #{LEASE_EXPIRES} = :exp, #{READY_AT} = :ready"),
         };
-        match self.holder_write(lease, &update, values).await? {
+        // Never backwards: a heartbeat delivered late (held in the network, or an SDK retry's
+        // first attempt landing after a newer heartbeat) or computed on a clock stepped back
+        // must not shorten the lease a newer one set.
+        let not_shorter = format!("#{LEASE_EXPIRES} <= :exp");
+        match self
+            .holder_write_if(lease, &update, Some(&not_shorter), values)
+            .await?
+        {
             Ok(()) => Ok(Renewal {
                 expires,
                 deadline: sent + t.local_validity(),
             }),
+            // Still ours, already extended further: the lease holds at least until our own
+            // expiry, so the deadline measured from our send time stays on the safe side.
+            Err(Some(old))
+                if same_holder(&old, lease)
+                    && old.state == VideoState::InProgress
+                    && old.lease_expires.is_some_and(|e| e > expires) =>
+            {
+                Ok(Renewal {
+                    expires: old.lease_expires.unwrap_or(expires),
+                    deadline: sent + t.local_validity(),
+                })
+            }
             Err(old) => Err(lost(lease, old.as_ref())),
         }
     }
@@ -183,17 +203,31 @@ impl DynamoStore {
         r
     }
 
-    pub(super) async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        let values = vec![
+    pub(super) async fn release_with(
+        &self,
+        lease: &Lease,
+        reason: &str,
+        return_attempt: bool,
+    ) -> Result<(), StoreError> {
+        let mut values = vec![
             (":pending", s(VideoState::Pending.as_str())),
             (":one", n(1)),
             (":now", n(self.clock.now_ms())),
             (":reason", s(format!("released: {reason}"))),
         ];
+        if !return_attempt {
+            values.push((":zero", n(0)));
+        }
         // The attempt is returned: being interrupted is not the video's fault. The reason is
-        // kept so that `report` shows why a video went back (a full disk, a shutdown).
+        // kept so that `report` shows why a video went back (a full disk, a shutdown). A
+        // holder that stalled past its lease keeps the attempt, counted as lapsed.
+        let counted = if return_attempt {
+            format!("#{ATTEMPTS} = #{ATTEMPTS} - :one")
+        } else {
+            format!("#{LAPSED} = if_not_exists(#{LAPSED}, :zero) + :one")
+        };
         let update = format!(
-            "SET #{STATE} = :pending, #{REV} = #{REV} + :one, #{ATTEMPTS} = #{ATTEMPTS} - :one, \
+            "SET #{STATE} = :pending, #{REV} = #{REV} + :one, {counted}, \
              #{READY_AT} = :now, #{ERROR} = :reason \
              REMOVE #{LEASE_EXPIRES}, #{PROGRESS}, #{ERROR_KIND}"
         );
@@ -217,7 +251,21 @@ impl DynamoStore {
         update: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Result<(), Option<VideoItem>>, StoreError> {
-        let held = held();
+        self.holder_write_if(lease, update, None, values).await
+    }
+
+    /// [`Self::holder_write`], with `also` added to the fencing condition.
+    async fn holder_write_if(
+        &self,
+        lease: &Lease,
+        update: &str,
+        also: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Result<(), Option<VideoItem>>, StoreError> {
+        let held = match also {
+            Some(c) => format!("{} AND {c}", held()),
+            None => held(),
+        };
         let mut req = self
             .client
             .update_item()
