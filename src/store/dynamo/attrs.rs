@@ -136,6 +136,7 @@ mod tests {
         v.captions = Some(vec![]);
         v.warnings = Some(vec!["w".into()]);
         v.ladder = Some("adaptive: 720p CRF 17".into());
+        v.lapsed = 1; // skipped when zero
         v.redo = Some(crate::domain::video::Redo::Captions);
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&v).unwrap();
