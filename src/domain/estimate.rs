@@ -140,49 +140,82 @@ pub fn estimate(batch: Batch, fleet: Fleet, prices: Prices) -> Estimate {
             per_content_hour_usd: 0.0,
         };
     }
+    let t = time(batch, fleet);
+    let out_bytes = batch.content_s * fleet.output_kbps * 1000.0 / 8.0;
+    let lines = vec![
+        compute_line(fleet, &t),
+        network_line(batch.source_bytes as f64 + out_bytes, fleet, prices),
+        requests_line(batch, fleet, prices),
+        storage_line(out_bytes, prices),
+        table_line(batch, fleet, prices, t.busy_s),
+        logs_line(batch, prices),
+    ];
+    let total_usd: f64 = lines.iter().map(|l| l.usd).sum();
+    let hours = batch.content_s / 3600.0;
+    Estimate {
+        wall_s: t.wall_s,
+        instance_hours: t.instance_hours,
+        per_content_hour_usd: if hours > 0.0 { total_usd / hours } else { 0.0 },
+        lines,
+        total_usd,
+    }
+}
+
+/// Where the instance time goes.
+struct Time {
+    /// Instance-seconds spent encoding.
+    busy_s: f64,
+    /// Instance-seconds idle at the uneven end.
+    ragged_s: f64,
+    /// From the first launch to the last instance gone.
+    wall_s: f64,
+    /// Everything billed.
+    instance_hours: f64,
+}
+
+fn time(batch: Batch, fleet: Fleet) -> Time {
     let instances = f64::from(fleet.instances.max(1));
     let vcpus = f64::from(fleet.vcpus.max(1));
-    let cpu_s = batch.content_s * fleet.cpu_per_content_s * (1.0 + fleet.analysis_share);
     // x264 keeps an instance's cores busy while its slots are: busy instance-seconds are the
     // CPU-seconds over the vCPUs.
-    let busy_s = cpu_s / vcpus;
-    let mean_job_s = busy_s / batch.videos as f64;
+    let per_content_s = fleet.cpu_per_content_s * (1.0 + fleet.analysis_share) / vcpus;
+    let busy_s = batch.content_s * per_content_s;
+    let mean_job_s = busy_s / batch.videos.max(1) as f64;
     // The work spread over the fleet, but never shorter than the longest video alone on one
     // instance; at the end the instances run out of work unevenly, half a job each on average.
-    let longest_job_s =
-        batch.longest_s * fleet.cpu_per_content_s * (1.0 + fleet.analysis_share) / vcpus;
-    let work_s = (busy_s / instances).max(longest_job_s);
+    let work_s = (busy_s / instances).max(batch.longest_s * per_content_s);
     let ragged_s = instances * mean_job_s / 2.0;
-    let wall_s = fleet.boot_s + work_s + mean_job_s / 2.0 + fleet.idle_tail_s;
     let billed_s = busy_s + ragged_s + instances * (fleet.boot_s + fleet.idle_tail_s);
-    let instance_hours = billed_s / 3600.0;
+    Time {
+        busy_s,
+        ragged_s,
+        wall_s: fleet.boot_s + work_s + mean_job_s / 2.0 + fleet.idle_tail_s,
+        instance_hours: billed_s / 3600.0,
+    }
+}
 
-    let out_bytes = batch.content_s * fleet.output_kbps * 1000.0 / 8.0;
-    let segments = batch.content_s / fleet.segment_s.max(1.0) * f64::from(fleet.renditions);
-    let puts = 2.0 * segments + OTHER_PUTS_PER_VIDEO * batch.videos as f64;
-    let gets = (batch.source_bytes as f64 / GET_PART_BYTES).ceil() + batch.videos as f64;
-    // Every slot heartbeats its lease while its job runs: `slots` jobs per busy instance.
-    let heartbeats = busy_s * f64::from(fleet.slots.max(1)) / HEARTBEAT_S;
-    let wru = (WRITES_PER_VIDEO * batch.videos as f64 + heartbeats) * WRU_PER_WRITE;
-    let rru = RRU_PER_VIDEO * batch.videos as f64;
-
-    let mut lines = vec![Line {
+fn compute_line(fleet: Fleet, t: &Time) -> Line {
+    Line {
         item: "compute",
-        usd: instance_hours * fleet.price_per_hour,
+        usd: t.instance_hours * fleet.price_per_hour,
         basis: format!(
-            "{instance_hours:.1} instance-hours at ${:.4}: {:.1} busy ({:.2} CPU-s per content-s \
+            "{:.1} instance-hours at ${:.4}: {:.1} busy ({:.2} CPU-s per content-s \
              +{:.0}% analysis, {} vCPUs), {:.1} boot and idle tail, {:.1} uneven end",
+            t.instance_hours,
             fleet.price_per_hour,
-            busy_s / 3600.0,
+            t.busy_s / 3600.0,
             fleet.cpu_per_content_s,
             fleet.analysis_share * 100.0,
             fleet.vcpus,
-            instances * (fleet.boot_s + fleet.idle_tail_s) / 3600.0,
-            ragged_s / 3600.0
+            f64::from(fleet.instances.max(1)) * (fleet.boot_s + fleet.idle_tail_s) / 3600.0,
+            t.ragged_s / 3600.0
         ),
-    }];
-    let crossing = batch.source_bytes as f64 + out_bytes;
-    lines.push(if fleet.nat {
+    }
+}
+
+/// `crossing`: the bytes of sources and streams between the instances and S3.
+fn network_line(crossing: f64, fleet: Fleet, prices: Prices) -> Line {
+    if fleet.nat {
         Line {
             item: "NAT gateway",
             usd: crossing / GB * prices.nat_per_gb,
@@ -199,17 +232,26 @@ pub fn estimate(batch: Batch, fleet: Fleet, prices: Prices) -> Estimate {
             usd: 0.0,
             basis: format!("{:.1} GB, free through gateway endpoints", crossing / GB),
         }
-    });
-    lines.push(Line {
+    }
+}
+
+fn requests_line(batch: Batch, fleet: Fleet, prices: Prices) -> Line {
+    let segments = batch.content_s / fleet.segment_s.max(1.0) * f64::from(fleet.renditions);
+    let puts = 2.0 * segments + OTHER_PUTS_PER_VIDEO * batch.videos as f64;
+    let gets = (batch.source_bytes as f64 / GET_PART_BYTES).ceil() + batch.videos as f64;
+    Line {
         item: "S3 requests",
         usd: puts / 1000.0 * prices.s3_put_per_1000 + gets / 1000.0 * prices.s3_get_per_1000,
         basis: format!(
-            "{:.0} PUTs (a segment and a playlist per rendition every {} s, {} more per \
-             video), {:.0} ranged GETs",
-            puts, fleet.segment_s, OTHER_PUTS_PER_VIDEO, gets
+            "{puts:.0} PUTs (a segment and a playlist per rendition every {} s, \
+             {OTHER_PUTS_PER_VIDEO} more per video), {gets:.0} ranged GETs",
+            fleet.segment_s
         ),
-    });
-    lines.push(Line {
+    }
+}
+
+fn storage_line(out_bytes: f64, prices: Prices) -> Line {
+    Line {
         item: "S3 storage, first month",
         usd: out_bytes / GB * prices.s3_gb_month,
         basis: format!(
@@ -217,18 +259,27 @@ pub fn estimate(batch: Batch, fleet: Fleet, prices: Prices) -> Estimate {
             out_bytes / GB,
             prices.s3_gb_month
         ),
-    });
-    lines.push(Line {
+    }
+}
+
+fn table_line(batch: Batch, fleet: Fleet, prices: Prices, busy_s: f64) -> Line {
+    // Every slot heartbeats its lease while its job runs: `slots` jobs per busy instance.
+    let heartbeats = busy_s * f64::from(fleet.slots.max(1)) / HEARTBEAT_S;
+    let wru = (WRITES_PER_VIDEO * batch.videos as f64 + heartbeats) * WRU_PER_WRITE;
+    let rru = RRU_PER_VIDEO * batch.videos as f64;
+    Line {
         item: "DynamoDB",
         usd: wru / 1e6 * prices.ddb_wru_per_million + rru / 1e6 * prices.ddb_rru_per_million,
         basis: format!(
-            "{:.0} write units (heartbeats every {HEARTBEAT_S} s and {WRITES_PER_VIDEO} writes \
-             a video), {rru:.0} read units",
-            wru
+            "{wru:.0} write units (heartbeats every {HEARTBEAT_S} s and {WRITES_PER_VIDEO} \
+             writes a video), {rru:.0} read units"
         ),
-    });
+    }
+}
+
+fn logs_line(batch: Batch, prices: Prices) -> Line {
     let logs = LOG_BYTES_PER_VIDEO * batch.videos as f64;
-    lines.push(Line {
+    Line {
         item: "CloudWatch Logs",
         usd: logs / GB * prices.logs_per_gb,
         basis: format!(
@@ -236,16 +287,43 @@ pub fn estimate(batch: Batch, fleet: Fleet, prices: Prices) -> Estimate {
             logs / GB,
             prices.logs_per_gb
         ),
-    });
-    let total_usd: f64 = lines.iter().map(|l| l.usd).sum();
-    let hours = batch.content_s / 3600.0;
-    Estimate {
-        wall_s,
-        instance_hours,
-        lines,
-        total_usd,
-        per_content_hour_usd: if hours > 0.0 { total_usd / hours } else { 0.0 },
     }
+}
+
+/// MediaConvert's on-demand price of one normalized minute, first volume tier, us-east-1,
+/// USD, Basic and Professional (third-party copies of the AWS price list, 2026; README).
+const MEDIACONVERT_PER_NORMALIZED_MINUTE: [(&str, f64); 2] =
+    [("Basic", 0.0075), ("Professional", 0.012)];
+
+/// What MediaConvert on demand would charge for the same ladder, for comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Managed {
+    /// The pricing tier.
+    pub tier: &'static str,
+    /// USD per content-hour.
+    pub per_content_hour_usd: f64,
+    /// USD for the batch.
+    pub batch_usd: f64,
+}
+
+/// Normalized minutes one content-hour of `ladder` costs (AVC, single pass, 30 fps at most:
+/// an HD rendition, 720p and up, counts 2, an SD one 1), and the price in each tier.
+pub fn mediaconvert(ladder: &crate::domain::ladder::Ladder, content_s: f64) -> (f64, Vec<Managed>) {
+    let normalized = 60.0
+        * ladder
+            .rungs
+            .iter()
+            .map(|r| if r.height >= 720 { 2.0 } else { 1.0 })
+            .sum::<f64>();
+    let tiers = MEDIACONVERT_PER_NORMALIZED_MINUTE
+        .iter()
+        .map(|&(tier, p)| Managed {
+            tier,
+            per_content_hour_usd: normalized * p,
+            batch_usd: normalized * p * content_s / 3600.0,
+        })
+        .collect();
+    (normalized, tiers)
 }
 
 #[cfg(test)]
@@ -325,6 +403,19 @@ mod tests {
         let adaptive = estimate(thousand_hours(), f, Prices::default());
         let busy = |e: &Estimate| e.instance_hours - 3.0;
         assert!(busy(&adaptive) / busy(&fixed) > 1.17 && busy(&adaptive) / busy(&fixed) < 1.19);
+    }
+
+    #[test]
+    fn mediaconvert_prices_the_default_ladder_at_480_normalized_minutes_an_hour() {
+        let ladder = crate::domain::ladder::Ladder::default();
+        let (normalized, tiers) = mediaconvert(&ladder, 2.0 * 3600.0);
+        assert_eq!(normalized, 480.0, "1080p and 720p count 2, four SD rungs 1");
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let got: Vec<_> = tiers
+            .iter()
+            .map(|m| (m.tier, r(m.per_content_hour_usd), r(m.batch_usd)))
+            .collect();
+        assert_eq!(got, [("Basic", 3.60, 7.20), ("Professional", 5.76, 11.52)]);
     }
 
     #[test]

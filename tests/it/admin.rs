@@ -579,6 +579,10 @@ async fn estimate_prices_the_open_videos_of_a_seeded_table() {
     let total = e["estimate"]["total_usd"].as_f64().unwrap();
     let per_hour = e["estimate"]["per_content_hour_usd"].as_f64().unwrap();
     assert!((per_hour - total / 1.5).abs() < 1e-9);
+    assert_eq!(
+        e["mediaconvert"]["normalized_minutes_per_content_hour"],
+        480.0
+    );
 
     // Endpoints take the NAT line to zero; the analysis adds CPU.
     let e2 = json(&["--instances", "2", "--network", "endpoints"]);

@@ -120,6 +120,6 @@ async fn arm64_scaler_under_qemu_sizes_the_group_from_the_backlog() {
         "/usr/aarch64-linux-gnu",
         bootstrap,
     ];
-    crate::aws::scaler_once_via(&qemu, &table, &group, "15").await;
+    crate::aws::scaler_once_via(&qemu, &table, &group, "15", None).await;
     assert_eq!(group.desired().await, 2, "3 videos, 2 slots per instance");
 }

@@ -23,19 +23,26 @@ async fn scaler_once(table: &str, group: &Group, idle_minutes: &str) -> Vec<Valu
         table,
         group,
         idle_minutes,
+        None,
     )
     .await
 }
 
 /// Like [`scaler_once`], for another build of the scaler run through `program` (its first
-/// word is the executable, e.g. an emulator followed by the binary).
+/// word is the executable, e.g. an emulator followed by the binary), and with the table at
+/// `dynamodb` when it is not in the local stack's DynamoDB.
 pub async fn scaler_once_via(
     program: &[&str],
     table: &str,
     group: &Group,
     idle_minutes: &str,
+    dynamodb: Option<&str>,
 ) -> Vec<Value> {
-    let out = tokio::process::Command::new(program[0])
+    let mut c = tokio::process::Command::new(program[0]);
+    if let Some(url) = dynamodb {
+        c.env("AWS_ENDPOINT_URL_DYNAMODB", url);
+    }
+    let out = c
         .args(&program[1..])
         .arg("--once")
         .env("FLEET_TABLE", table)

@@ -34,21 +34,14 @@ async fn the_applied_group_scales_and_lives() {
     assert_eq!(group.desired().await, 0, "created at min_size, 0");
 
     // A scaler tick, on the applied table (its ready index) and group.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleet-scaler"))
-        .arg("--once")
-        .env("FLEET_TABLE", &table)
-        .env("FLEET_ASG_NAME", &name)
-        .env("FLEET_SLOTS_PER_INSTANCE", "2")
-        .env("AWS_ENDPOINT_URL", &url)
-        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::aws::scaler_once_via(
+        &[env!("CARGO_BIN_EXE_fleet-scaler")],
+        &table,
+        &group,
+        "15",
+        Some(&url),
+    )
+    .await;
     assert_eq!(group.desired().await, 3, "5 videos, 2 slots an instance");
     let members = group.members().await;
     assert_eq!(members.len(), 3, "{members:?}");

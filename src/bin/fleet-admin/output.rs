@@ -476,16 +476,12 @@ pub fn audit_text(r: &fleet::admin::audit::AuditReport, fix: bool) -> String {
     o
 }
 
-/// MediaConvert's on-demand price of one normalized minute, first volume tier, us-east-1, USD:
-/// Basic and Professional (third-party copies of the AWS price list, 2026; README).
-const MEDIACONVERT_PER_NORMALIZED_MINUTE: [(&str, f64); 2] =
-    [("Basic", 0.0075), ("Professional", 0.012)];
-
 /// `estimate`, for people.
 pub fn estimate_text(
     found: &fleet::admin::estimate::Found,
     fleet: &fleet::domain::estimate::Fleet,
     e: &fleet::domain::estimate::Estimate,
+    managed: &(f64, Vec<fleet::domain::estimate::Managed>),
 ) -> String {
     use std::fmt::Write;
     let b = &found.batch;
@@ -543,23 +539,16 @@ pub fn estimate_text(
         Cell::new(format!("${:.3} per content-hour", e.per_content_hour_usd)),
     ]);
     let _ = writeln!(s, "{t}");
-    let ladder = fleet::domain::ladder::Ladder::default();
-    let normalized: f64 = ladder
-        .rungs
-        .iter()
-        .map(|r| if r.height >= 720 { 2.0 } else { 1.0 })
-        .sum::<f64>()
-        * 60.0;
+    let (normalized, tiers) = managed;
     let _ = writeln!(
         s,
         "\nMediaConvert on demand, same ladder ({normalized:.0} normalized minutes per \
          content-hour): {}",
-        MEDIACONVERT_PER_NORMALIZED_MINUTE
+        tiers
             .iter()
-            .map(|(tier, p)| format!(
-                "{tier} ${:.2}/content-hour, ${:.2} for this batch",
-                normalized * p,
-                normalized * p * hours
+            .map(|m| format!(
+                "{} ${:.2}/content-hour, ${:.2} for this batch",
+                m.tier, m.per_content_hour_usd, m.batch_usd
             ))
             .collect::<Vec<_>>()
             .join("; ")

@@ -6,7 +6,7 @@ use crate::output;
 use anyhow::Result;
 use fleet::admin::estimate::batch_of;
 use fleet::admin::report::scan_all;
-use fleet::domain::estimate::{estimate, Fleet, Prices};
+use fleet::domain::estimate::{estimate, mediaconvert, Fleet, Prices};
 use fleet::domain::ladder::Ladder;
 use fleet::transcode::command::SEGMENT_SECONDS;
 use std::process::ExitCode;
@@ -47,13 +47,17 @@ pub async fn run(ctx: &Ctx, a: EstimateArgs) -> Result<ExitCode> {
         segment_s: f64::from(SEGMENT_SECONDS),
     };
     let e = estimate(found.batch, fleet, Prices::default());
+    let managed = mediaconvert(&ladder, found.batch.content_s);
     if a.json {
         println!(
             "{}",
-            serde_json::json!({ "schema_version": 1, "found": found, "fleet": fleet, "estimate": e })
+            serde_json::json!({
+                "schema_version": 1, "found": found, "fleet": fleet, "estimate": e,
+                "mediaconvert": { "normalized_minutes_per_content_hour": managed.0, "tiers": managed.1 },
+            })
         );
     } else {
-        print!("{}", output::estimate_text(&found, &fleet, &e));
+        print!("{}", output::estimate_text(&found, &fleet, &e, &managed));
     }
     Ok(ExitCode::SUCCESS)
 }
