@@ -103,58 +103,33 @@ pub fn decide(policy: ScalePolicy, o: Observed) -> Decision {
     };
     let clamp = |n: u32| n.clamp(o.min, o.max.max(o.min));
     let idle_since = (wanted == 0).then(|| o.memory.idle_since.unwrap_or(o.now));
-    let memory = |low| Memory { idle_since, low };
-    let floor = o.protected;
-
-    if wanted > o.current {
-        let ceiling = o
-            .existing
-            .saturating_add(policy.step.max(o.existing))
-            .max(floor);
-        let desired = clamp(wanted.min(ceiling));
-        return Decision {
-            desired,
-            wanted,
-            memory: memory(None),
+    // Never below the protected when shrinking, never above `current` either.
+    let shrunk = |n: u32| clamp(n.max(o.protected)).min(o.current.max(o.min));
+    let (desired, low) = if wanted > o.current {
+        let ceiling = o.existing.saturating_add(policy.step.max(o.existing));
+        (clamp(wanted.min(ceiling.max(o.protected))), None)
+    } else if wanted == o.current {
+        (clamp(o.current), None)
+    } else if let Some(since) = idle_since {
+        // Nothing open: to zero (or the protected) after the idle period.
+        let idle = held(since, o.now, policy.idle);
+        (if idle { shrunk(0) } else { o.current }, None)
+    } else {
+        // A smaller need: after it held for the settling window, to the window's largest.
+        let (since, peak) = match o.memory.low {
+            Some((since, peak)) => (since, peak.max(wanted)),
+            None => (o.now, wanted),
         };
-    }
-    if wanted == o.current {
-        return Decision {
-            desired: clamp(o.current),
-            wanted,
-            memory: memory(None),
-        };
-    }
-    // Below the current size. To zero (nothing open): after the idle period. Above zero:
-    // after the need held low for the settling window, to the largest need of the window.
-    // Never below the protected.
-    if let Some(since) = idle_since {
-        let desired = if held(since, o.now, policy.idle) {
-            clamp(floor).min(o.current.max(o.min))
+        if held(since, o.now, policy.settle) {
+            (shrunk(peak), None)
         } else {
-            o.current
-        };
-        return Decision {
-            desired,
-            wanted,
-            memory: memory(None),
-        };
-    }
-    let (since, peak) = match o.memory.low {
-        Some((since, peak)) => (since, peak.max(wanted)),
-        None => (o.now, wanted),
+            (o.current, Some((since, peak)))
+        }
     };
-    if !held(since, o.now, policy.settle) {
-        return Decision {
-            desired: o.current,
-            wanted,
-            memory: memory(Some((since, peak))),
-        };
-    }
     Decision {
-        desired: clamp(peak.max(floor)).min(o.current.max(o.min)),
+        desired,
         wanted,
-        memory: memory(None),
+        memory: Memory { idle_since, low },
     }
 }
 
