@@ -332,6 +332,35 @@ async fn ffmpeg_checked(allow: bool) -> Result<String> {
     Ok(v)
 }
 
+/// The instance's side of the worker, until `stop`: its notices (drain, finish, quiesce,
+/// heartbeating a termination), scale-in protection while busy, and its removal when idle.
+/// Returns why the instance is leaving, if it is.
+fn watch_instance(
+    m: Member,
+    g: Group,
+    shutdown: Shutdown,
+    stop: CancellationToken,
+    reporting: &Reporting,
+    slots: usize,
+) -> tokio::task::JoinHandle<Option<fleet::worker::instance::Leaving>> {
+    let (busy, idle_busy) = (reporting.busy.subscribe(), reporting.busy.subscribe());
+    let metrics = reporting.metrics.clone();
+    tokio::spawn(async move {
+        let protect = m.protect_while_busy(busy, slots, &metrics, stop.clone());
+        let remove = async {
+            if let Some(idle) = g.idle_remove {
+                m.remove_when_idle(idle_busy, idle, stop.clone()).await;
+            }
+        };
+        let (why, (), ()) = tokio::join!(
+            m.watch(shutdown, g.heartbeat, stop.clone()),
+            protect,
+            remove
+        );
+        why
+    })
+}
+
 async fn run(args: Args) -> Result<()> {
     let format = args.log_format;
     let allow_untested = args.allow_untested_ffmpeg;
@@ -371,23 +400,14 @@ async fn run(args: Args) -> Result<()> {
     cfg.instance = member.as_ref().map(|m| m.instance().to_string());
     let stop = CancellationToken::new();
     let watchers = member.clone().zip(group).map(|(m, g)| {
-        let (shutdown, stop, busy) = (shutdown.clone(), stop.clone(), reporting.busy.subscribe());
-        let idle_busy = reporting.busy.subscribe();
-        let (metrics, slots) = (reporting.metrics.clone(), cfg.concurrency);
-        tokio::spawn(async move {
-            let protect = m.protect_while_busy(busy, slots, &metrics, stop.clone());
-            let remove = async {
-                if let Some(idle) = g.idle_remove {
-                    m.remove_when_idle(idle_busy, idle, stop.clone()).await;
-                }
-            };
-            let (why, (), ()) = tokio::join!(
-                m.watch(shutdown, g.heartbeat, stop.clone()),
-                protect,
-                remove
-            );
-            why
-        })
+        watch_instance(
+            m,
+            g,
+            shutdown.clone(),
+            stop.clone(),
+            &reporting,
+            cfg.concurrency,
+        )
     });
     tracing::info!(
         worker = %cfg.worker_id,
