@@ -11,7 +11,6 @@ use fleet::domain::VideoState;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 /// Cues with a boundary crosser (5.0-7.5 over the 6 s boundary) and one after the 14 s clip.
 const EN_SRT: &str = "1\n00:00:01,000 --> 00:00:02,500\nHello, learners.\n\n2\n\
@@ -361,14 +360,11 @@ async fn every_caption_is_published_timed_and_bad_ones_only_warn() {
         "plain.mp4",
     ];
     let st = stage_captions("captions", dir, &files, videos.len()).await;
-    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
-        .spawn()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(600), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    media::until_idle(
+        &mut media::worker(&st.table, &st.work("a"), &["--exit-when-idle"]),
+        600,
+    )
+    .await;
     for v in videos {
         let item = st.state(v).await;
         assert_eq!(item.state, VideoState::Done, "{v}: {:?}", item.error);
@@ -588,15 +584,11 @@ async fn run_worker_with(st: &Stage, path: &str, extra: &[&str]) {
         .into_iter()
         .chain(extra.iter().copied())
         .collect();
-    let mut w = media::worker(&st.table, &st.work("a"), &args)
-        .env("PATH", path)
-        .spawn()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(300), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    media::until_idle(
+        media::worker(&st.table, &st.work("a"), &args).env("PATH", path),
+        300,
+    )
+    .await;
 }
 
 /// Every file of a downloaded stream but the master and stream.json (the two documents a

@@ -273,14 +273,11 @@ async fn damaged_odd_and_multi_track_sources_end_right() {
         })
         .collect();
     let st = stage_files("edges", dir, &files).await;
-    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
-        .spawn()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(600), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    media::until_idle(
+        &mut media::worker(&st.table, &st.work("a"), &["--exit-when-idle"]),
+        600,
+    )
+    .await;
 
     let scratched = damaged_sources_fail_or_warn(&st).await;
     let webm = a_source_without_duration_gets_the_decoded_one(&st).await;

@@ -8,7 +8,6 @@ use crate::common::stage::stage_files;
 use fleet::domain::VideoState;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// A 23 s clip that fades in from black over its first 3 s.
 fn fade_in(dir: &Path) -> std::path::PathBuf {
@@ -71,14 +70,11 @@ async fn a_lesson_is_published_with_its_poster_thumbnails_and_description() {
         &[("fade in.mp4".into(), fade), ("talk.m4a".into(), m4a)],
     )
     .await;
-    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"])
-        .spawn()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(300), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    media::until_idle(
+        &mut media::worker(&st.table, &st.work("a"), &["--exit-when-idle"]),
+        300,
+    )
+    .await;
     let item = st.state("fade in.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
 

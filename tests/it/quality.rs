@@ -10,7 +10,6 @@ use crate::common::published;
 use crate::common::stage::stage_files;
 use corpus::Title;
 use fleet::domain::VideoState;
-use std::time::Duration;
 
 /// The gate, as the bench holds it, on 8 s titles at 640x360: every rung within 0.5 dB mean
 /// PSNR and 0.002 1st-percentile SSIM of today's fixed ladder (a rung left out is scored as
@@ -77,18 +76,15 @@ async fn the_worker_publishes_the_adaptive_ladder_and_says_so() {
         &[("soft.mp4".into(), soft), ("slides.mp4".into(), slides)],
     )
     .await;
-    let mut w = media::worker(
-        &st.table,
-        &st.work("a"),
-        &["--exit-when-idle", "--rate-control", "adaptive"],
+    media::until_idle(
+        &mut media::worker(
+            &st.table,
+            &st.work("a"),
+            &["--exit-when-idle", "--rate-control", "adaptive"],
+        ),
+        600,
     )
-    .spawn()
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(600), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    .await;
 
     let item = st.state("soft.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
@@ -145,18 +141,15 @@ async fn rate_control_fixed_keeps_the_ladder_as_configured() {
     let clips = dir.path().join("clips");
     let soft = corpus::make(&clips, Title::Upscaled, (640, 360), 12);
     let st = stage_files("quality-fixed", dir, &[("soft.mp4".into(), soft)]).await;
-    let mut w = media::worker(
-        &st.table,
-        &st.work("a"),
-        &["--exit-when-idle", "--rate-control", "fixed"],
+    media::until_idle(
+        &mut media::worker(
+            &st.table,
+            &st.work("a"),
+            &["--exit-when-idle", "--rate-control", "fixed"],
+        ),
+        300,
     )
-    .spawn()
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(300), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    .await;
     let item = st.state("soft.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
     let stream = st.fetch("soft.mp4").await;
@@ -184,24 +177,21 @@ async fn a_smaller_picture_that_costs_more_than_a_bigger_one_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let fade = corpus::make(&dir.path().join("clips"), Title::Fade, (1280, 720), 20);
     let st = stage_files("quality-inverted", dir, &[("fade.mp4".into(), fade)]).await;
-    let mut w = media::worker(
-        &st.table,
-        &st.work("a"),
-        &[
-            "--exit-when-idle",
-            "--rate-control",
-            "fixed",
-            "--preset",
-            "veryfast",
-        ],
+    media::until_idle(
+        &mut media::worker(
+            &st.table,
+            &st.work("a"),
+            &[
+                "--exit-when-idle",
+                "--rate-control",
+                "fixed",
+                "--preset",
+                "veryfast",
+            ],
+        ),
+        300,
     )
-    .spawn()
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(300), w.wait())
-        .await
-        .expect("worker exits when idle")
-        .unwrap();
-    assert!(status.success());
+    .await;
     let item = st.state("fade.mp4").await;
     assert_eq!(item.state, VideoState::Done, "{:?}", item.error);
     let ladder = item.ladder.clone().expect("a rung was left out");

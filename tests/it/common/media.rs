@@ -156,6 +156,15 @@ pub async fn upload_and_seed(
     seed::seed(store, s3, &plan, |_| {}).await.unwrap()
 }
 
+/// Runs `worker` (given `--exit-when-idle`) to its end, at most `secs` seconds; it must exit 0.
+pub async fn until_idle(worker: &mut tokio::process::Command, secs: u64) {
+    let status = tokio::time::timeout(std::time::Duration::from_secs(secs), worker.status())
+        .await
+        .expect("worker exits when idle")
+        .unwrap();
+    assert!(status.success(), "worker exited with {status}");
+}
+
 /// A `fleet-worker` process on `table` with short leases and fast retries.
 pub fn worker(table: &str, work_dir: &Path, extra: &[&str]) -> tokio::process::Command {
     worker_via(
