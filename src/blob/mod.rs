@@ -1,6 +1,8 @@
 //! S3: parallel ranged downloads to local disk, uploads, listing. Keys are passed to the SDK
 //! exactly as they are (spaces, unicode, `+`): the SDK encodes them on the wire.
 
+pub mod cas;
+
 use crate::error::{BlobError, BoxError};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;

@@ -34,6 +34,8 @@ pub struct JobCtx {
     pub metrics: Arc<Metrics>,
     /// Where completion events go, if anywhere.
     pub events: Option<Arc<crate::events::publisher::Publisher>>,
+    /// Which output stores enforce conditional writes, learnt once per bucket.
+    pub conditional: Arc<super::fenced::Conditional>,
 }
 
 /// What a finished job moved: the per-video metrics beyond its duration.

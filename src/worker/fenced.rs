@@ -1,15 +1,56 @@
 //! Writes to the keys players and platforms read (the master, `stream.json`, the poster):
+//! fenced in S3 itself by a compare-and-swap on the writer's token ([`crate::blob::cas`]), and
 //! only while the lease is certainly ours, bounded by its deadline.
 
 use super::ctx::Job;
-use crate::blob;
+use crate::blob::{self, cas};
 use crate::error::JobError;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::warn;
 
-/// Writes the master playlist, only while the lease is certainly ours, bounded by the
-/// deadline: a stale holder's master must never replace the winner's (and if it ever did, it
-/// would point at its own complete set). Returns its `s3://` URI.
+/// Conditional PUTs a key is tried with before the attempt fails as transient: each retry
+/// follows a write by an *older* token landing between our read and our write (a newer one
+/// stops us at once), which cannot go on.
+const SWAPS: usize = 4;
+
+/// Whether each output bucket's store enforces conditional writes, probed once per bucket per
+/// process ([`cas::enforces`]).
+#[derive(Debug, Default)]
+pub struct Conditional(tokio::sync::Mutex<HashMap<String, bool>>);
+
+impl Conditional {
+    /// The verdict for `bucket`, probing under `prefix` the first time. A probe that fails
+    /// (S3 trouble) is not remembered: the write goes unconditioned this once.
+    pub async fn of(&self, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> bool {
+        let mut known = self.0.lock().await;
+        if let Some(v) = known.get(bucket) {
+            return *v;
+        }
+        match cas::enforces(s3, bucket, prefix).await {
+            Ok(v) => {
+                if !v {
+                    warn!(
+                        bucket,
+                        "the output store ignores conditional writes (If-Match, If-None-Match): \
+                         the master is fenced by the writer token check and the lease deadline \
+                         only, so a PUT delayed in the network past a newer holder's could \
+                         still land (AWS S3 and MinIO enforce them; docs/DESIGN.md)"
+                    );
+                }
+                known.insert(bucket.to_string(), v);
+                v
+            }
+            Err(e) => {
+                warn!(bucket, error = %e, "could not probe the output store for conditional writes");
+                false
+            }
+        }
+    }
+}
+
+/// Writes the master playlist under the fencing rule of [`put_fenced`]. Returns its `s3://` URI.
 pub async fn put_master(
     job: &Job<'_>,
     master: String,
@@ -25,8 +66,11 @@ pub async fn put_master(
     .await
 }
 
-/// Writes a file that players or platforms read at a fixed key (the master, `stream.json`),
-/// under the same rule as the master. Returns its `s3://` URI.
+/// Writes a file that players or platforms read at a fixed key (the master, `stream.json`).
+/// It replaces only an object written by an older token, conditioned on the ETag it read, so
+/// a stale holder's write, however late S3 receives it, never replaces a newer holder's (and
+/// a newer token found there stops this attempt: someone took the video over). Returns its
+/// `s3://` URI.
 pub async fn put_fenced(
     job: &Job<'_>,
     (what, key): (&str, &str),
@@ -38,21 +82,63 @@ pub async fn put_fenced(
     if job.cancel.is_cancelled() || Instant::now() + Duration::from_millis(200) >= deadline {
         return Err(JobError::Cancelled);
     }
+    let s3 = &job.ctx.s3;
+    let conditional = job
+        .ctx
+        .conditional
+        .of(s3, &v.out_bucket, &v.out_prefix)
+        .await;
+    let token = job.lease.token;
     let started_put = Instant::now();
-    let put = blob::put_cached(
-        &job.ctx.s3,
-        &v.out_bucket,
-        key,
-        body,
-        blob::content_type(key),
-        Some(&job.ctx.cfg.cache.master),
-    );
+    let swap = async {
+        for round in 0..SWAPS {
+            let seen = cas::current(s3, &v.out_bucket, key)
+                .await
+                .map_err(JobError::output)?;
+            match seen.token {
+                Some(t) if t > token => {
+                    warn!(
+                        key,
+                        ours = token,
+                        theirs = t,
+                        "a newer attempt published {what}: this one stops"
+                    );
+                    return Err(JobError::Cancelled);
+                }
+                // Our own PUT, applied, whose answer was lost (the SDK's retry then failed
+                // the condition against it).
+                Some(t) if t == token && round > 0 => return Ok(()),
+                _ => {}
+            }
+            let put = cas::put_if(
+                s3,
+                (&v.out_bucket, key),
+                body.clone(),
+                blob::content_type(key),
+                Some(&job.ctx.cfg.cache.master),
+                token,
+                &seen,
+                conditional,
+            );
+            match put.await.map_err(JobError::output)? {
+                cas::Swap::Stored => return Ok(()),
+                cas::Swap::Changed => continue,
+            }
+        }
+        Err(JobError::Transient {
+            message: format!(
+                "{what} s3://{}/{key} kept changing under {SWAPS} conditional writes",
+                v.out_bucket
+            ),
+            argv: Some(argv.to_vec()),
+        })
+    };
     // Past the deadline the PUT is dropped. If the lease was lost meanwhile, the heartbeat
     // says so and nothing is recorded; if it was not, S3 hung: an attempt that failed like
     // any other S3 trouble, retried with backoff, not a lease given up in silence.
     job.unless_cancelled(async {
-        match tokio::time::timeout_at(deadline, put).await {
-            Ok(r) => r.map_err(JobError::output),
+        match tokio::time::timeout_at(deadline, swap).await {
+            Ok(r) => r,
             Err(_) => Err(JobError::Transient {
                 message: format!(
                     "{what} s3://{}/{key} was not stored before the lease's deadline (S3 \

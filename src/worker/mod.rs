@@ -173,6 +173,7 @@ pub async fn run(
         timings,
         metrics: reporting.metrics.clone(),
         events: events.clone(),
+        conditional: Arc::default(),
     };
     let health = Arc::new(Health::default());
     health

@@ -10,6 +10,7 @@ mod common;
 mod dashboard;
 mod edges;
 mod events;
+mod fencing;
 mod infra;
 mod mistakes;
 mod operator;

@@ -36,6 +36,12 @@ pub struct Faults {
     pub stall_matching: std::sync::Mutex<Option<String>>,
     /// Requests held so far.
     pub stalled: AtomicU64,
+    /// The next PUT whose request line contains this is held whole (never answered, its
+    /// connection kept open) until [`FaultProxy::deliver_held`] sends it to the server, late:
+    /// a request delayed in the network. Consumed by the first match.
+    pub hold_put: std::sync::Mutex<Option<String>>,
+    /// Requests held whole, waiting to be delivered.
+    pub held: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 const DENIED_BODY: &str =
@@ -69,10 +75,50 @@ fn stalls(f: &Faults, chunk: &[u8]) -> bool {
         .any(|w| w == pattern.as_bytes())
 }
 
+/// Whether a request starting with `chunk` is the PUT to hold (consuming the fault).
+fn holds(f: &Faults, chunk: &[u8]) -> bool {
+    let mut want = f.hold_put.lock().unwrap();
+    let Some(pattern) = want.clone() else {
+        return false;
+    };
+    let line = chunk.split(|b| *b == b'\n').next().unwrap_or_default();
+    let hit =
+        line.starts_with(b"PUT ") && line.windows(pattern.len()).any(|w| w == pattern.as_bytes());
+    if hit {
+        *want = None;
+    }
+    hit
+}
+
+/// Reads the rest of a request whose first bytes are `buf` (headers, then a body of
+/// `content-length` bytes), as the client sends it.
+async fn whole_request(down: &mut TcpStream, mut buf: Vec<u8>) -> Vec<u8> {
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return buf;
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(5), down.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return buf,
+        }
+    }
+}
+
 /// A running proxy; stops when dropped.
 pub struct FaultProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
+    /// The server behind it.
+    pub upstream: SocketAddr,
     /// Its faults.
     pub faults: Arc<Faults>,
     task: tokio::task::JoinHandle<()>,
@@ -101,7 +147,12 @@ impl FaultProxy {
                 });
             }
         });
-        Self { addr, faults, task }
+        Self {
+            addr,
+            upstream,
+            faults,
+            task,
+        }
     }
 
     /// A proxy to the server an `AWS_ENDPOINT_URL_*` variable names (`http://host:port`).
@@ -113,6 +164,27 @@ impl FaultProxy {
             .parse()
             .unwrap_or_else(|e| panic!("{var}={url}: {e}"));
         Self::start(addr).await
+    }
+
+    /// Sends every held request to the server now, each on a connection of its own, and
+    /// returns the HTTP status the server answered each with.
+    pub async fn deliver_held(&self) -> Vec<u16> {
+        let held = std::mem::take(&mut *self.faults.held.lock().unwrap());
+        let mut statuses = Vec::new();
+        for req in held {
+            let mut up = TcpStream::connect(self.upstream).await.unwrap();
+            up.write_all(&req).await.unwrap();
+            let mut answer = vec![0u8; 4096];
+            let n = up.read(&mut answer).await.unwrap();
+            let line = String::from_utf8_lossy(&answer[..n]).to_string();
+            let status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no HTTP answer to the held request: {line}"));
+            statuses.push(status);
+        }
+        statuses
     }
 
     /// `http://<addr>`, for `AWS_ENDPOINT_URL_*`.
@@ -134,6 +206,12 @@ async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if to_up && holds(&f, &a[..n]) {
+            let req = whole_request(&mut down, a[..n].to_vec()).await;
+            f.held.lock().unwrap().push(req);
+            while matches!(down.read(&mut a).await, Ok(n) if n > 0) {}
+            return;
+        }
         if to_up && stalls(&f, &a[..n]) {
             f.stalled.fetch_add(1, Ordering::Relaxed);
             while matches!(down.read(&mut a).await, Ok(n) if n > 0) {}

@@ -19,8 +19,22 @@ pub struct Stage {
 /// Uploads `files` (name in the bucket, local path) under a fresh input prefix and seeds them
 /// into a fresh table. `dir` becomes the stage's folder.
 pub async fn stage_files(name: &str, dir: tempfile::TempDir, files: &[(String, PathBuf)]) -> Stage {
+    stage_files_at(name, dir, files, None).await
+}
+
+/// Like [`stage_files`], with the buckets on the S3 server at `s3_url` when given (moto, for
+/// what the local S3 server does not implement) instead of the local stack's.
+pub async fn stage_files_at(
+    name: &str,
+    dir: tempfile::TempDir,
+    files: &[(String, PathBuf)],
+    s3_url: Option<&str>,
+) -> Stage {
     let cfg = super::sdk().await;
-    let s3 = fleet::aws::s3(&cfg);
+    let mut s3 = fleet::aws::s3(&cfg);
+    if let Some(url) = s3_url {
+        s3 = aws_sdk_s3::Client::from_conf(s3.config().to_builder().endpoint_url(url).build());
+    }
     let table = fresh_table(&cfg, name).await;
     let store = store(&cfg, &table);
     let (ib, ob) = media::buckets(&s3).await;

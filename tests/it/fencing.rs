@@ -1,0 +1,115 @@
+//! Publication fenced in S3 itself: a holder's master PUT held in the network and delivered
+//! after a newer holder published never becomes what players fetch. Runs on moto's S3, which
+//! enforces `If-Match`/`If-None-Match` as AWS S3 does (the local Garage ignores them).
+
+use crate::common::eventually;
+use crate::common::media;
+use crate::common::moto;
+use crate::common::proxy::FaultProxy;
+use crate::common::stage::{stage_files_at, Stage};
+use fleet::domain::VideoState;
+use std::time::Duration;
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Holder A's master PUT is held by the proxy, then A is suspended past its lease (a stalled
+/// VM). B takes the video over, publishes, marks it done and removes A's renditions. Then the
+/// held PUT is delivered: S3 refuses it (412), the master stays B's, every file it names is
+/// there, and A, resumed, records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
+    let url = moto::shared_url();
+    let dir = tempfile::tempdir().unwrap();
+    let c = media::Clip::new("lesson one.mp4", "640x360", "30", 4.0);
+    let (name, clip) = (c.name.to_string(), c.make(dir.path()));
+    let st: Stage = stage_files_at("fenced-master", dir, &[(name.clone(), clip)], Some(&url)).await;
+    let proxy = FaultProxy::start(url.trim_start_matches("http://").parse().unwrap()).await;
+    *proxy.faults.hold_put.lock().unwrap() = Some("master.m3u8".into());
+    let lease = [
+        "--lease-seconds",
+        "6",
+        "--heartbeat-seconds",
+        "2",
+        "--skew-seconds",
+        "0.5",
+    ];
+    let mut a = media::worker(
+        &st.table,
+        &st.work("a"),
+        &[&lease[..], &["--exit-when-idle"]].concat(),
+    )
+    .env("AWS_ENDPOINT_URL_S3", proxy.url())
+    .env("FLEET_RATE_CONTROL", "fixed")
+    .spawn()
+    .unwrap();
+    eventually(Duration::from_secs(90), "A's master PUT held", || async {
+        (!proxy.faults.held.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    signal(&a, "-STOP");
+    let item = st.state(&name).await;
+    assert_eq!((item.state, item.token), (VideoState::InProgress, 1));
+
+    let mut b = media::worker(
+        &st.table,
+        &st.work("b"),
+        &[&lease[..], &["--exit-when-idle"]].concat(),
+    );
+    b.env("AWS_ENDPOINT_URL_S3", &url)
+        .env("FLEET_RATE_CONTROL", "fixed");
+    media::until_idle(&mut b, 120).await;
+    let done = st.state(&name).await;
+    assert_eq!((done.state, done.token), (VideoState::Done, 2), "{done:?}");
+    let a_files = fleet::blob::list_keys(
+        &st.s3,
+        &st.output.bucket,
+        &format!("{}/t1/", done.out_prefix),
+    )
+    .await
+    .unwrap();
+    assert!(a_files.is_empty(), "B removed A's renditions: {a_files:?}");
+
+    let statuses = proxy.deliver_held().await;
+    assert_eq!(statuses, vec![412], "S3 refuses the stale master");
+    signal(&a, "-CONT");
+    let status = tokio::time::timeout(Duration::from_secs(60), a.wait())
+        .await
+        .expect("A exits")
+        .unwrap();
+    assert!(status.success(), "A exited with {status}");
+
+    let after = st.state(&name).await;
+    assert_eq!(
+        (after.state, after.token, after.rev),
+        (VideoState::Done, 2, done.rev),
+        "A recorded nothing: {after:?}"
+    );
+    let head = st
+        .s3
+        .head_object()
+        .bucket(&st.output.bucket)
+        .key(format!("{}/master.m3u8", done.out_prefix))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("fleet-token"))
+            .map(String::as_str),
+        Some("2")
+    );
+    let local = st.fetch(&name).await;
+    let master = std::fs::read_to_string(local.join("master.m3u8")).unwrap();
+    for v in media::variants(&master) {
+        assert!(v.uri.starts_with("t2/"), "{}", v.uri);
+    }
+    media::check_stream(&local, 4.0, Some((640, 360)), false);
+}
