@@ -25,7 +25,7 @@ use capacity::CapacityMeter;
 use fleet::aws::ops::OpCounter;
 use fleet::domain::{FailureKind, LeaseTimings, RetryPolicy, VideoState};
 use fleet::store::dynamo::{DynamoStore, StoreConfig};
-use fleet::store::{Completion, Failure, VideoStore};
+use fleet::store::{Claim, Completion, Failure, VideoStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,10 +88,14 @@ struct Book {
     waits: Mutex<BTreeMap<Kind, Vec<f64>>>,
     /// Videos done or given up.
     finished: AtomicUsize,
+    /// Claims that answered "empty".
     idle_polls: AtomicU64,
+    /// Claims that answered "contended" (retried at once).
+    contended: AtomicU64,
     /// Claims that ended in an error (timeouts of a saturated DynamoDB Local, mostly).
     claim_errors: AtomicU64,
-    /// Idle polls made while some video had been claimable for over a second.
+    /// "Empty" claims while a video claimable for over a second when the claim was sent was
+    /// still unclaimed after it: false "nothing to do".
     idle_polls_missing_work: AtomicU64,
     deaths: AtomicU64,
     /// Videos are still arriving (trickle runs).
@@ -120,13 +124,22 @@ impl Book {
         }
     }
 
-    fn work_waiting(&self) -> bool {
+    /// Videos claimable for over a second now.
+    fn waiting_since_a_second(&self) -> Vec<String> {
         let now = now_ms();
         self.claimable
             .lock()
             .unwrap()
-            .values()
-            .any(|(_, at)| *at + 1000 <= now)
+            .iter()
+            .filter(|(_, (_, at))| *at + 1000 <= now)
+            .map(|(pk, _)| pk.clone())
+            .collect()
+    }
+
+    /// Whether any of `pks` is still waiting to be claimed.
+    fn still_unclaimed(&self, pks: &[String]) -> bool {
+        let c = self.claimable.lock().unwrap();
+        pks.iter().any(|pk| c.contains_key(pk))
     }
 }
 
@@ -176,16 +189,25 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
             return;
         }
         let holder = format!("sim-{i}.{life}");
-        let claimed = s.claim(&holder).await;
-        let lease = match claimed {
-            Ok(Some(l)) => l,
-            Ok(None) | Err(_) => {
-                if claimed.is_err() {
+        // What had been claimable for over a second when the claim was sent: if the claim
+        // says "empty" and one of these is still unclaimed after it, the claim was wrong.
+        let waiting = book.waiting_since_a_second();
+        let lease = match s.claim_next(&holder).await {
+            Ok(Claim::Won(l)) => l,
+            Ok(Claim::Contended) => {
+                book.contended.fetch_add(1, Ordering::Relaxed);
+                idle = IDLE_MIN;
+                tokio::time::sleep(Duration::from_millis(rand::random_range(5..=50))).await;
+                continue;
+            }
+            outcome => {
+                if outcome.is_err() {
                     book.claim_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                book.idle_polls.fetch_add(1, Ordering::Relaxed);
-                if book.work_waiting() {
-                    book.idle_polls_missing_work.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    book.idle_polls.fetch_add(1, Ordering::Relaxed);
+                    if book.still_unclaimed(&waiting) {
+                        book.idle_polls_missing_work.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 let fed = !book.feeding.load(Ordering::Relaxed);
                 if book.finished.load(Ordering::Relaxed) >= total
@@ -378,10 +400,12 @@ async fn simulate(
     let polls = book.idle_polls.load(Ordering::Relaxed);
     let missing = book.idle_polls_missing_work.load(Ordering::Relaxed);
     println!(
-        "\nclaims that found nothing (or failed: {}): {polls}; of them while a video had been \
-         claimable for over 1 s: {missing} ({:.2}%)",
+        "\nclaims answered empty: {polls}; of them false (a video claimable for over 1 s when \
+         the claim was sent and still unclaimed after it): {missing} ({:.2}%); answered \
+         contended: {}; failed: {}",
+        100.0 * missing as f64 / polls.max(1) as f64,
+        book.contended.load(Ordering::Relaxed),
         book.claim_errors.load(Ordering::Relaxed),
-        100.0 * missing as f64 / polls.max(1) as f64
     );
     let n = videos as f64;
     let counts = counter.counts();

@@ -1,12 +1,13 @@
-//! The scaler: once a minute (an EventBridge schedule invokes the `fleet-scaler` Lambda), count
-//! the backlog through the `ready` index, publish it as metrics, and set the group's desired
+//! The scaler: once a minute (an EventBridge schedule invokes the `fleet-scaler` Lambda), read
+//! the backlog (from the counters when it is large, counted through the `ready` index when it
+//! is small or the last count is an hour old: [`DynamoStore::backlog`]), publish it as metrics, and set the group's desired
 //! capacity by [`crate::domain::scaling::decide`]. It runs outside the group, so it works while
 //! no instance does: that is how the fleet scales out from zero.
 
 use crate::aws::asg::{Asg, AsgError};
 use crate::domain::scaling::{self, Decision, Observed, ScalePolicy};
 use crate::error::StoreError;
-use crate::store::dynamo::{Backlog, DynamoStore};
+use crate::store::dynamo::{Backlog, BacklogSource, DynamoStore};
 use crate::store::VideoStore;
 use crate::telemetry::emf::{Metrics, Unit};
 use serde::Serialize;
@@ -44,7 +45,9 @@ pub struct Tick {
     pub wanted: u32,
     /// Desired capacity after.
     pub desired: u32,
-    /// Index queries the count took.
+    /// Whether the backlog was counted through the index (else read from the counters).
+    pub counted: bool,
+    /// Requests the backlog read took.
     pub queries: u32,
     /// Read units they consumed.
     pub read_units: f64,
@@ -103,6 +106,7 @@ pub async fn tick(
         protected: size.protected,
         wanted: d.wanted,
         desired: d.desired,
+        counted: b.source == BacklogSource::Counted,
         queries: b.cost.requests,
         read_units: b.cost.read_units,
     };

@@ -83,9 +83,40 @@ pub fn shard_of(video_id: &str, shards: u32) -> String {
     shard_name((h % u64::from(shards.max(1))) as u32)
 }
 
-/// The stored name of shard number `n`.
+/// The stored name of shard number `n` of the fresh lane.
 pub fn shard_name(n: u32) -> String {
-    format!("s{n:02}")
+    Lane::Fresh.shard(n)
+}
+
+/// The two lanes of the `ready` index. Fresh videos (seeded, never claimed) wait in `sNN`
+/// shards; a video that comes back (retried after a failure, given back by a worker, or whose
+/// lease lapsed) waits in `rNN` shards, which claimers visit first: a spot-reclaimed lesson
+/// must not wait behind a million fresh ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Never claimed.
+    Fresh,
+    /// Claimed before: held now, or back after a failure, a release or a lapse.
+    Reentry,
+}
+
+impl Lane {
+    /// Both lanes, re-entries first.
+    pub const ALL: [Lane; 2] = [Lane::Reentry, Lane::Fresh];
+
+    /// The stored name of shard `n` of this lane.
+    pub fn shard(self, n: u32) -> String {
+        match self {
+            Lane::Fresh => format!("s{n:02}"),
+            Lane::Reentry => format!("r{n:02}"),
+        }
+    }
+}
+
+/// The re-entry lane's shard for a video in `shard` (of either lane): the same number, so a
+/// video's shard stays a function of its key.
+pub fn reentry_shard(shard: &str) -> String {
+    format!("r{}", shard.trim_start_matches(['s', 'r']))
 }
 
 /// Where a video's stream goes: `<out prefix>/<key relative to the input prefix, extension
@@ -188,6 +219,14 @@ mod tests {
             counts.iter().all(|&c| (800..1200).contains(&c)),
             "{counts:?}"
         );
+        assert_eq!(shard_name(3), "s03");
+    }
+
+    #[test]
+    fn a_video_re_enters_in_the_same_numbered_shard_of_the_other_lane() {
+        assert_eq!(reentry_shard("s07"), "r07");
+        assert_eq!(reentry_shard("r07"), "r07");
+        assert_eq!(Lane::Reentry.shard(3), "r03");
         assert_eq!(shard_name(3), "s03");
     }
 

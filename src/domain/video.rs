@@ -220,6 +220,11 @@ pub fn claimed(item: &VideoItem, holder: &str, now: EpochMs, t: &LeaseTimings) -
     let took_over = item.state == VideoState::InProgress;
     VideoItem {
         lapsed: item.lapsed + u32::from(took_over),
+        // Held, then back after a failure, a release or a lapse: from now on it waits in the
+        // re-entry lane, ahead of fresh work.
+        shard: Some(super::keys::reentry_shard(
+            item.shard.as_deref().unwrap_or("s00"),
+        )),
         state: VideoState::InProgress,
         rev: item.rev + 1,
         token: item.token + 1,
@@ -364,6 +369,12 @@ pub(crate) mod tests {
         let t = LeaseTimings::default();
         let c = claimed(&pending("v"), "w1", 1_000, &t);
         assert_eq!((c.token, c.rev, c.attempts), (1, 2, 1));
+        let lane = |v: &VideoItem| v.shard.as_deref().map(|s| s[..1].to_string());
+        assert_eq!(
+            lane(&c),
+            Some("r".into()),
+            "a claimed video re-enters ahead of fresh work"
+        );
         assert_eq!(c.lease_expires, Some(61_000));
         assert_eq!(c.ready_at, Some(66_000));
         assert_eq!(c.state, VideoState::InProgress);

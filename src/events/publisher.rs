@@ -170,10 +170,10 @@ mod tests {
 
     #[async_trait]
     impl VideoStore for Owed {
-        async fn claim(
+        async fn claim_next(
             &self,
             _: &str,
-        ) -> Result<Option<crate::store::Lease>, crate::error::StoreError> {
+        ) -> Result<crate::store::Claim, crate::error::StoreError> {
             unimplemented!()
         }
         async fn heartbeat(

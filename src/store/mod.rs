@@ -71,12 +71,45 @@ pub struct Completion {
     pub ladder: Option<String>,
 }
 
+/// What a claim found. An error (no shard could be read, or a claim write failed without a
+/// race lost) is the `Err` beside it. Only [`Claim::Empty`] means "nothing to do": a worker
+/// backs off on it and on nothing else.
+#[derive(Debug)]
+pub enum Claim {
+    /// A video is ours.
+    Won(Box<Lease>),
+    /// Claimable videos were there (or could not be read: throttled keys), and every race for
+    /// them was lost: try again at once.
+    Contended,
+    /// Every shard was read and none held a claimable video.
+    Empty,
+}
+
+/// Rounds of [`VideoStore::claim`] while claims come back [`Claim::Contended`].
+const CONTENDED_ROUNDS: u32 = 3;
+
 /// The claim engine's storage.
 #[async_trait]
 pub trait VideoStore: Send + Sync + std::fmt::Debug {
-    /// Claims one claimable video for `holder`, or returns `None` if none was found (or every
-    /// candidate was won by someone else). Never scans the table.
-    async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError>;
+    /// One claim for `holder`: [`Claim::Won`], [`Claim::Contended`] or [`Claim::Empty`]. Never
+    /// scans the table.
+    async fn claim_next(&self, holder: &str) -> Result<Claim, StoreError>;
+
+    /// Claims one claimable video for `holder`, or returns `None` if none was found, trying
+    /// again a few times while claims are contended (for callers that only want a video).
+    async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
+        for _ in 0..CONTENDED_ROUNDS {
+            match self.claim_next(holder).await? {
+                Claim::Won(lease) => return Ok(Some(*lease)),
+                Claim::Empty => return Ok(None),
+                Claim::Contended => {
+                    let pause = rand::random_range(5..=50);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+            }
+        }
+        Ok(None)
+    }
 
     /// Extends the lease while we still hold its token. Idempotent: safe under SDK retries.
     async fn heartbeat(

@@ -184,7 +184,7 @@ mod tests {
 
     #[async_trait]
     impl VideoStore for Beats {
-        async fn claim(&self, _: &str) -> Result<Option<Lease>, StoreError> {
+        async fn claim_next(&self, _: &str) -> Result<crate::store::Claim, StoreError> {
             unimplemented!()
         }
         async fn heartbeat(&self, _: &Lease, _: Option<&Progress>) -> Result<Renewal, StoreError> {

@@ -17,7 +17,7 @@ pub mod upload;
 
 use crate::domain::ladder::Ladder;
 use crate::domain::LeaseTimings;
-use crate::store::VideoStore;
+use crate::store::{Claim, VideoStore};
 use crate::telemetry::emf::Metrics;
 use ctx::JobCtx;
 use job::JobEnd;
@@ -386,14 +386,14 @@ async fn slot_loop(
             Ok(true) => Some(cfg.idle_backoff_max.min(Duration::from_secs(5))),
             Ok(false) => match ctx
                 .store
-                .claim(&holder)
+                .claim_next(&holder)
                 .await
                 .inspect(|_| health.table_ok())
             {
-                Ok(Some(lease)) => {
+                Ok(Claim::Won(lease)) => {
                     idle = Duration::from_millis(250);
                     busy.send_modify(|b| *b += 1);
-                    let end = job::run(&ctx, lease, &shutdown.drain, &shutdown.abort).await;
+                    let end = job::run(&ctx, *lease, &shutdown.drain, &shutdown.abort).await;
                     busy.send_modify(|b| *b = b.saturating_sub(1));
                     match end {
                         JobEnd::Local(msg) => {
@@ -411,7 +411,14 @@ async fn slot_loop(
                     }
                     None
                 }
-                Ok(None) => {
+                // Work is there and others won it: again at once (a few ms of jitter so the
+                // losers of one race do not meet again), never the idle backoff.
+                Ok(Claim::Contended) => {
+                    idle = Duration::from_millis(250);
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..=50))).await;
+                    None
+                }
+                Ok(Claim::Empty) => {
                     if cfg.exit_when_idle && !ctx.store.has_open_work().await.unwrap_or(true) {
                         info!("nothing left to claim: slot exits");
                         return;

@@ -94,8 +94,8 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     assert!(b.oldest_claimable.is_some());
     assert_eq!(
         b.cost.requests,
-        3 * shards,
-        "two counts and one oldest per shard, no Scan"
+        1 + 3 * 2 * shards,
+        "the counters, then (a small backlog) two counts and one oldest per shard of both lanes, no Scan"
     );
 
     // From zero (a group in moto): a seed scales out at once, one instance per two open
@@ -118,8 +118,9 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     assert_eq!(m["DesiredInstances"].as_f64(), Some(3.0));
     assert_eq!(
         tick(&lines)["queries"].as_u64(),
-        Some(u64::from(3 * shards))
+        Some(u64::from(1 + 3 * 2 * shards))
     );
+    assert_eq!(tick(&lines)["counted"].as_bool(), Some(true));
 
     // An empty backlog keeps the group through the idle period, remembering since when...
     let empty = fresh_table(&cfg, "scaler-empty").await;

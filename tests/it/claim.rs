@@ -730,3 +730,122 @@ async fn items_that_cannot_be_decoded_are_skipped_and_the_claim_goes_on() {
         assert_eq!(raw["state"], AttributeValue::S("pending".into()), "{pk}");
     }
 }
+
+/// Released, retried and orphaned videos are claimed ahead of a fresh backlog seeded before
+/// them, and a flood of re-entries still leaves fresh work one claim in four.
+#[tokio::test]
+async fn a_video_that_re_enters_is_claimed_ahead_of_the_fresh_backlog() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "reentry").await;
+    let s = store(&cfg, &table);
+    let fresh = seed(&s, 30, "backlog").await;
+    let lane = |l: &Lease| l.video.shard.clone().unwrap_or_default();
+    // Claim 0: nothing re-entered yet, a fresh video.
+    let first = s.claim("W").await.unwrap().expect("fresh work");
+    let v = first.id().to_string();
+    s.release(&first, "drain").await.unwrap();
+    // Claim 1: the released video, ahead of 29 older fresh ones.
+    let again = s.claim("W").await.unwrap().unwrap();
+    assert_eq!(again.id(), v, "released video first");
+    assert!(lane(&again).starts_with('r'), "{}", lane(&again));
+    let transient = Failure {
+        kind: FailureKind::Transient,
+        message: "S3 reset the connection".into(),
+        ffmpeg_args: None,
+    };
+    assert_eq!(
+        s.fail(&again, &transient).await.unwrap(),
+        VideoState::Pending
+    );
+    // Claim 2: the retried video.
+    let orphan = s.claim("W").await.unwrap().unwrap();
+    assert_eq!(orphan.id(), v, "retried video first");
+    // Claim 3 visits the fresh lane first, whatever waits in the other.
+    let other = s.claim("W").await.unwrap().unwrap();
+    assert_ne!(other.id(), v, "one claim in four goes to fresh work");
+    assert!(fresh.contains(&other.id().to_string()));
+    s.complete(&other, &done(&other)).await.unwrap();
+    // `orphan` is never heartbeated: once its lease lapses, claim 4 takes it over.
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
+    let taken = s.claim("W").await.unwrap().unwrap();
+    assert_eq!(taken.id(), v, "orphaned video first");
+    assert_eq!((taken.video.attempts, taken.video.lapsed), (3, 1));
+
+    // Eight re-entered videos waiting: of the next eight claims exactly two are fresh.
+    s.complete(&taken, &done(&taken)).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(s.claim("W").await.unwrap().unwrap());
+    }
+    let reentered: Vec<String> = held.iter().map(|l| l.id().to_string()).collect();
+    for l in &held {
+        assert_eq!(s.fail(l, &transient).await.unwrap(), VideoState::Pending);
+    }
+    let mut fresh_claims = 0;
+    for _ in 0..8 {
+        let l = s.claim("W").await.unwrap().unwrap();
+        if !reentered.contains(&l.id().to_string()) {
+            fresh_claims += 1;
+        }
+    }
+    assert_eq!(fresh_claims, 2, "one claim in four is fresh work");
+}
+
+/// "Nothing to do" is said only when it is known: a race lost and a read the table throttled
+/// (unprocessed keys) answer `Contended`, a shard that could not be read among empty ones
+/// answers the error, and only a read of every shard finding nothing answers `Empty`.
+#[tokio::test]
+async fn a_claim_says_empty_only_when_every_shard_was_read_and_held_nothing() {
+    use fleet::store::Claim;
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "outcomes").await;
+    let (faults, client) = faulty(&cfg);
+    let s = store_with(
+        &cfg,
+        &table,
+        fast_timings(),
+        3,
+        clock::system(),
+        Some(client.clone()),
+    );
+    let stat = |name: &str| {
+        s.stats()
+            .snapshot()
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap()
+    };
+    let attempts = client
+        .config()
+        .retry_config()
+        .map_or(3, |r| r.max_attempts()) as usize;
+    faults.inject("Query", Mode::ThrottleWithoutApplying, attempts);
+    let err = s.claim_next("W").await.unwrap_err();
+    assert!(matches!(err, StoreError::Throttled { .. }), "{err:?}");
+    assert!(matches!(s.claim_next("W").await.unwrap(), Claim::Empty));
+    assert_eq!(stat("empty"), 1);
+
+    seed(&s, 1, "o").await;
+    faults.inject("BatchGetItem", Mode::UnprocessedKeys, 1);
+    assert!(matches!(s.claim_next("W").await.unwrap(), Claim::Contended));
+    assert_eq!((stat("unprocessed"), stat("contended")), (1, 1));
+    faults.inject("PutItem", Mode::LoseRace, 1);
+    assert!(matches!(s.claim_next("W").await.unwrap(), Claim::Contended));
+    assert_eq!((stat("lost"), stat("contended")), (1, 2));
+    assert_eq!(
+        faults.injected().len(),
+        attempts + 2,
+        "{:?}",
+        faults.injected()
+    );
+    let Claim::Won(lease) = s.claim_next("W").await.unwrap() else {
+        panic!("the video is claimable");
+    };
+    assert_eq!(lease.token, 1);
+    assert_eq!(
+        stat("empty"),
+        1,
+        "no claim said empty while the video waited"
+    );
+}

@@ -4,6 +4,7 @@
 mod admin;
 mod arm64;
 mod aws;
+mod backlog;
 mod captions;
 mod claim;
 mod common;

@@ -10,7 +10,7 @@ use super::registry::Counter;
 use super::sdk::{self, n, s, Write};
 use super::DynamoStore;
 use crate::domain::captions::CaptionFile;
-use crate::domain::keys::shard_of;
+use crate::domain::keys::{reentry_shard, shard_of};
 use crate::domain::video::FailureKind;
 use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
@@ -200,7 +200,8 @@ impl DynamoStore {
             .expression_attribute_values(":failed", s(VideoState::Failed.as_str()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":shard", s(shard_of(pk, self.shards())))
+            // A retried video is re-entered work: ahead of the fresh backlog.
+            .expression_attribute_values(":shard", s(reentry_shard(&shard_of(pk, self.shards()))))
             .expression_attribute_values(":now", n(self.clock.now_ms()));
         if also_done {
             req = req.expression_attribute_values(":done", s(VideoState::Done.as_str()));

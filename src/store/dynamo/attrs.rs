@@ -65,6 +65,11 @@ pub(crate) const IDLE_SINCE: &str = "idle_since";
 pub(crate) const LOW_SINCE: &str = "low_since";
 /// The scaler item's largest need seen since [`LOW_SINCE`].
 pub(crate) const LOW_PEAK: &str = "low_peak";
+/// `#stats`: what the last exact count of the open videos found beyond the counters (open =
+/// total - done - failed + this), so counters that drifted are corrected.
+pub(crate) const OPEN_ADJUST: &str = "open_adjust";
+/// `#stats`: when the open videos were last counted exactly (epoch ms).
+pub(crate) const RECOUNTED_AT: &str = "recounted_at";
 /// The `#stats` item's counters: videos seeded, done, failed for good.
 pub(crate) const TOTAL: &str = "total";
 /// See [`TOTAL`].
@@ -107,7 +112,17 @@ pub(crate) const VIDEO: [&str; 24] = [
 pub(crate) fn is_known(name: &str) -> bool {
     VIDEO.contains(&name)
         || [
-            PAUSED, UPDATED_AT, IDLE_SINCE, LOW_SINCE, LOW_PEAK, TOTAL, DONE, FAILED, EVENT,
+            PAUSED,
+            UPDATED_AT,
+            IDLE_SINCE,
+            LOW_SINCE,
+            LOW_PEAK,
+            TOTAL,
+            DONE,
+            FAILED,
+            EVENT,
+            OPEN_ADJUST,
+            RECOUNTED_AT,
         ]
         .contains(&name)
 }

@@ -5,18 +5,20 @@ use super::attrs::{LEASE_EXPIRES, PK, REV, STATE};
 use super::expr;
 use super::sdk::{self, n, s, Item, Write};
 use super::{ClaimStats, DynamoStore};
-use crate::domain::keys::shard_name;
+use crate::domain::keys::Lane;
 use crate::domain::video::{abandoned, claimed, decide, ClaimDecision};
 use crate::domain::{VideoItem, VideoState};
 use crate::error::StoreError;
-use crate::store::Lease;
+use crate::store::{Claim, Lease};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 use rand::seq::SliceRandom;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-/// Sweeps of every shard a claim makes while it keeps losing races for claimable videos.
-const CONTENDED_SWEEPS: u32 = 3;
+/// One claim in this many (of each worker process, counted, not drawn) visits the fresh lane
+/// before the re-entry lane: re-entries go first, and a flood of them (a bad batch retried, a
+/// fleet-wide spot reclaim) still leaves fresh work at least this share of the claims.
+pub(super) const FRESH_FIRST_ONE_IN: u64 = 4;
 
 /// What a pass over the shards (or one shard) found.
 #[derive(Debug)]
@@ -30,54 +32,52 @@ enum Swept {
 }
 
 impl DynamoStore {
-    /// `VideoStore::claim`, which forwards here. Tries the shards in order from a random one
-    /// until a claim is won. One shard's error (a throttled Query, a failed abandon, an
-    /// ambiguous claim) does not stop the others: it is logged and the next shard is tried;
-    /// the error is returned only if no shard could be read at all, so the slot backs off
-    /// instead of spinning on a broken table.
+    /// `VideoStore::claim_next`, which forwards here. Visits every shard of both lanes, the
+    /// re-entry lane first (but see [`FRESH_FIRST_ONE_IN`]), each lane's shards in an order
+    /// shuffled per claim so that losers do not move in convoys, until a claim is won.
     ///
-    /// A claimer that saw claimable videos but lost every race for them (hundreds of slots
-    /// finishing at once all read the oldest entries of the same shards) sweeps again, up to
-    /// [`CONTENDED_SWEEPS`] times, instead of reporting "nothing to do" and backing off while
-    /// work waits.
-    pub(super) async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
-        for sweep in 1..=CONTENDED_SWEEPS {
-            match self.sweep(holder).await? {
-                Swept::Won(lease) => return Ok(Some(*lease)),
-                Swept::Lost if sweep < CONTENDED_SWEEPS => {
-                    ClaimStats::bump(&self.stats.resweeps);
-                    let pause = rand::random_range(5..=50);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                }
-                Swept::Lost | Swept::Empty => break,
-            }
-        }
-        Ok(None)
-    }
-
-    /// One pass over every shard, from a random one.
-    async fn sweep(&self, holder: &str) -> Result<Swept, StoreError> {
-        let shards = self.shards();
-        let start = rand::random_range(0..shards);
-        let (mut read, mut lost, mut last_err) = (0, false, None);
-        for i in 0..shards {
-            let shard = shard_name((start + i) % shards);
-            match self.claim_in(&shard, holder).await {
-                Ok(Swept::Won(lease)) => return Ok(Swept::Won(lease)),
-                Ok(outcome) => {
-                    read += 1;
-                    lost |= matches!(outcome, Swept::Lost);
-                }
-                Err(e) => {
-                    warn!(%shard, error = %crate::error::chain(&e), "claim: shard skipped");
-                    last_err = Some(e);
+    /// One shard's error (a throttled Query, a failed abandon, an ambiguous claim) does not
+    /// stop the others: it is logged and the next shard is tried. The outcome is `Contended`
+    /// when claimable videos were seen and every race lost, `Empty` only when every shard was
+    /// read and none held one, and the last error when some shard could not be read and the
+    /// others held nothing: "nothing to do" is said only when it is known.
+    pub(super) async fn claim_next(&self, holder: &str) -> Result<Claim, StoreError> {
+        let nth = self
+            .stats
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let lanes = if nth % FRESH_FIRST_ONE_IN == FRESH_FIRST_ONE_IN - 1 {
+            [Lane::Fresh, Lane::Reentry]
+        } else {
+            Lane::ALL
+        };
+        let (mut lost, mut last_err) = (false, None);
+        for lane in lanes {
+            let mut shards: Vec<u32> = (0..self.shards()).collect();
+            shards.shuffle(&mut rand::rng());
+            for n in shards {
+                let shard = lane.shard(n);
+                match self.claim_in(&shard, holder).await {
+                    Ok(Swept::Won(lease)) => return Ok(Claim::Won(lease)),
+                    Ok(Swept::Lost) => lost = true,
+                    Ok(Swept::Empty) => {}
+                    Err(e) => {
+                        warn!(%shard, error = %crate::error::chain(&e), "claim: shard skipped");
+                        last_err = Some(e);
+                    }
                 }
             }
         }
         match last_err {
-            Some(e) if read == 0 => Err(e),
-            _ if lost => Ok(Swept::Lost),
-            _ => Ok(Swept::Empty),
+            _ if lost => {
+                ClaimStats::bump(&self.stats.contended);
+                Ok(Claim::Contended)
+            }
+            Some(e) => Err(e),
+            None => {
+                ClaimStats::bump(&self.stats.empty);
+                Ok(Claim::Empty)
+            }
         }
     }
 
@@ -93,7 +93,6 @@ impl DynamoStore {
         keys.truncate(self.cfg.read.max(1));
         let (mut failed, mut lost) = (None, false);
         let items = self.read_consistently(keys).await?;
-        let seen = !items.is_empty();
         for item in items {
             let now = self.clock.now_ms();
             match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
@@ -110,22 +109,22 @@ impl DynamoStore {
                 ClaimDecision::NotReady | ClaimDecision::Held | ClaimDecision::Closed => {}
             }
         }
-        // The index listed these as claimable a moment ago: finding none of them claimable now
-        // means other claimers got there first (or the index lags), a race lost like the
-        // others, not an empty shard.
+        // The index listed claimable videos a moment ago: finding none of them claimable now
+        // (other claimers got there first, the index lags, or the read was throttled and
+        // returned fewer) is a race lost, never an empty shard. A claim write that failed
+        // without any race lost is an error.
         match failed {
-            Some(e) if !lost && !seen => Err(e),
-            _ if lost || seen => Ok(Swept::Lost),
-            _ => Ok(Swept::Empty),
+            Some(e) if !lost => Err(e),
+            _ => Ok(Swept::Lost),
         }
     }
 
     /// `VideoStore::has_open_work`: whether any shard of the sparse index holds an open
     /// video. One item per shard at most.
     pub(super) async fn has_open_work(&self) -> Result<bool, StoreError> {
-        for i in 0..self.shards() {
+        for shard in self.every_shard() {
             let out = self
-                .ready_query(&shard_name(i), None)
+                .ready_query(&shard, None)
                 .limit(1)
                 .send()
                 .await
@@ -173,7 +172,17 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk::classify(e, "BatchGetItem", self.table()))?;
-        // Unprocessed keys (throttling) are simply not candidates this round.
+        // Unprocessed keys (throttling) are not candidates this round; the shard then reads as
+        // contended, not empty.
+        let unprocessed = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(self.table()))
+            .map_or(0, |k| k.keys().len());
+        if unprocessed > 0 {
+            self.stats
+                .unprocessed
+                .fetch_add(unprocessed as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         let items = out
             .responses
             .and_then(|mut r| r.remove(self.table()))

@@ -27,7 +27,7 @@ mod sdk;
 mod table;
 mod writes;
 
-pub use backlog::Backlog;
+pub use backlog::{Backlog, BacklogSource, Recount};
 pub use table::{check_usable, create_table, TableStatus};
 
 use crate::clock::SharedClock;
@@ -63,6 +63,8 @@ pub struct StoreConfig {
     /// (its leases all lapsed) records its "Video Failed" as owed, for the workers' re-send
     /// loop to put on the bus (a claim never waits on the bus).
     pub owe_abandoned_events: bool,
+    /// When the scaler counts the backlog through the index instead of the counters.
+    pub recount: backlog::Recount,
 }
 
 impl StoreConfig {
@@ -75,6 +77,7 @@ impl StoreConfig {
             page: 32,
             read: 4,
             owe_abandoned_events: false,
+            recount: backlog::Recount::default(),
         }
     }
 }
@@ -94,8 +97,15 @@ pub struct ClaimStats {
     pub adopted: AtomicU64,
     /// Videos given up because every lease of theirs lapsed.
     pub abandoned: AtomicU64,
-    /// Extra sweeps of the shards by claims that lost every race for claimable videos.
-    pub resweeps: AtomicU64,
+    /// Claims made (each `claim_next`): every [`claim::FRESH_FIRST_ONE_IN`]th visits the
+    /// fresh lane first.
+    pub claims: AtomicU64,
+    /// Claims that saw claimable videos and lost every race for them.
+    pub contended: AtomicU64,
+    /// Claims that found nothing claimable in any shard.
+    pub empty: AtomicU64,
+    /// Candidates the consistent read could not return (throttled, unprocessed keys).
+    pub unprocessed: AtomicU64,
 }
 
 impl ClaimStats {
@@ -104,7 +114,7 @@ impl ClaimStats {
     }
 
     /// A plain copy of the counters.
-    pub fn snapshot(&self) -> [(&'static str, u64); 7] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 10] {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("queries", g(&self.queries)),
@@ -113,7 +123,10 @@ impl ClaimStats {
             ("lost", g(&self.lost)),
             ("adopted", g(&self.adopted)),
             ("abandoned", g(&self.abandoned)),
-            ("resweeps", g(&self.resweeps)),
+            ("claims", g(&self.claims)),
+            ("contended", g(&self.contended)),
+            ("empty", g(&self.empty)),
+            ("unprocessed", g(&self.unprocessed)),
         ]
     }
 }
@@ -159,6 +172,13 @@ impl DynamoStore {
 
     fn shards(&self) -> u32 {
         schema().ready_shards
+    }
+
+    /// Every shard of both lanes of the `ready` index.
+    fn every_shard(&self) -> impl Iterator<Item = String> + '_ {
+        crate::domain::keys::Lane::ALL
+            .into_iter()
+            .flat_map(move |lane| (0..self.shards()).map(move |n| lane.shard(n)))
     }
 
     /// The pause flag, and what reading it cost.
@@ -219,8 +239,8 @@ impl DynamoStore {
 /// method (inherent methods take precedence over a trait's), so these calls do not recurse.
 #[async_trait]
 impl VideoStore for DynamoStore {
-    async fn claim(&self, holder: &str) -> Result<Option<Lease>, StoreError> {
-        DynamoStore::claim(self, holder).await
+    async fn claim_next(&self, holder: &str) -> Result<crate::store::Claim, StoreError> {
+        DynamoStore::claim_next(self, holder).await
     }
 
     async fn heartbeat(

@@ -25,6 +25,12 @@ pub enum Mode {
     ApplyThenServerError,
     /// Do not apply it (it is turned into a harmless ListTables), answer throttled.
     ThrottleWithoutApplying,
+    /// A BatchGetItem the server answers with every key unprocessed (as a throttled table
+    /// does); it is turned into a ListTables, and the answer built from the request's keys.
+    UnprocessedKeys,
+    /// A claim PutItem whose `:rev` is changed before it is sent, so its condition fails as if
+    /// another claimer had just won the video: a race lost, on demand.
+    LoseRace,
 }
 
 #[derive(Debug)]
@@ -81,7 +87,7 @@ impl Faults {
 pub struct FaultInterceptor(pub Arc<Faults>);
 
 #[derive(Debug, Clone)]
-struct ThisAttempt(Option<Mode>);
+struct ThisAttempt(Option<Mode>, Option<serde_json::Value>);
 impl Storable for ThisAttempt {
     type Storer = StoreReplace<Self>;
 }
@@ -114,14 +120,29 @@ impl Intercept for FaultInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let mode = self.0.take(&op_name(cfg));
-        if mode == Some(Mode::ThrottleWithoutApplying) {
-            let req = ctx.request_mut();
+        let req = ctx.request_mut();
+        let body: Option<serde_json::Value> = req
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        if matches!(
+            mode,
+            Some(Mode::ThrottleWithoutApplying | Mode::UnprocessedKeys)
+        ) {
             req.headers_mut()
                 .insert("x-amz-target", "DynamoDB_20120810.ListTables");
             *req.body_mut() = SdkBody::from("{}");
             req.headers_mut().insert("content-length", "2");
         }
-        cfg.interceptor_state().store_put(ThisAttempt(mode));
+        if mode == Some(Mode::LoseRace) {
+            let mut b = body.clone().expect("a JSON request");
+            b["ExpressionAttributeValues"][":rev"] = serde_json::json!({"N": "999999999"});
+            let text = b.to_string();
+            req.headers_mut()
+                .insert("content-length", text.len().to_string());
+            *req.body_mut() = SdkBody::from(text);
+        }
+        cfg.interceptor_state().store_put(ThisAttempt(mode, body));
         Ok(())
     }
 
@@ -131,9 +152,21 @@ impl Intercept for FaultInterceptor {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(ThisAttempt(Some(mode))) = cfg.load::<ThisAttempt>().cloned() else {
+        let Some(ThisAttempt(Some(mode), body)) = cfg.load::<ThisAttempt>().cloned() else {
             return Ok(());
         };
+        if mode == Mode::LoseRace {
+            return Ok(());
+        }
+        if mode == Mode::UnprocessedKeys {
+            let keys = body.map(|b| b["RequestItems"].clone()).unwrap_or_default();
+            let resp = ctx.response_mut();
+            resp.headers_mut().remove("x-amz-crc32");
+            *resp.body_mut() = SdkBody::from(
+                serde_json::json!({"Responses": {}, "UnprocessedKeys": keys}).to_string(),
+            );
+            return Ok(());
+        }
         let (status, kind) = match mode {
             Mode::ApplyThenServerError => (500, "InternalServerError"),
             _ => (400, "ProvisionedThroughputExceededException"),
