@@ -5,7 +5,9 @@
 //!   the listing alone takes (seed overlaps it with the writes);
 //! - report over the seeded table vs a bare Scan of it, with the decode time apart;
 //! - `report --summary`'s requests and read units on 1,000 items and on the seeded table,
-//!   beside the full Scan's.
+//!   beside the full Scan's;
+//! - the scaler's backlog read on the same two tables, counted through the index and from the
+//!   counters.
 //!
 //! Under `cargo test` it does nothing.
 
@@ -245,6 +247,43 @@ async fn run() {
             "report --summary on {label} items: {} requests, {:.1} read units (full Scan of \
              {n} items: {scan_requests} requests, {scan_units:.0} read units)",
             s.cost.requests, s.cost.read_units
+        );
+    }
+
+    // The scaler's backlog read, every minute: counted through the index vs the counters.
+    small_store
+        .set_counters(fleet::store::dynamo::registry::Counters {
+            total: 1000,
+            done: 0,
+            failed: 0,
+        })
+        .await
+        .unwrap();
+    for (label, table) in [("1,000", &small), (&format!("{n}") as &str, &name)] {
+        let mut c = StoreConfig::new(table.as_str());
+        // Trust the counters at any size, to measure them at both.
+        c.recount.below = 0;
+        let st = DynamoStore::new(ddb.clone(), c, fleet::clock::system());
+        let t = Instant::now();
+        let counted = st.backlog().await.unwrap();
+        let counted_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        let counters = st.backlog().await.unwrap();
+        let counters_ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(counted.source, fleet::store::dynamo::BacklogSource::Counted);
+        assert_eq!(
+            counters.source,
+            fleet::store::dynamo::BacklogSource::Counters
+        );
+        assert_eq!(counted.open, counters.open);
+        println!(
+            "scaler backlog read on {label} open videos: counted through the index {} requests, \
+             {:.1} read units, {counted_ms:.0} ms; from the counters {} requests, {:.1} read \
+             units, {counters_ms:.0} ms",
+            counted.cost.requests,
+            counted.cost.read_units,
+            counters.cost.requests,
+            counters.cost.read_units,
         );
     }
 }

@@ -25,12 +25,23 @@ pub struct Lease {
     /// Monotonic instant after which we must stop unless a heartbeat was confirmed: read
     /// before the claim was sent, plus the lease, minus the self-fencing margin.
     pub deadline: Instant,
+    /// The wall clock and the monotonic clock read together when the claim was sent.
+    pub anchor: (EpochMs, Instant),
 }
 
 impl Lease {
     /// The video's key.
     pub fn id(&self) -> &str {
         &self.video.pk
+    }
+
+    /// The holder's wall time for its heartbeats: the wall time of the claim plus the
+    /// monotonic time since. A wall clock stepped back or forward during the job (an NTP step,
+    /// a VM resumed) then neither shortens nor stretches the leases it writes; only the
+    /// claim's own reading must be within the skew budget.
+    pub fn wall_now(&self) -> EpochMs {
+        let since = Instant::now().saturating_duration_since(self.anchor.1);
+        self.anchor.0 + i64::try_from(since.as_millis()).unwrap_or(i64::MAX / 2)
     }
 }
 

@@ -231,6 +231,7 @@ mod tests {
             token: 1,
             expires: 0,
             deadline: Instant::now() + Duration::from_secs(60),
+            anchor: (0, Instant::now()),
         };
         let (_tx, progress) = watch::channel(Progress::default());
         Heartbeat::start(store, lease, timings, progress, job)

@@ -296,24 +296,17 @@ async fn a_taker_within_the_skew_budget_never_takes_a_live_lease() {
 
 #[tokio::test]
 async fn a_late_heartbeat_never_shortens_the_lease() {
-    // A heartbeat computed 20 s earlier (held in the network and delivered late, or sent
-    // from a clock stepped back) lands after a newer one: the lease keeps the newer expiry,
-    // and the holder is told it still holds the video.
+    // A heartbeat computed 20 s earlier (held in the network and delivered late) lands after a
+    // newer one: the lease keeps the newer expiry, and the holder is told it still holds the
+    // video.
     let cfg = common::sdk().await;
     let table = fresh_table(&cfg, "late-beat").await;
-    let t = fast_timings();
     let holder = store(&cfg, &table);
-    let late = store_with(
-        &cfg,
-        &table,
-        t,
-        3,
-        Arc::new(OffsetClock { offset_ms: -20_000 }),
-        None,
-    );
     seed(&holder, 1, "late-beat").await;
     let l = holder.claim("H").await.unwrap().unwrap();
     let newer = holder.heartbeat(&l, None).await.unwrap();
+    let mut late = l.clone();
+    late.anchor.0 -= 20_000;
     let stored = |store: &fleet::store::dynamo::DynamoStore| {
         let store = store.clone();
         let id = l.id().to_string();
@@ -328,7 +321,10 @@ async fn a_late_heartbeat_never_shortens_the_lease() {
         }
     };
     assert_eq!(stored(&holder).await, newer.expires);
-    let old = late.heartbeat(&l, None).await.expect("still the holder's");
+    let old = holder
+        .heartbeat(&late, None)
+        .await
+        .expect("still the holder's");
     assert_eq!(
         stored(&holder).await,
         newer.expires,
@@ -848,4 +844,51 @@ async fn a_claim_says_empty_only_when_every_shard_was_read_and_held_nothing() {
         1,
         "no claim said empty while the video waited"
     );
+}
+
+/// A wall clock that a test steps while it runs.
+#[derive(Debug, Default)]
+struct Stepped(std::sync::atomic::AtomicI64);
+
+impl fleet::clock::Clock for Stepped {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The holder's wall clock steps 30 s back mid-job (ten leases), then 30 s forward: its
+/// heartbeats keep extending the lease from the claim's clock, and a taker with a true clock
+/// never takes the video while the holder works. (Computed from the stepped wall clock, every
+/// heartbeat after the step back would be refused as shortening the lease, the holder told it
+/// still holds it, and the lease would lapse under it.)
+#[tokio::test]
+async fn a_holder_whose_clock_steps_keeps_its_lease_and_no_one_takes_it() {
+    let cfg = common::sdk().await;
+    let table = fresh_table(&cfg, "stepped").await;
+    let clock = Arc::new(Stepped::default());
+    let holder = store_with(&cfg, &table, fast_timings(), 3, clock.clone(), None);
+    let taker = store(&cfg, &table);
+    seed(&holder, 1, "stepped").await;
+    let l = holder.claim("H").await.unwrap().unwrap();
+    let mut last = l.expires;
+    for step in [-30_000, 30_000] {
+        clock.0.store(step, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            let r = holder.heartbeat(&l, None).await.expect("still ours");
+            assert!(
+                r.expires > last,
+                "the lease moved forward: {} after {last}",
+                r.expires
+            );
+            last = r.expires;
+            let stored = holder.get(l.id()).await.unwrap().unwrap().lease_expires;
+            assert_eq!(stored, Some(last));
+            assert!(
+                taker.claim("T").await.unwrap().is_none(),
+                "taken while held"
+            );
+        }
+    }
+    assert!(holder.complete(&l, &done(&l)).await.is_ok());
 }

@@ -37,6 +37,7 @@ async fn all_done_once(
     s3: &aws_sdk_s3::Client,
     pks: &[String],
     dir: &std::path::Path,
+    seconds: f64,
 ) {
     for pk in pks {
         let item = store.get(pk).await.unwrap().expect("seeded");
@@ -57,7 +58,7 @@ async fn all_done_once(
                 v.uri
             );
         }
-        media::check_stream(&local, 12.0, Some((640, 360)), false);
+        media::check_stream(&local, seconds, Some((640, 360)), false);
     }
 }
 
@@ -139,7 +140,7 @@ async fn dynamodb_and_s3_restarted_mid_run_lose_nothing() {
     tokio::task::block_in_place(|| garage.restart());
     wait_ok(&mut a, "worker a").await;
     wait_ok(&mut b, "worker b").await;
-    all_done_once(&store, &s3, &pks, dir.path()).await;
+    all_done_once(&store, &s3, &pks, dir.path(), 12.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +182,50 @@ async fn latency_and_connection_resets_lose_nothing() {
     );
     eprintln!("resets injected: {resets}");
     let pks: Vec<String> = files.iter().map(|(n, _)| st.pk(n)).collect();
-    all_done_once(&st.store, &st.s3, &pks, st.dir.path()).await;
+    all_done_once(&st.store, &st.s3, &pks, st.dir.path(), 12.0).await;
+}
+
+/// Two worker processes against a throttled table: the proxy answers 15% of DynamoDB requests
+/// `ProvisionedThroughputExceededException` and half the claims' consistent reads with every
+/// key unprocessed. Every video is done once, its stream whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_table_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = clips(dir.path(), 4, 4.0);
+    let st: Stage = stage_files("throttled", dir, &files).await;
+    let ddb = FaultProxy::to_endpoint_in("AWS_ENDPOINT_URL_DYNAMODB").await;
+    ddb.faults.throttle_per_10k.store(1_500, Ordering::Relaxed);
+    ddb.faults
+        .unprocessed_per_10k
+        .store(5_000, Ordering::Relaxed);
+    let spawn = |n: &str| {
+        media::worker(
+            &st.table,
+            &st.work(n),
+            &[
+                "--exit-when-idle",
+                "--lease-seconds",
+                "10",
+                "--heartbeat-seconds",
+                "2",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
+        .env("FLEET_RATE_CONTROL", "fixed")
+        .spawn()
+        .unwrap()
+    };
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
+    wait_ok(&mut a, "worker a").await;
+    wait_ok(&mut b, "worker b").await;
+    let (throttled, unprocessed) = (
+        ddb.faults.throttled.load(Ordering::Relaxed),
+        ddb.faults.unprocessed.load(Ordering::Relaxed),
+    );
+    eprintln!("throttled: {throttled}, batch reads answered unprocessed: {unprocessed}");
+    assert!(throttled > 0 && unprocessed > 0, "no fault injected");
+    let pks: Vec<String> = files.iter().map(|(n, _)| st.pk(n)).collect();
+    all_done_once(&st.store, &st.s3, &pks, st.dir.path(), 4.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

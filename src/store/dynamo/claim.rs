@@ -225,6 +225,7 @@ impl DynamoStore {
             token: next.token,
             expires: next.lease_expires.unwrap_or(now),
             deadline: sent + t.local_validity(),
+            anchor: (now, sent),
             video: next,
         };
         match sdk::conditional(res, "PutItem", self.table()) {

@@ -34,7 +34,7 @@ impl DynamoStore {
     ) -> Result<Renewal, StoreError> {
         let sent = Instant::now();
         let t = &self.cfg.timings;
-        let expires = t.expiry_from(self.clock.now_ms());
+        let expires = t.expiry_from(lease.wall_now());
         // Only attributes the condition does not read, so an SDK retry of an applied heartbeat
         // passes the condition again. `ready_at` moves with the lease: a held video stays out
         // of the claimers' `ready_at <= now` window for as long as it is heartbeated, so
@@ -55,8 +55,9 @@ impl DynamoStore {
             None => format!("SET #{LEASE_EXPIRES} = :exp, #{READY_AT} = :ready"),
         };
         // Never backwards: a heartbeat delivered late (held in the network, or an SDK retry's
-        // first attempt landing after a newer heartbeat) or computed on a clock stepped back
-        // must not shorten the lease a newer one set.
+        // first attempt landing after a newer heartbeat) must not shorten the lease a newer one
+        // set. (A wall clock stepped back cannot cause one: the expiry is computed from the
+        // claim's wall time plus monotonic time, `Lease::wall_now`.)
         let not_shorter = format!("#{LEASE_EXPIRES} <= :exp");
         match self
             .holder_write_if(lease, &update, Some(&not_shorter), values)
@@ -66,8 +67,11 @@ impl DynamoStore {
                 expires,
                 deadline: sent + t.local_validity(),
             }),
-            // Still ours, already extended further: the lease holds at least until our own
-            // expiry, so the deadline measured from our send time stays on the safe side.
+            // Still ours, already extended further (by a newer heartbeat): the lease holds at
+            // least until our own expiry, which is our send time plus the lease on the
+            // claim-anchored clock, so the deadline measured from our send time stays on the
+            // safe side. Had the expiry come from a wall clock stepped back, it would not:
+            // the table's expiry could then precede our send time plus the lease.
             Err(Some(old))
                 if same_holder(&old, lease)
                     && old.state == VideoState::InProgress

@@ -42,6 +42,16 @@ pub struct Faults {
     pub hold_put: std::sync::Mutex<Option<String>>,
     /// Requests held whole, waiting to be delivered.
     pub held: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// DynamoDB requests answered `400 ProvisionedThroughputExceededException` by the proxy
+    /// (never reaching the server), in parts per 10,000: a throttled table.
+    pub throttle_per_10k: AtomicU32,
+    /// Requests throttled so far.
+    pub throttled: AtomicU64,
+    /// DynamoDB BatchGetItem requests answered by the proxy with every key unprocessed, in
+    /// parts per 10,000: what a throttled table answers a batch read.
+    pub unprocessed_per_10k: AtomicU32,
+    /// BatchGetItems answered so far.
+    pub unprocessed: AtomicU64,
 }
 
 const DENIED_BODY: &str =
@@ -111,6 +121,42 @@ async fn whole_request(down: &mut TcpStream, mut buf: Vec<u8>) -> Vec<u8> {
             _ => return buf,
         }
     }
+}
+
+/// The proxy's own answer to a DynamoDB request `req` (whole), if a throttling fault hits it.
+fn throttling(f: &Faults, req: &[u8]) -> Option<String> {
+    let end = req.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+    let target = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-target:"))?
+        .trim()
+        .to_string();
+    let hit = |per_10k: &AtomicU32| {
+        let p = per_10k.load(Ordering::Relaxed);
+        p > 0 && rand::random_range(0..10_000) < p
+    };
+    let answer = |status: &str, body: String| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             x-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    if target.ends_with(".batchgetitem") && hit(&f.unprocessed_per_10k) {
+        let body: serde_json::Value = serde_json::from_slice(&req[end + 4..]).ok()?;
+        f.unprocessed.fetch_add(1, Ordering::Relaxed);
+        let out = serde_json::json!({"Responses": {}, "UnprocessedKeys": body["RequestItems"]});
+        return Some(answer("200 OK", out.to_string()));
+    }
+    if hit(&f.throttle_per_10k) {
+        f.throttled.fetch_add(1, Ordering::Relaxed);
+        return Some(answer(
+            "400 Bad Request",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected by the fault proxy"}"#.into(),
+        ));
+    }
+    None
 }
 
 /// A running proxy; stops when dropped.
@@ -206,6 +252,19 @@ async fn pipe(mut down: TcpStream, mut up: TcpStream, f: Arc<Faults>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let throttles = f.throttle_per_10k.load(Ordering::Relaxed) > 0
+            || f.unprocessed_per_10k.load(Ordering::Relaxed) > 0;
+        if to_up && throttles && a[..n].starts_with(b"POST ") {
+            let req = whole_request(&mut down, a[..n].to_vec()).await;
+            if let Some(answer) = throttling(&f, &req) {
+                let _ = down.write_all(answer.as_bytes()).await;
+                return;
+            }
+            if up.write_all(&req).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if to_up && holds(&f, &a[..n]) {
             let req = whole_request(&mut down, a[..n].to_vec()).await;
             f.held.lock().unwrap().push(req);
