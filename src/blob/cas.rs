@@ -84,11 +84,18 @@ pub async fn put_if(
             None => put.if_none_match("*"),
         };
     }
-    match put.send().await {
+    let h = crate::telemetry::history::invoke();
+    let r = match put.send().await {
         Ok(_) => Ok(Swap::Stored),
         Err(e) if refused(&e) => Ok(Swap::Changed),
         Err(e) => Err(classify(e, bucket, key)),
-    }
+    };
+    h.done(
+        "s3_put_fenced",
+        matches!(r, Ok(Swap::Stored)),
+        serde_json::json!({"bucket": bucket, "key": key, "token": token, "conditional": conditional}),
+    );
+    r
 }
 
 /// Whether S3 refused a conditional write because the object changed.

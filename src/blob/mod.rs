@@ -359,7 +359,8 @@ async fn put(
     content_type: &str,
     cache_control: Option<&str>,
 ) -> Result<(), BlobError> {
-    client
+    let h = crate::telemetry::history::invoke();
+    let r = client
         .put_object()
         .bucket(bucket)
         .key(key)
@@ -368,8 +369,13 @@ async fn put(
         .body(body)
         .send()
         .await
-        .map_err(|e| classify(e, bucket, key))?;
-    Ok(())
+        .map_err(|e| classify(e, bucket, key));
+    h.done(
+        "s3_put",
+        r.is_ok(),
+        serde_json::json!({"bucket": bucket, "key": key}),
+    );
+    r.map(|_| ())
 }
 
 /// Deletes `keys` (up to 1,000 per request, as S3 allows). Returns how many were deleted.

@@ -36,3 +36,4 @@ pub fn init(format: LogFormat, default_level: &str) {
 }
 
 pub mod emf;
+pub mod history;

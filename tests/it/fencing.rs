@@ -33,6 +33,7 @@ async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
     let st: Stage = stage_files_at("fenced-master", dir, &[(name.clone(), clip)], Some(&url)).await;
     let proxy = FaultProxy::start(url.trim_start_matches("http://").parse().unwrap()).await;
     *proxy.faults.hold_put.lock().unwrap() = Some("master.m3u8".into());
+    let history = st.dir.path().join("history.jsonl");
     let lease = [
         "--lease-seconds",
         "6",
@@ -48,6 +49,7 @@ async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
     )
     .env("AWS_ENDPOINT_URL_S3", proxy.url())
     .env("FLEET_RATE_CONTROL", "fixed")
+    .env("FLEET_HISTORY_FILE", &history)
     .spawn()
     .unwrap();
     eventually(Duration::from_secs(90), "A's master PUT held", || async {
@@ -64,7 +66,8 @@ async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
         &[&lease[..], &["--exit-when-idle"]].concat(),
     );
     b.env("AWS_ENDPOINT_URL_S3", &url)
-        .env("FLEET_RATE_CONTROL", "fixed");
+        .env("FLEET_RATE_CONTROL", "fixed")
+        .env("FLEET_HISTORY_FILE", &history);
     media::until_idle(&mut b, 120).await;
     let done = st.state(&name).await;
     assert_eq!((done.state, done.token), (VideoState::Done, 2), "{done:?}");
@@ -106,10 +109,78 @@ async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
             .map(String::as_str),
         Some("2")
     );
+    let summary = crate::common::history::check(&history, std::slice::from_ref(&after));
+    eprintln!("history: {summary:?}");
+    assert_eq!((summary.claims, summary.fenced_puts), (2, 1), "{summary:?}");
     let local = st.fetch(&name).await;
     let master = std::fs::read_to_string(local.join("master.m3u8")).unwrap();
     for v in media::variants(&master) {
         assert!(v.uri.starts_with("t2/"), "{}", v.uri);
     }
     media::check_stream(&local, 4.0, Some((640, 360)), false);
+}
+
+/// The history checker's negative controls: histories that break the protocol are refused.
+mod checker {
+    use crate::common::history::check;
+    use fleet::domain::video::seeded;
+    use fleet::domain::{keys::S3Uri, VideoItem, VideoState};
+
+    fn run(lines: &[&str]) {
+        let item: VideoItem = VideoItem {
+            state: VideoState::Done,
+            token: 2,
+            ..seeded(
+                &S3Uri {
+                    bucket: "in".into(),
+                    key: "v.mp4".into(),
+                },
+                "out",
+                "hls/v",
+                1,
+                0,
+                16,
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("h.jsonl");
+        std::fs::write(&f, lines.join("\n")).unwrap();
+        check(&f, &[item]);
+    }
+
+    const CLAIMS: [&str; 2] = [
+        r#"{"op":"claim","ok":true,"t0":0,"t1":10,"video":"s3://in/v.mp4","token":1,"expires":100}"#,
+        r#"{"op":"claim","ok":true,"t0":200,"t1":210,"video":"s3://in/v.mp4","token":2,"expires":300}"#,
+    ];
+
+    #[test]
+    fn a_clean_history_passes() {
+        let master2 = r#"{"op":"s3_put_fenced","ok":true,"t0":220,"t1":230,"key":"hls/v/master.m3u8","token":2}"#;
+        let done2 =
+            r#"{"op":"complete","ok":true,"t0":240,"t1":250,"video":"s3://in/v.mp4","token":2}"#;
+        run(&[CLAIMS[0], CLAIMS[1], master2, done2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "took effect after the newer claim")]
+    fn a_stale_holders_write_after_a_takeover_is_found() {
+        let stale = r#"{"op":"heartbeat","ok":true,"t0":220,"t1":230,"video":"s3://in/v.mp4","token":1,"expires":400}"#;
+        run(&[CLAIMS[0], CLAIMS[1], stale]);
+    }
+
+    #[test]
+    #[should_panic(expected = "master went back")]
+    fn a_master_going_back_to_an_older_token_is_found() {
+        let m2 = r#"{"op":"s3_put_fenced","ok":true,"t0":220,"t1":230,"key":"hls/v/master.m3u8","token":2}"#;
+        let m1 = r#"{"op":"s3_put_fenced","ok":true,"t0":100,"t1":240,"key":"hls/v/master.m3u8","token":1}"#;
+        run(&[CLAIMS[0], CLAIMS[1], m2, m1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "lease shortened")]
+    fn a_lease_moving_backwards_is_found() {
+        let h1 = r#"{"op":"heartbeat","ok":true,"t0":20,"t1":30,"video":"s3://in/v.mp4","token":1,"expires":500}"#;
+        let h2 = r#"{"op":"heartbeat","ok":true,"t0":40,"t1":50,"video":"s3://in/v.mp4","token":1,"expires":400}"#;
+        run(&[CLAIMS[0], h1, h2]);
+    }
 }

@@ -31,7 +31,13 @@ fn clips(dir: &std::path::Path, n: usize, seconds: f64) -> Vec<(String, PathBuf)
         .collect()
 }
 
-/// Every video `done` exactly once, its stream whole and pointing at the winner's renditions.
+/// Where the workers of a test record their history (`FLEET_HISTORY_FILE`).
+fn history(dir: &std::path::Path) -> PathBuf {
+    dir.join("history.jsonl")
+}
+
+/// Every video `done` exactly once, its stream whole and pointing at the winner's renditions,
+/// and the workers' recorded history (see [`history`]) free of protocol violations.
 async fn all_done_once(
     store: &DynamoStore,
     s3: &aws_sdk_s3::Client,
@@ -39,6 +45,16 @@ async fn all_done_once(
     dir: &std::path::Path,
     seconds: f64,
 ) {
+    let mut items = Vec::new();
+    for pk in pks {
+        items.push(store.get(pk).await.unwrap().expect("seeded"));
+    }
+    let summary = crate::common::history::check(&history(dir), &items);
+    eprintln!("history: {summary:?}");
+    assert!(
+        summary.claims >= pks.len() && summary.heartbeats > 0,
+        "{summary:?}"
+    );
     for pk in pks {
         let item = store.get(pk).await.unwrap().expect("seeded");
         assert_eq!(item.state, VideoState::Done, "{pk}: {:?}", item.error);
@@ -114,6 +130,7 @@ async fn dynamodb_and_s3_restarted_mid_run_lose_nothing() {
         .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
         .env("AWS_ENDPOINT_URL_S3", garage.url())
         .env("FLEET_X264_PRESET", "medium")
+        .env("FLEET_HISTORY_FILE", history(dir.path()))
         .spawn()
         .unwrap()
     };
@@ -168,6 +185,7 @@ async fn latency_and_connection_resets_lose_nothing() {
         )
         .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
         .env("AWS_ENDPOINT_URL_S3", s3.url())
+        .env("FLEET_HISTORY_FILE", history(st.dir.path()))
         .spawn()
         .unwrap()
     };
@@ -212,6 +230,7 @@ async fn a_throttled_table_loses_nothing() {
         )
         .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.url())
         .env("FLEET_RATE_CONTROL", "fixed")
+        .env("FLEET_HISTORY_FILE", history(st.dir.path()))
         .spawn()
         .unwrap()
     };

@@ -36,8 +36,10 @@ use crate::domain::{Progress, VideoState};
 use crate::error::StoreError;
 use crate::store::schema::{schema, CONTROL_PK};
 use crate::store::{Completion, Failure, Lease, Renewal, VideoStore};
+use crate::telemetry::history;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -234,13 +236,31 @@ impl DynamoStore {
     }
 }
 
+/// What the history records of a lease operation: the video, the token, the holder, and `more`.
+fn lease_fields(l: &Lease, more: serde_json::Value) -> serde_json::Value {
+    let mut v = json!({"video": l.id(), "token": l.token, "holder": l.holder});
+    if let (Some(o), serde_json::Value::Object(m)) = (v.as_object_mut(), more) {
+        o.extend(m);
+    }
+    v
+}
+
 /// Each verb's body is the inherent method of the same name: `claim` and `has_open_work` in
 /// `claim.rs`, the holder's writes in `writes.rs`. `DynamoStore::verb` names the inherent
 /// method (inherent methods take precedence over a trait's), so these calls do not recurse.
 #[async_trait]
 impl VideoStore for DynamoStore {
     async fn claim_next(&self, holder: &str) -> Result<crate::store::Claim, StoreError> {
-        DynamoStore::claim_next(self, holder).await
+        let h = history::invoke();
+        let r = DynamoStore::claim_next(self, holder).await;
+        if let Ok(crate::store::Claim::Won(l)) = &r {
+            h.done(
+                "claim",
+                true,
+                lease_fields(l, json!({"expires": l.expires})),
+            );
+        }
+        r
     }
 
     async fn heartbeat(
@@ -248,23 +268,47 @@ impl VideoStore for DynamoStore {
         lease: &Lease,
         progress: Option<&Progress>,
     ) -> Result<Renewal, StoreError> {
-        DynamoStore::heartbeat(self, lease, progress).await
+        let h = history::invoke();
+        let r = DynamoStore::heartbeat(self, lease, progress).await;
+        let expires = r.as_ref().ok().map(|r| r.expires);
+        h.done(
+            "heartbeat",
+            r.is_ok(),
+            lease_fields(lease, json!({"expires": expires})),
+        );
+        r
     }
 
     async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
-        DynamoStore::complete(self, lease, done).await
+        let h = history::invoke();
+        let r = DynamoStore::complete(self, lease, done).await;
+        h.done("complete", r.is_ok(), lease_fields(lease, json!({})));
+        r
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<VideoState, StoreError> {
-        DynamoStore::fail(self, lease, failure).await
+        let h = history::invoke();
+        let r = DynamoStore::fail(self, lease, failure).await;
+        h.done("fail", r.is_ok(), lease_fields(lease, json!({})));
+        r
     }
 
     async fn release(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        DynamoStore::release_with(self, lease, reason, true).await
+        let h = history::invoke();
+        let r = DynamoStore::release_with(self, lease, reason, true).await;
+        h.done("release", r.is_ok(), lease_fields(lease, json!({})));
+        r
     }
 
     async fn release_stalled(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
-        DynamoStore::release_with(self, lease, reason, false).await
+        let h = history::invoke();
+        let r = DynamoStore::release_with(self, lease, reason, false).await;
+        h.done(
+            "release",
+            r.is_ok(),
+            lease_fields(lease, json!({"stalled": true})),
+        );
+        r
     }
 
     async fn has_open_work(&self) -> Result<bool, StoreError> {

@@ -4,6 +4,7 @@ pub mod checks;
 pub mod ec2;
 pub mod faults;
 pub mod group;
+pub mod history;
 pub mod hostile;
 pub mod media;
 pub mod moto;
