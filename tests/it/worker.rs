@@ -407,6 +407,51 @@ async fn a_hung_ffmpeg_is_killed_and_its_video_retried_with_the_reason() {
     );
 }
 
+/// The holder's wall clock (libfaketime, preloaded) steps 30 s back, ten of its 3 s leases,
+/// in the middle of its encode, while another worker waits beside it: its heartbeats count from
+/// the claim's clock plus monotonic time, so the lease stays ahead, nobody takes the video
+/// over, and it is done on its one attempt. (With expiries from the stepped wall clock every
+/// heartbeat after the step is refused as shortening the lease and the other worker takes the
+/// video over: token 2.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_wall_clock_steps_back_keeps_its_video() {
+    let lib = std::path::Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1");
+    assert!(
+        lib.exists(),
+        "libfaketime is missing: scripts/local-stack start installs it (apt-get install faketime)"
+    );
+    let c = long_clip();
+    let st = stage("faketime", std::slice::from_ref(&c), &[]).await;
+    let offset = st.dir.path().join("faketime");
+    std::fs::write(&offset, "+0s").unwrap();
+    let mut a = media::worker(
+        &st.table,
+        &st.work("a"),
+        &["--exit-when-idle", "--rate-control", "fixed"],
+    )
+    .env("LD_PRELOAD", lib)
+    .env("FAKETIME_TIMESTAMP_FILE", &offset)
+    .env("FAKETIME_NO_CACHE", "1")
+    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+    .env("FLEET_X264_PRESET", "fast")
+    .spawn()
+    .unwrap();
+    let held = wait_encoding(&st, c.name).await;
+    std::fs::write(&offset, "-30s").unwrap();
+    let mut b = media::worker(&st.table, &st.work("b"), &["--exit-when-idle"])
+        .spawn()
+        .unwrap();
+    wait_ok(&mut a, "worker a").await;
+    wait_ok(&mut b, "worker b").await;
+    let item = st.state(c.name).await;
+    assert_eq!(
+        (item.state, item.token, item.attempts, item.lapsed),
+        (VideoState::Done, held.token, 1, 0),
+        "{item:?}"
+    );
+    media::check_stream(&st.fetch(c.name).await, 20.0, Some((1280, 720)), false);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_worker_resumed_after_takeover_publishes_nothing() {
     let c = long_clip();
