@@ -78,8 +78,11 @@ async fn run() {
         bucket: bucket.clone(),
         key: "AI CERTs/Videos/".into(),
     };
+    // seed checks that the output takes a write before it writes an item.
+    let out_bucket = common::unique("out");
+    fleet::blob::ensure_bucket(&s3, &out_bucket).await.unwrap();
     let output = S3Uri {
-        bucket: "out".into(),
+        bucket: out_bucket,
         key: "hls/".into(),
     };
 

@@ -62,6 +62,10 @@ pub struct Job<'a> {
     pub hb: &'a Heartbeat,
     /// When the job started (after the claim), for the timing log lines.
     pub started: Instant,
+    /// Set while a PUT of a key players read was sent and not answered for sure (it timed out,
+    /// or failed in a way that may have been applied): S3 may still store it, later, so the
+    /// attempt's renditions it names must not be deleted if the attempt fails.
+    pub publish_unsure: std::sync::atomic::AtomicBool,
 }
 
 impl Job<'_> {

@@ -4,7 +4,8 @@
 
 use super::ctx::Job;
 use crate::blob::{self, cas};
-use crate::error::JobError;
+use crate::error::{BlobError, JobError};
+use std::sync::atomic::Ordering;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -120,7 +121,14 @@ pub async fn put_fenced(
                 &seen,
                 conditional,
             );
-            match put.await.map_err(JobError::output)? {
+            // Unsure from the moment it is sent: a future dropped at the deadline, or an
+            // error that may follow an applied write, leaves it set.
+            job.publish_unsure.store(true, Ordering::Relaxed);
+            let r = put.await;
+            if !matches!(r, Err(BlobError::Transient { .. })) {
+                job.publish_unsure.store(false, Ordering::Relaxed);
+            }
+            match r.map_err(JobError::output)? {
                 cas::Swap::Stored => return Ok(()),
                 cas::Swap::Changed => continue,
             }

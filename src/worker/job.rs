@@ -90,6 +90,7 @@ pub async fn run(
         progress: &ptx,
         hb: &hb,
         started: Instant::now(),
+        publish_unsure: Default::default(),
     };
     // What viewers may be playing now, read before this job can publish anything (read beside
     // it, a fast captions-only redo could publish first and its own master be read as the
@@ -105,6 +106,9 @@ pub async fn run(
         Err(unusable) => (Err(unusable), None),
     };
     let started = job.started;
+    let publish_unsure = job
+        .publish_unsure
+        .load(std::sync::atomic::Ordering::Relaxed);
     watcher.abort();
     let deadline = hb.deadline();
     let hb_end = hb.stop().await;
@@ -163,7 +167,9 @@ pub async fn run(
         (JobEnd::Done, Some(previous)) => {
             leftovers::bounded(leftovers::after_done(ctx, &lease, previous, abort)).await;
         }
-        (JobEnd::Failed(_), Some(_)) => {
+        // A master PUT that may still land keeps what it names: removing it could leave a
+        // published master pointing at nothing.
+        (JobEnd::Failed(_), Some(_)) if !publish_unsure => {
             leftovers::bounded(leftovers::after_failure(ctx, &lease)).await;
         }
         _ => {}
