@@ -5,8 +5,8 @@
 use super::ctx::Job;
 use crate::blob::{self, cas};
 use crate::error::{BlobError, JobError};
-use std::sync::atomic::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::warn;
