@@ -126,24 +126,8 @@ impl DynamoStore {
     }
 
     async fn stats_for_backlog(&self) -> Result<Stats, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .key(PK, sdk::s(super::registry::STATS_PK))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
-        let mut cost = ReadCost::default();
-        cost.add(out.consumed_capacity());
-        let num = |name: &str| -> Option<i64> {
-            out.item()
-                .and_then(|i| i.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-        };
+        let (item, cost) = self.stats_item(true).await?;
+        let num = |name: &str| sdk::num(item.as_ref(), name);
         let n = |name: &str| num(name).unwrap_or(0);
         Ok(Stats {
             counted_open: n(TOTAL) - n(DONE) - n(FAILED),
@@ -246,12 +230,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
-        let num = |name: &str| -> Option<i64> {
-            out.item()
-                .and_then(|i| i.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-        };
+        let num = |name: &str| sdk::num(out.item(), name);
         let low = num(LOW_SINCE).zip(num(LOW_PEAK).and_then(|p| u32::try_from(p).ok()));
         Ok(Memory {
             idle_since: num(IDLE_SINCE),

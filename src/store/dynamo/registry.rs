@@ -274,24 +274,8 @@ impl DynamoStore {
 
     /// The counters, and what reading them cost.
     pub async fn counters(&self) -> Result<(Counters, ReadCost), StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .key(PK, sdk::s(STATS_PK))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
-        let mut cost = ReadCost::default();
-        cost.add(out.consumed_capacity());
-        let get = |name: &str| {
-            out.item()
-                .and_then(|i| i.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
+        let (item, cost) = self.stats_item(false).await?;
+        let get = |name: &str| sdk::num(item.as_ref(), name).unwrap_or(0);
         Ok((
             Counters {
                 total: get(TOTAL),
@@ -300,5 +284,25 @@ impl DynamoStore {
             },
             cost,
         ))
+    }
+
+    /// The `#stats` item, and what reading it cost.
+    pub(super) async fn stats_item(
+        &self,
+        consistent: bool,
+    ) -> Result<(Option<sdk::Item>, ReadCost), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .key(PK, sdk::s(STATS_PK))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| sdk::classify(e, "GetItem", self.table()))?;
+        let mut cost = ReadCost::default();
+        cost.add(out.consumed_capacity());
+        Ok((out.item, cost))
     }
 }

@@ -109,3 +109,10 @@ pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
 pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
+
+/// The number attribute `name` of `item`, if it is there and a number.
+pub(crate) fn num(item: Option<&Item>, name: &str) -> Option<i64> {
+    item.and_then(|i| i.get(name))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
