@@ -1,5 +1,6 @@
-# fleet-scaler: every minute, also while no instance runs, it counts the backlog through the
-# table's ready index, publishes it (EMF on stdout: Backlog, Claimable, Running,
+# fleet-scaler: every minute, also while no instance runs, it reads the backlog (the "#stats"
+# counters when large, counted through the table's ready index when small or an hour old),
+# publishes it (EMF on stdout: Backlog, Claimable, Running,
 # OldestClaimableAgeSeconds, DesiredInstances) and sets the group's desired capacity towards
 # min(max_size, ceil(backlog / slots_per_instance)): out by at most max(scale_out_step,
 # instances running) a minute, in after the need held low for scale_in_settle_minutes and
@@ -10,6 +11,8 @@ locals {
   ready_index        = one([for i in local.schema.global_secondary_indexes : i.name if i.name == "ready"])
   scaler_control_key = "#scaler"  # src/store/schema.rs SCALER_PK
   pause_control_key  = "#control" # src/store/schema.rs CONTROL_PK
+  stats_key          = "#stats"   # src/store/dynamo/registry.rs STATS_PK
+  worker_key_prefix  = "#worker#" # src/store/dynamo/registry.rs WORKER_PK_PREFIX
 
   scaler_statements = [
     {
@@ -19,12 +22,34 @@ locals {
       Resource = ["${aws_dynamodb_table.videos.arn}/index/${local.ready_index}"]
     },
     {
-      # Its own "idle since" item, and whether fleet-admin paused the fleet ("#control").
+      # Its own "idle since" item, whether fleet-admin paused the fleet ("#control"), and the
+      # counters it reads a large backlog from ("#stats").
       Sid       = "ReadControl"
       Effect    = "Allow"
       Action    = ["dynamodb:GetItem"]
       Resource  = [aws_dynamodb_table.videos.arn]
-      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = [local.scaler_control_key, local.pause_control_key] } }
+      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = [local.scaler_control_key, local.pause_control_key, local.stats_key] } }
+    },
+    {
+      # The worker registry's items, for the busy slots beside the counters.
+      Sid       = "ReadWorkers"
+      Effect    = "Allow"
+      Action    = ["dynamodb:BatchGetItem"]
+      Resource  = [aws_dynamodb_table.videos.arn]
+      Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["${local.worker_key_prefix}*"] } }
+    },
+    {
+      # After an exact count, how far the counters were off; never the counters themselves.
+      Sid      = "CorrectCounters"
+      Effect   = "Allow"
+      Action   = ["dynamodb:UpdateItem"]
+      Resource = [aws_dynamodb_table.videos.arn]
+      Condition = {
+        "ForAllValues:StringEquals" = {
+          "dynamodb:LeadingKeys" = [local.stats_key]
+          "dynamodb:Attributes"  = ["pk", "open_adjust", "recounted_at"]
+        }
+      }
     },
     {
       Sid       = "WriteIdleSince"

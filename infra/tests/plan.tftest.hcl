@@ -263,14 +263,18 @@ run "defaults" {
     condition = jsondecode(aws_iam_role_policy.scaler.policy).Statement == [
       { Sid = "CountBacklog", Effect = "Allow", Action = ["dynamodb:Query"], Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos/index/ready"] },
       { Sid = "ReadControl", Effect = "Allow", Action = ["dynamodb:GetItem"], Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos"],
-      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = ["#scaler", "#control"] } } },
+      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = ["#scaler", "#control", "#stats"] } } },
+      { Sid = "ReadWorkers", Effect = "Allow", Action = ["dynamodb:BatchGetItem"], Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos"],
+      Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["#worker#*"] } } },
+      { Sid = "CorrectCounters", Effect = "Allow", Action = ["dynamodb:UpdateItem"], Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos"],
+      Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = ["#stats"], "dynamodb:Attributes" = ["pk", "open_adjust", "recounted_at"] } } },
       { Sid = "WriteIdleSince", Effect = "Allow", Action = ["dynamodb:PutItem"], Resource = ["arn:aws:dynamodb:us-east-1:123456789012:table/fleet-videos"],
       Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = ["#scaler"] } } },
       { Sid = "ReadGroup", Effect = "Allow", Action = ["autoscaling:DescribeAutoScalingGroups"], Resource = ["*"] },
       { Sid = "SetCapacity", Effect = "Allow", Action = ["autoscaling:SetDesiredCapacity"], Resource = [aws_autoscaling_group.workers.arn] },
       { Sid = "Logs", Effect = "Allow", Action = ["logs:CreateLogStream", "logs:PutLogEvents"], Resource = ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/fleet-scaler:*"] },
     ]
-    error_message = "the scaler's policy differs from: Query the ready index, read #scaler and #control, write #scaler only, describe groups, set this group's capacity, its own logs"
+    error_message = "the scaler's policy differs from: Query the ready index, read #scaler, #control and #stats, read the registry, correct #stats's open_adjust only, write #scaler only, describe groups, set this group's capacity, its own logs"
   }
 
   # --- user data: verified artifacts, failures mark the instance, systemd gives up --------
