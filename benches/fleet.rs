@@ -209,6 +209,7 @@ async fn hold(s: &DynamoStore, lease: &fleet::store::Lease, d: Duration) -> Opti
 async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, total: usize) {
     let mut life = 0;
     let mut idle = IDLE_MIN;
+    let mut contended = 0u32;
     loop {
         if book.finished.load(Ordering::Relaxed) >= total {
             return;
@@ -219,13 +220,17 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
         let waiting = book.waiting_since_a_second();
         let lease = match s.claim_next(&holder).await {
             Ok(Claim::Won(l)) => l,
+            // As the worker does: again at once, the idle backoff kept, a pause from about
+            // 25 ms growing to 400 ms while claims stay contended.
             Ok(Claim::Contended) => {
                 book.contended.fetch_add(1, Ordering::Relaxed);
-                idle = IDLE_MIN;
-                tokio::time::sleep(Duration::from_millis(rand::random_range(5..=50))).await;
+                contended = (contended + 1).min(5);
+                let ms = 25u64 << (contended - 1);
+                tokio::time::sleep(Duration::from_millis(rand::random_range(ms / 5..=ms))).await;
                 continue;
             }
             outcome => {
+                contended = 0;
                 if outcome.is_err() {
                     book.claim_errors.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -246,6 +251,7 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
             }
         };
         idle = IDLE_MIN;
+        contended = 0;
         let pk = lease.id().to_string();
         book.claimed(&pk);
         let d = job_length();

@@ -346,6 +346,8 @@ async fn slot_loop(
     let cfg = ctx.cfg.clone();
     let holder = format!("{}/{slot}", cfg.worker_id);
     let mut idle = Duration::from_millis(250);
+    // Contended claims in a row (their pause grows, from about 25 ms to at most 400 ms).
+    let mut contended = 0u32;
     let mut paused = false;
     let mut resumed = false;
     loop {
@@ -392,6 +394,7 @@ async fn slot_loop(
             {
                 Ok(Claim::Won(lease)) => {
                     idle = Duration::from_millis(250);
+                    contended = 0;
                     busy.send_modify(|b| *b += 1);
                     let end = job::run(&ctx, *lease, &shutdown.drain, &shutdown.abort).await;
                     busy.send_modify(|b| *b = b.saturating_sub(1));
@@ -411,14 +414,20 @@ async fn slot_loop(
                     }
                     None
                 }
-                // Work is there and others won it: again at once (a few ms of jitter so the
-                // losers of one race do not meet again), never the idle backoff.
+                // Work is there and others won it: again at once, never the idle backoff (whose
+                // state is kept: a slot that lost one race is not made eager again). A few ms of
+                // jitter so the losers of one race do not meet again, growing to 400 ms at
+                // most while claims stay contended (a table throttling every read), so a slot
+                // never spins on the table.
                 Ok(Claim::Contended) => {
-                    idle = Duration::from_millis(250);
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..=50))).await;
+                    contended = (contended + 1).min(5);
+                    let ms = 25u64 << (contended - 1);
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(ms / 5..=ms)))
+                        .await;
                     None
                 }
                 Ok(Claim::Empty) => {
+                    contended = 0;
                     if cfg.exit_when_idle && !ctx.store.has_open_work().await.unwrap_or(true) {
                         info!("nothing left to claim: slot exits");
                         return;

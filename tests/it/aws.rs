@@ -89,12 +89,13 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     assert!(running.is_some());
 
     let b = st.backlog().await.unwrap();
-    let shards = fleet::store::schema::schema().ready_shards;
+    let fresh = fleet::store::schema::schema().ready_shards;
+    let shards = fresh + fleet::domain::keys::Lane::Reentry.shards(fresh);
     assert_eq!((b.open, b.claimable), (5, 4), "{b:?}");
     assert!(b.oldest_claimable.is_some());
     assert_eq!(
         b.cost.requests,
-        1 + 3 * 2 * shards,
+        1 + 3 * shards,
         "the counters, then (a small backlog) two counts and one oldest per shard of both lanes, no Scan"
     );
 
@@ -118,7 +119,7 @@ async fn the_scaler_counts_the_backlog_through_the_index_and_sizes_the_group() {
     assert_eq!(m["DesiredInstances"].as_f64(), Some(3.0));
     assert_eq!(
         tick(&lines)["queries"].as_u64(),
-        Some(u64::from(1 + 3 * 2 * shards))
+        Some(u64::from(1 + 3 * shards))
     );
     assert_eq!(tick(&lines)["counted"].as_bool(), Some(true));
 

@@ -53,7 +53,7 @@ impl DynamoStore {
         };
         let (mut lost, mut last_err) = (false, None);
         for lane in lanes {
-            let mut shards: Vec<u32> = (0..self.shards()).collect();
+            let mut shards: Vec<u32> = (0..lane.shards(self.shards())).collect();
             shards.shuffle(&mut rand::rng());
             for n in shards {
                 let shard = lane.shard(n);
@@ -92,7 +92,12 @@ impl DynamoStore {
         keys.shuffle(&mut rand::rng());
         keys.truncate(self.cfg.read.max(1));
         let (mut failed, mut lost) = (None, false);
-        let items = self.read_consistently(keys).await?;
+        let (items, unprocessed) = self.read_consistently(keys).await?;
+        // Only undecodable items listed (left for `fleet-admin audit`): nothing to claim here,
+        // and saying "contended" would send the slot round again at once, for ever.
+        if items.is_empty() && unprocessed == 0 {
+            return Ok(Swept::Empty);
+        }
         for item in items {
             let now = self.clock.now_ms();
             match decide(&item, now, &self.cfg.timings, self.cfg.retry.max_attempts) {
@@ -155,7 +160,11 @@ impl DynamoStore {
 
     /// The candidates' current items, read consistently: the index is eventually consistent
     /// and only projects keys, so the decision must come from the table itself.
-    async fn read_consistently(&self, keys: Vec<Item>) -> Result<Vec<VideoItem>, StoreError> {
+    /// Also returns how many keys came back unprocessed.
+    async fn read_consistently(
+        &self,
+        keys: Vec<Item>,
+    ) -> Result<(Vec<VideoItem>, usize), StoreError> {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -187,7 +196,7 @@ impl DynamoStore {
             .responses
             .and_then(|mut r| r.remove(self.table()))
             .unwrap_or_default();
-        Ok(items
+        let items = items
             .into_iter()
             .filter_map(|i| match self.decode(i) {
                 Ok(v) => Some(v),
@@ -196,7 +205,8 @@ impl DynamoStore {
                     None
                 }
             })
-            .collect())
+            .collect();
+        Ok((items, unprocessed))
     }
 
     /// One compare-and-swap. `Ok(None)` is a lost race, an outcome rather than an error.

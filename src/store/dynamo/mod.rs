@@ -180,7 +180,7 @@ impl DynamoStore {
     fn every_shard(&self) -> impl Iterator<Item = String> + '_ {
         crate::domain::keys::Lane::ALL
             .into_iter()
-            .flat_map(move |lane| (0..self.shards()).map(move |n| lane.shard(n)))
+            .flat_map(move |lane| (0..lane.shards(self.shards())).map(move |n| lane.shard(n)))
     }
 
     /// The pause flag, and what reading it cost.
