@@ -121,6 +121,8 @@ struct Book {
     /// "Empty" claims while a video claimable for over a second when the claim was sent was
     /// still unclaimed after it: false "nothing to do".
     idle_polls_missing_work: AtomicU64,
+    /// Those, by the kind of the video that waited.
+    missed: Mutex<BTreeMap<Kind, u64>>,
     deaths: AtomicU64,
     /// Videos are still arriving (trickle runs).
     feeding: std::sync::atomic::AtomicBool,
@@ -160,10 +162,10 @@ impl Book {
             .collect()
     }
 
-    /// Whether any of `pks` is still waiting to be claimed.
-    fn still_unclaimed(&self, pks: &[String]) -> bool {
+    /// The kind of one of `pks` still waiting to be claimed, if any.
+    fn still_unclaimed(&self, pks: &[String]) -> Option<Kind> {
         let c = self.claimable.lock().unwrap();
-        pks.iter().any(|pk| c.contains_key(pk))
+        pks.iter().find_map(|pk| c.get(pk).map(|(k, _)| *k))
     }
 }
 
@@ -235,8 +237,9 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
                     book.claim_errors.fetch_add(1, Ordering::Relaxed);
                 } else {
                     book.idle_polls.fetch_add(1, Ordering::Relaxed);
-                    if book.still_unclaimed(&waiting) {
+                    if let Some(kind) = book.still_unclaimed(&waiting) {
                         book.idle_polls_missing_work.fetch_add(1, Ordering::Relaxed);
+                        *book.missed.lock().unwrap().entry(kind).or_default() += 1;
                     }
                 }
                 let fed = !book.feeding.load(Ordering::Relaxed);
@@ -442,6 +445,12 @@ async fn simulate(
         book.contended.load(Ordering::Relaxed),
         book.claim_errors.load(Ordering::Relaxed),
     );
+    if missing > 0 {
+        println!(
+            "false empty claims by the kind of video waiting: {:?}",
+            book.missed.lock().unwrap()
+        );
+    }
     let n = videos as f64;
     let counts = counter.counts();
     let requests: u64 = counts.values().sum();

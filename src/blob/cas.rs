@@ -57,18 +57,15 @@ pub async fn current(client: &Client, bucket: &str, key: &str) -> Result<Current
 }
 
 /// Writes `bytes` under `key` with the writer's `token` in its metadata, only if the key still
-/// holds what `seen` describes (`conditional`), or unconditionally on a store that ignores
-/// conditions anyway.
-#[allow(clippy::too_many_arguments)]
+/// holds what `seen` describes. Always sent with the condition: a store that ignores it stores
+/// the object anyway, which is all an unconditional PUT would do.
 pub async fn put_if(
     client: &Client,
     (bucket, key): (&str, &str),
     bytes: Vec<u8>,
-    content_type: &str,
-    cache_control: Option<&str>,
+    (content_type, cache_control): (&str, Option<&str>),
     token: u64,
     seen: &Current,
-    conditional: bool,
 ) -> Result<Swap, BlobError> {
     let mut put = client
         .put_object()
@@ -78,12 +75,10 @@ pub async fn put_if(
         .set_cache_control(cache_control.map(str::to_owned))
         .metadata(TOKEN_META, token.to_string())
         .body(ByteStream::from(bytes));
-    if conditional {
-        put = match &seen.etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
-        };
-    }
+    put = match &seen.etag {
+        Some(etag) => put.if_match(etag),
+        None => put.if_none_match("*"),
+    };
     let h = crate::telemetry::history::invoke();
     let r = match put.send().await {
         Ok(_) => Ok(Swap::Stored),
@@ -93,7 +88,7 @@ pub async fn put_if(
     h.done(
         "s3_put_fenced",
         matches!(r, Ok(Swap::Stored)),
-        serde_json::json!({"bucket": bucket, "key": key, "token": token, "conditional": conditional}),
+        serde_json::json!({"bucket": bucket, "key": key, "token": token}),
     );
     r
 }
@@ -126,11 +121,9 @@ pub async fn enforces(client: &Client, bucket: &str, prefix: &str) -> Result<boo
             client,
             (bucket, key),
             Vec::new(),
-            "application/octet-stream",
-            None,
+            ("application/octet-stream", None),
             0,
             &seen,
-            true,
         )
         .await
     };

@@ -4,8 +4,7 @@
 
 use super::ctx::Job;
 use crate::blob::{self, cas};
-use crate::error::{BlobError, JobError};
-use std::collections::HashMap;
+use crate::error::{BlobError, JobError, StoreError};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -16,38 +15,39 @@ use tracing::warn;
 /// stops us at once), which cannot go on.
 const SWAPS: usize = 4;
 
-/// Whether each output bucket's store enforces conditional writes, probed once per bucket per
-/// process ([`cas::enforces`]).
+/// Which output buckets were probed for conditional writes ([`cas::enforces`]), once each per
+/// process, in the background: the writes carry their conditions either way, and the probe
+/// only tells an operator whether the store honours them.
 #[derive(Debug, Default)]
-pub struct Conditional(tokio::sync::Mutex<HashMap<String, bool>>);
+pub struct Conditional(std::sync::Mutex<std::collections::HashSet<String>>);
 
 impl Conditional {
-    /// The verdict for `bucket`, probing under `prefix` the first time. A probe that fails
-    /// (S3 trouble) is not remembered: the write goes unconditioned this once.
-    pub async fn of(&self, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> bool {
-        let mut known = self.0.lock().await;
-        if let Some(v) = known.get(bucket) {
-            return *v;
+    /// Probes `bucket` (under `prefix`) the first time it is named, without waiting for it.
+    pub fn probe_once(&self, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) {
+        let first = self
+            .0
+            .lock()
+            .map(|mut seen| seen.insert(bucket.to_string()))
+            .unwrap_or(false);
+        if !first {
+            return;
         }
-        match cas::enforces(s3, bucket, prefix).await {
-            Ok(v) => {
-                if !v {
-                    warn!(
-                        bucket,
-                        "the output store ignores conditional writes (If-Match, If-None-Match): \
-                         the master is fenced by the writer token check and the lease deadline \
-                         only, so a PUT delayed in the network past a newer holder's could \
-                         still land (AWS S3 and MinIO enforce them; docs/DESIGN.md)"
-                    );
+        let (s3, bucket, prefix) = (s3.clone(), bucket.to_string(), prefix.to_string());
+        tokio::spawn(async move {
+            match cas::enforces(&s3, &bucket, &prefix).await {
+                Ok(true) => {}
+                Ok(false) => warn!(
+                    bucket,
+                    "the output store ignores conditional writes (If-Match, If-None-Match): \
+                     the master is fenced by the writer token check and the lease deadline \
+                     only, so a PUT delayed in the network past a newer holder's could still \
+                     land (AWS S3 and MinIO enforce them; docs/DESIGN.md)"
+                ),
+                Err(e) => {
+                    warn!(bucket, error = %e, "could not probe the output store for conditional writes")
                 }
-                known.insert(bucket.to_string(), v);
-                v
             }
-            Err(e) => {
-                warn!(bucket, error = %e, "could not probe the output store for conditional writes");
-                false
-            }
-        }
+        });
     }
 }
 
@@ -84,27 +84,54 @@ pub async fn put_fenced(
         return Err(JobError::Cancelled);
     }
     let s3 = &job.ctx.s3;
-    let conditional = job
-        .ctx
+    job.ctx
         .conditional
-        .of(s3, &v.out_bucket, &v.out_prefix)
-        .await;
+        .probe_once(s3, &v.out_bucket, &v.out_prefix);
     let token = job.lease.token;
     let started_put = Instant::now();
     let swap = async {
+        // The ETag of an object with a higher token that the table confirmed is not this
+        // video's (any other object with a higher token is checked again).
+        let mut foreign: Option<String> = None;
         for round in 0..SWAPS {
             let seen = cas::current(s3, &v.out_bucket, key)
                 .await
                 .map_err(JobError::output)?;
             match seen.token {
-                Some(t) if t > token => {
-                    warn!(
-                        key,
-                        ours = token,
-                        theirs = t,
-                        "a newer attempt published {what}: this one stops"
-                    );
-                    return Err(JobError::Cancelled);
+                // A newer attempt wrote it, or another table did (a table recreated over the
+                // same output starts its tokens again): the table decides. A heartbeat is a
+                // fenced write, refused unless our token is still the video's newest.
+                Some(t) if t > token && (foreign.is_none() || foreign != seen.etag) => {
+                    match job.ctx.store.heartbeat(job.lease, None).await {
+                        Ok(_) => {
+                            warn!(
+                                key,
+                                ours = token,
+                                theirs = t,
+                                "{what} carries a token this table never gave: replacing it"
+                            );
+                            foreign.clone_from(&seen.etag);
+                        }
+                        Err(StoreError::LeaseLost { .. }) => {
+                            warn!(
+                                key,
+                                ours = token,
+                                theirs = t,
+                                "a newer attempt published {what}: this one stops"
+                            );
+                            return Err(JobError::Cancelled);
+                        }
+                        Err(e) => {
+                            return Err(JobError::Transient {
+                                message: format!(
+                                    "{what}: could not confirm the lease before replacing a \
+                                     newer token's object: {}",
+                                    crate::error::chain(&e)
+                                ),
+                                argv: Some(argv.to_vec()),
+                            })
+                        }
+                    }
                 }
                 // Our own PUT, applied, whose answer was lost (the SDK's retry then failed
                 // the condition against it).
@@ -115,11 +142,9 @@ pub async fn put_fenced(
                 s3,
                 (&v.out_bucket, key),
                 body.clone(),
-                blob::content_type(key),
-                Some(&job.ctx.cfg.cache.master),
+                (blob::content_type(key), Some(&job.ctx.cfg.cache.master)),
                 token,
                 &seen,
-                conditional,
             );
             // Unsure from the moment it is sent: a future dropped at the deadline, or an
             // error that may follow an applied write, leaves it set.

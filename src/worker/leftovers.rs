@@ -1,5 +1,5 @@
-//! What attempts leave in the output bucket. A failed attempt's uploads go at once (no
-//! master points at them); after `done`, what earlier attempts uploaded that the new master
+//! What attempts leave in the output bucket. A failed attempt's own uploads go at once (no
+//! master points at them, unless its master PUT may still land: then they stay); after `done`, what earlier attempts uploaded that the new master
 //! does not point into goes too, except what the *previous* master pointed into: viewers who
 //! loaded it keep fetching its segments, so that stays readable for `--redo-grace-seconds`
 //! after the new master is published, then goes.
@@ -163,21 +163,18 @@ pub async fn after_done(
     });
 }
 
-/// After a failed attempt (retried or not): removes what it and the attempts before it
-/// (abandoned, failed) uploaded, unless the published master points into it: a failure after
-/// the master was written leaves the stream it names, and a redo that fails leaves the
-/// previous stream whole.
+/// After a failed attempt (retried or not): removes what it uploaded, unless the published
+/// master points into it: a failure after the master was written leaves the stream it names,
+/// and a redo that fails leaves the previous stream whole. Earlier attempts' uploads stay
+/// until the video is done: one of them may have a master PUT still in flight (sent, never
+/// answered), which would name them if it landed (the model in `tests/protocol` found this).
 pub async fn after_failure(ctx: &JobCtx, lease: &Lease) {
-    let Some(old) = unreferenced(ctx, &lease.video, lease.token + 1).await else {
+    let Some(mut old) = unreferenced(ctx, &lease.video, lease.token + 1).await else {
         return;
     };
-    delete(
-        ctx,
-        &lease.video,
-        &old,
-        "failed and abandoned attempts' uploads",
-    )
-    .await;
+    let own = format!("{}/t{}/", lease.video.out_prefix, lease.token);
+    old.retain(|k| k.starts_with(&own));
+    delete(ctx, &lease.video, &old, "the failed attempt's uploads").await;
 }
 
 /// Whether `rest` (a key below a video's output prefix) is a rendition file of an attempt

@@ -120,6 +120,52 @@ async fn a_stale_master_put_delivered_late_never_replaces_the_newer_stream() {
     media::check_stream(&local, 4.0, Some((640, 360)), false);
 }
 
+/// A master left in the output by another table (a table recreated over the same output: its
+/// tokens start again at 1) carries a higher token than this table ever gave. The table says
+/// our lease is the newest, so the worker replaces it, on the first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_left_by_another_table_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = media::Clip::new("lesson two.mp4", "640x360", "30", 4.0);
+    let (name, clip) = (c.name.to_string(), c.make(dir.path()));
+    let st: Stage = stage_files_at("foreign-master", dir, &[(name.clone(), clip)], None).await;
+    let prefix = st.state(&name).await.out_prefix;
+    let key = format!("{prefix}/master.m3u8");
+    st.s3
+        .put_object()
+        .bucket(&st.output.bucket)
+        .key(&key)
+        .metadata("fleet-token", "5")
+        .body(b"#EXTM3U\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let mut w = media::worker(&st.table, &st.work("a"), &["--exit-when-idle"]);
+    w.env("FLEET_RATE_CONTROL", "fixed");
+    media::until_idle(&mut w, 120).await;
+    let item = st.state(&name).await;
+    assert_eq!(
+        (item.state, item.token, item.attempts),
+        (VideoState::Done, 1, 1),
+        "{item:?}"
+    );
+    let head = st
+        .s3
+        .head_object()
+        .bucket(&st.output.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("fleet-token"))
+            .map(String::as_str),
+        Some("1")
+    );
+    media::check_stream(&st.fetch(&name).await, 4.0, Some((640, 360)), false);
+}
+
 /// The history checker's negative controls: histories that break the protocol are refused.
 mod checker {
     use crate::common::history::check;
