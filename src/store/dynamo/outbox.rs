@@ -1,7 +1,7 @@
 //! Owed events: one `#event#<id>` item per event that could not be sent, in the `#events`
 //! shard of the `ready` index (`ready_at` = when it was owed), so finding them is one Query
 //! and counting them one `Select=COUNT`, whatever the table's size. No claimer reads that
-//! shard (claims read `s00`..`s15`), and every reader of the whole table skips `#` keys.
+//! shard (claims read `s00`..`s15` and `r00`..`r03`), and every reader of the whole table skips `#` keys.
 
 use super::attrs::{EVENT, PK, READY_AT, SHARD};
 use super::sdk;

@@ -4,7 +4,7 @@
 //! Each worker process puts a `#worker#<id>` item every half minute (host, instance, version,
 //! slots, busy slots, recent local failures, last seen). The item carries the `ready` index's
 //! key attributes under the shard `#workers`, which no claimer queries (claims read the shards
-//! `s00`..), so listing the workers is one Query of that shard: idle workers and crash loops
+//! `s00`.. and `r00`..), so listing the workers is one Query of that shard: idle workers and crash loops
 //! show up, not only lease holders. A DynamoDB TTL on `expires_at` removes an item an hour after
 //! its worker was last seen.
 //!
