@@ -110,6 +110,8 @@ struct Book {
     claimable: Mutex<HashMap<String, (Kind, i64)>>,
     /// Claimable → claimed, ms, by kind.
     waits: Mutex<BTreeMap<Kind, Vec<f64>>>,
+    /// The newest token claimed of each video.
+    last_claim: Mutex<HashMap<String, u64>>,
     /// Videos done or given up.
     finished: AtomicUsize,
     /// Claims that answered "empty".
@@ -131,14 +133,38 @@ struct Book {
 }
 
 impl Book {
-    fn became_claimable(&self, pk: &str, kind: Kind, at: i64) {
+    /// `pk` became claimable at `at` as `kind`, after the claim of `token` ended. Recorded
+    /// after the write that made it claimable returned, so another slot may have claimed it
+    /// already (re-entries go first): then it waited no longer than that write took, recorded
+    /// as 0, and it is not left waiting in the book for ever.
+    fn became_claimable(&self, pk: &str, kind: Kind, at: i64, token: u64) {
+        if self
+            .last_claim
+            .lock()
+            .unwrap()
+            .get(pk)
+            .is_some_and(|t| *t > token)
+        {
+            self.waits
+                .lock()
+                .unwrap()
+                .entry(kind)
+                .or_default()
+                .push(0.0);
+            return;
+        }
         self.claimable
             .lock()
             .unwrap()
             .insert(pk.to_string(), (kind, at));
     }
 
-    fn claimed(&self, pk: &str) {
+    fn claimed(&self, pk: &str, token: u64) {
+        {
+            let mut last = self.last_claim.lock().unwrap();
+            let t = last.entry(pk.to_string()).or_default();
+            *t = (*t).max(token);
+        }
         if let Some((kind, at)) = self.claimable.lock().unwrap().remove(pk) {
             let wait = (now_ms() - at).max(0) as f64;
             self.waits
@@ -256,7 +282,7 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
         idle = IDLE_MIN;
         contended = 0;
         let pk = lease.id().to_string();
-        book.claimed(&pk);
+        book.claimed(&pk, lease.token);
         let d = job_length();
         let fate: f64 = rand::random_range(0.0..1.0);
         if fate < 0.03 {
@@ -271,6 +297,7 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
                     &pk,
                     Kind::Orphaned,
                     expires + scaled(SKEW_1).as_millis() as i64,
+                    lease.token,
                 );
             }
             life += 1;
@@ -282,7 +309,7 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
             }
             if s.release(&lease, "drain").await.is_ok() {
                 book.releases.fetch_add(1, Ordering::Relaxed);
-                book.became_claimable(&pk, Kind::Released, now_ms());
+                book.became_claimable(&pk, Kind::Released, now_ms(), lease.token);
             }
         } else if fate < 0.10 {
             if hold(&s, &lease, d).await.is_none() {
@@ -297,7 +324,12 @@ async fn slot(i: usize, s: DynamoStore, plain: DynamoStore, book: Arc<Book>, tot
                 Ok(VideoState::Pending) => {
                     book.failures.fetch_add(1, Ordering::Relaxed);
                     let at = plain.get(&pk).await.ok().flatten().and_then(|v| v.ready_at);
-                    book.became_claimable(&pk, Kind::Retried, at.unwrap_or_else(now_ms));
+                    book.became_claimable(
+                        &pk,
+                        Kind::Retried,
+                        at.unwrap_or_else(now_ms),
+                        lease.token,
+                    );
                 }
                 Ok(_) => {
                     book.finished.fetch_add(1, Ordering::Relaxed);
@@ -343,7 +375,7 @@ async fn trickle(plain: DynamoStore, book: Arc<Book>, videos: usize, rate: f64) 
             now_ms(),
             shards,
         );
-        book.became_claimable(&item.pk, Kind::Fresh, now_ms());
+        book.became_claimable(&item.pk, Kind::Fresh, now_ms(), 0);
         plain.insert_new(&item).await.expect("seed");
     }
     book.feeding.store(false, Ordering::Relaxed);
@@ -523,11 +555,15 @@ async fn run() {
         .unwrap_or(20_000);
     println!("## fleet simulation (DynamoDB Local, this machine)");
     println!(
-        "lease {} s, heartbeat {} s, skew {} s; fates: 3% die mid-job, 3% released, 4% fail \
-         (retry after 2 s doubling), the rest complete",
+        "lease {} s, heartbeat {} s, skew {} s; jobs {}-{} s, a tenth up to {} s; fates: 3% die \
+         mid-job, 3% released, 4% fail (retry after {} s doubling), the rest complete",
         scaled(LEASE_1).as_secs_f64(),
         scaled(HEARTBEAT_1).as_secs_f64(),
-        scaled(SKEW_1).as_secs_f64()
+        scaled(SKEW_1).as_secs_f64(),
+        scale(),
+        3.0 * scale(),
+        8.0 * scale(),
+        2.0 * scale(),
     );
     // No backlog: videos arrive at well under what the slots get through on this machine
     // (about 40 videos/s with DynamoDB Local on the same 2 cores), so waits are the engine's.
