@@ -36,9 +36,11 @@ impl Lease {
     }
 
     /// The holder's wall time for its heartbeats: the wall time of the claim plus the
-    /// monotonic time since. A wall clock stepped back or forward during the job (an NTP step,
-    /// a VM resumed) then neither shortens nor stretches the leases it writes; only the
-    /// claim's own reading must be within the skew budget.
+    /// monotonic time since. A wall clock stepped back or forward during the job (an NTP step)
+    /// then neither shortens nor stretches the leases it writes; only the claim's own reading
+    /// must be within the skew budget. (A machine suspended and resumed is another matter: the
+    /// monotonic clock does not count the sleep, so the local deadline does not see it; the
+    /// table's writes and the published keys stay fenced by the token.)
     pub fn wall_now(&self) -> EpochMs {
         let since = Instant::now().saturating_duration_since(self.anchor.1);
         self.anchor.0 + i64::try_from(since.as_millis()).unwrap_or(i64::MAX / 2)
