@@ -110,10 +110,10 @@ impl DynamoStore {
         };
         let (workers, wcost) = self.workers().await?;
         b.cost = b.cost.plus(wcost);
-        let stale_after = now - 3 * 30_000;
+        // Live workers only: stopped, or silent for three of their own periods, they hold none.
         let busy: u64 = workers
             .iter()
-            .filter(|w| !w.stopped && w.last_seen >= stale_after)
+            .filter(|w| !w.stopped && now - w.last_seen <= (3_000.0 * w.period_s) as i64)
             .map(|w| u64::from(w.busy))
             .sum();
         b.claimable = b.open.saturating_sub(busy);
